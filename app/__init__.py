@@ -1,0 +1,1 @@
+"""The example application gated by `suites/`: an offline support answerer."""

@@ -1,0 +1,130 @@
+"""Collection: a suite file becomes one `GateItem` per (subject, variant, dataset).
+
+Node ids are `path/to/suite.yaml::subject[variant-dataset]`: stable across runs, readable in
+`-k`, `--lf` and `--co`, and the join key with baselines.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_llmgate.errors import GateError
+from pytest_llmgate.results import ERROR, FAILED, SKIPPED, ItemResult
+
+if TYPE_CHECKING:
+    from pytest_llmgate.session import GateSession
+    from pytest_llmgate.suite import Suite
+
+__all__ = ["GateFailure", "GateItem", "SuiteFile"]
+
+
+class GateFailure(Exception):
+    """Raised by a failing item; rendered as the breach table, not a traceback."""
+
+    def __init__(self, result: ItemResult) -> None:
+        self.result = result
+        super().__init__(result.nodeid)
+
+
+def _one_line(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
+    if excinfo.errisinstance(GateError):
+        return str(excinfo.value)
+    return None
+
+
+class SuiteFile(pytest.File):
+    """A YAML suite file."""
+
+    def gate(self) -> GateSession:
+        from pytest_llmgate.session import SESSION_KEY
+
+        return self.config.stash[SESSION_KEY]
+
+    def collect(self) -> Iterator[GateItem]:
+        gate = self.gate()
+        suite = gate.loader.load(Path(self.path))
+        for subject_name, spec in suite.subjects.items():
+            suite.subject(subject_name)  # import now: a bad target is a collection error
+            for entry in suite.evaluator_entries:
+                if spec.evaluators is None or entry.name in spec.evaluators:
+                    suite.evaluator(entry)
+            datasets = spec.datasets or tuple(suite.datasets)
+            for variant in spec.variants:
+                for dataset in datasets:
+                    gate.loader.check_columns(suite, subject_name, dataset)
+                    yield GateItem.from_parent(
+                        self,
+                        name=f"{subject_name}[{variant}-{dataset}]",
+                        suite=suite,
+                        subject=subject_name,
+                        variant=variant,
+                        dataset=dataset,
+                    )
+
+    def repr_failure(  # type: ignore[override]
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> Any:
+        return _one_line(excinfo) or super().repr_failure(excinfo)
+
+
+class GateItem(pytest.Item):
+    """One (suite, subject, variant, dataset) run through the gate."""
+
+    def __init__(self, *, suite: Suite, subject: str, variant: str, dataset: str,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.suite = suite
+        self.subject_name = subject
+        self.variant = variant
+        self.dataset_name = dataset
+        self.add_marker(pytest.mark.llm_gate)
+        self.user_properties.append(("llm_gate_item", True))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        line = self.suite.subjects[self.subject_name].line
+        return Path(self.path), (line - 1) if line else None, self.name
+
+    def runtest(self) -> None:
+        gate: GateSession = self.config.stash[_session_key()]
+        started = time.perf_counter()
+        try:
+            result = gate.run_item(self)
+        except GateError as exc:
+            result = gate.error_item(self, str(exc), time.perf_counter() - started)
+            gate.record(result)
+            raise
+        gate.record(result)
+        for name, value in _properties(result):
+            self.user_properties.append((name, value))
+        if result.verdict == SKIPPED:
+            pytest.skip(result.message)
+        if result.verdict in (FAILED, ERROR):
+            raise GateFailure(result)
+
+    def repr_failure(  # type: ignore[override]
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> Any:
+        if excinfo.errisinstance(GateFailure):
+            from pytest_llmgate.reporting.text import render_item_failure
+
+            return render_item_failure(excinfo.value.result)  # type: ignore[union-attr]
+        return _one_line(excinfo) or super().repr_failure(excinfo)
+
+
+def _session_key() -> Any:
+    from pytest_llmgate.session import SESSION_KEY
+
+    return SESSION_KEY
+
+
+def _properties(result: ItemResult) -> list[tuple[str, object]]:
+    props: list[tuple[str, object]] = [("llm_gate.verdict", result.verdict)]
+    for check in result.checks:
+        if check.value is not None:
+            props.append((f"llm_gate.{check.metric}.{check.aggregate}", round(check.value, 6)))
+    return props

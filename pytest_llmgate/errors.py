@@ -1,0 +1,55 @@
+"""Exceptions that become one clear line for the user, never a traceback.
+
+Every problem with user input is raised as `InputError(path, line, field, problem)` and rendered as
+`path:line: field: problem`; the plugin turns it into a collection error or usage error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["EvaluationError", "GateError", "InputError", "ModelCallError", "MissingExtraError"]
+
+
+class GateError(Exception):
+    """Base class of every error pytest-llmgate reports to the user as one line."""
+
+
+class InputError(GateError):
+    """A problem in a user file (suite, thresholds, dataset, schema, evaluator spec)."""
+
+    def __init__(
+        self,
+        path: str | Path | None,
+        problem: str,
+        *,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.field = field
+        self.problem = problem
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        location = self.path or "<input>"
+        if self.line is not None:
+            location += f":{self.line}"
+        parts = [location]
+        if self.field:
+            parts.append(self.field)
+        parts.append(self.problem)
+        return ": ".join(parts).replace("\n", " ")
+
+
+class MissingExtraError(GateError):
+    """An optional dependency is needed: the message says what to install."""
+
+
+class ModelCallError(GateError):
+    """A model call failed after retries (or could not be made); becomes an error row."""
+
+
+class EvaluationError(GateError):
+    """An evaluator raised, returned NaN or a non-number; becomes an error for that row."""

@@ -1,0 +1,1 @@
+"""Evaluators: the registry, the calling convention, and the built-ins grouped by family."""

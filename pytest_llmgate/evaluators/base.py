@@ -1,0 +1,168 @@
+"""The evaluator calling convention and the normalisation of what evaluators return.
+
+Evaluators follow azure-ai-evaluation's convention so theirs plug in unchanged: keyword arguments
+named after row fields (`response`, `query`, `context`, `ground_truth`, ...), returning a number, a
+bool, or a dict of named metrics. Anything that is not a finite number where a score is expected is
+an `EvaluationError` for that row: never a score of 0, never a pass.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_llmgate.errors import EvaluationError
+
+__all__ = ["BoundEvaluator", "Signature", "normalize_output", "signature_of"]
+
+_OK_STATUS = frozenset({"completed", "success", "succeeded", "ok"})
+# keys of azure-ai-evaluation results that restate configuration or a pass/fail we decide ourselves
+_SKIP_SUFFIXES = ("_threshold", "_passed", "_result")
+
+
+@dataclass(frozen=True)
+class Signature:
+    """Which keyword arguments a callable takes."""
+
+    params: tuple[str, ...]
+    required: frozenset[str]
+    var_kwargs: bool
+    is_async: bool
+
+
+def signature_of(fn: Callable[..., Any]) -> Signature:
+    """Introspect a function, bound method or callable instance."""
+    target: Any = fn
+    if not inspect.isfunction(fn) and not inspect.ismethod(fn) and hasattr(fn, "__call__"):
+        target = fn.__call__  # type: ignore[operator]
+    try:
+        sig = inspect.signature(target)
+    except (TypeError, ValueError):
+        return Signature((), frozenset(), True, False)
+    params: list[str] = []
+    required: set[str] = set()
+    var_kwargs = False
+    parameters = list(sig.parameters.values())
+    if all(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters):
+        # azure-ai-evaluation declares its inputs only in @overload signatures
+        overloads = _overload_params(target)
+        if overloads:
+            return Signature(overloads, frozenset(), True, inspect.iscoroutinefunction(target))
+    for p in parameters:
+        if p.name == "self":
+            continue
+        if p.kind is p.VAR_KEYWORD:
+            var_kwargs = True
+        elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            params.append(p.name)
+            if p.default is p.empty:
+                required.add(p.name)
+    is_async = inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(fn)
+    return Signature(tuple(params), frozenset(required), var_kwargs, is_async)
+
+
+def _overload_params(target: Any) -> tuple[str, ...]:
+    import typing
+
+    func = getattr(target, "__func__", target)
+    try:
+        overloads = typing.get_overloads(func)
+    except Exception:
+        return ()
+    names: dict[str, None] = {}
+    for overload in overloads:
+        for p in inspect.signature(overload).parameters.values():
+            if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                names[p.name] = None
+    return tuple(names)
+
+
+def _number(key: str, value: Any) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise EvaluationError(f"metric {key!r} is {value!r}, not a finite number")
+    return number
+
+
+def _flatten(prefix_key: str | None, value: Mapping[str, Any], metrics: dict[str, float],
+             details: dict[str, Any]) -> None:
+    for key, item in value.items():
+        key = str(key)
+        if key.endswith("_status") and isinstance(item, str) and item.lower() not in _OK_STATUS:
+            reason = value.get(key[: -len("_status")] + "_reason") or value.get("error") or item
+            raise EvaluationError(f"{key} is {item!r}: {reason}")
+        if key.endswith(_SKIP_SUFFIXES) and not isinstance(item, Mapping):
+            if key.endswith("_result") and isinstance(item, str):
+                details[key] = item
+            continue
+        if isinstance(item, bool):
+            metrics[key] = 1.0 if item else 0.0
+        elif isinstance(item, (int, float)):
+            base = key[: -len("_score")] if key.endswith("_score") else None
+            if base is not None and base in value and value[base] == item:
+                continue  # azure restates K as K_score
+            metrics[key] = _number(key, item)
+        elif isinstance(item, Mapping):
+            if key.endswith("_properties"):
+                _flatten(key, item, metrics, details)
+            else:
+                details[key] = dict(item)
+        elif item is None:
+            continue
+        else:
+            details[key] = item
+
+
+def normalize_output(name: str, value: Any) -> tuple[dict[str, float], dict[str, Any]]:
+    """Turn an evaluator's return value into (metrics, details); raise on anything unscoreable."""
+    if isinstance(value, bool):
+        return {name: 1.0 if value else 0.0}, {}
+    if isinstance(value, (int, float)):
+        return {name: _number(name, value)}, {}
+    if isinstance(value, Mapping):
+        metrics: dict[str, float] = {}
+        details: dict[str, Any] = {}
+        _flatten(None, value, metrics, details)
+        if not metrics:
+            raise EvaluationError(f"returned no numeric metric (keys: {', '.join(map(str, value))})")
+        return metrics, details
+    raise EvaluationError(
+        f"returned {type(value).__name__}, expected a number, a bool or a dict of metrics"
+    )
+
+
+@dataclass
+class BoundEvaluator:
+    """An evaluator configured in a suite: what to call, with which inputs, under which name."""
+
+    name: str
+    use: str
+    args: dict[str, Any]
+    fn: Callable[..., Any]
+    signature: Signature
+    inputs: dict[str, Any] = field(default_factory=dict)
+    prefix: str = ""
+    outputs: tuple[str, ...] | None = None
+    inline: bool = False  # cheap, CPU-bound built-ins run on the event loop thread
+    needs_model: bool = False
+    version: str = "1"
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """What the results record so a run can be re-scored."""
+        spec: dict[str, Any] = {"name": self.name, "use": self.use, "version": self.version}
+        if self.args:
+            spec["args"] = self.args
+        if self.inputs:
+            spec["inputs"] = self.inputs
+        if self.prefix:
+            spec["prefix"] = self.prefix
+        return spec
+
+    def metric_names(self) -> tuple[str, ...] | None:
+        if self.outputs is None:
+            return None
+        return tuple(self.prefix + o for o in self.outputs)

@@ -1,0 +1,336 @@
+"""The results data model: frozen `RowResult` / `ItemResult` / `RunResult` and their versioned JSON.
+
+The results JSON is the contract between a run and everything after it (reports, baselines,
+`llmgate diff/merge/report`). Format version 1, documented in docs/results-format.md:
+`{"format": "pytest-llmgate/results", "version": 1, "run": {...}, "items": [...]}`.
+Writes are atomic (temp file + rename) so an interrupted run never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "Check",
+    "ItemResult",
+    "ResultsFormatError",
+    "RowResult",
+    "RunResult",
+    "load_results",
+    "write_results",
+]
+
+FORMAT = "pytest-llmgate/results"
+VERSION = 1
+
+PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
+
+
+class ResultsFormatError(ValueError):
+    """A results file is not one we can read (message names the file and the problem)."""
+
+
+def bound_text(low: float | None, high: float | None) -> str:
+    """`>= 0.6 and <= 0.9` style text for a bound ("-" when there is none)."""
+    parts = []
+    if low is not None:
+        parts.append(f">= {low:g}")
+    if high is not None:
+        parts.append(f"<= {high:g}")
+    return " and ".join(parts) or "-"
+
+
+def _clean(value: Any) -> Any:
+    """JSON cannot carry NaN/inf: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """One golden row run through one subject variant and scored."""
+
+    id: str
+    line: int
+    data: Mapping[str, Any]
+    inputs: Mapping[str, Any]
+    output: Any
+    metrics: Mapping[str, float]
+    details: Mapping[str, Any] = field(default_factory=dict)
+    errors: tuple[str, ...] = ()
+    latency_ms: float = 0.0
+    repeat: int = 0
+
+    @property
+    def errored(self) -> bool:
+        return bool(self.errors)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "line": self.line,
+            "data": self.data,
+            "inputs": self.inputs,
+            "output": self.output,
+            "metrics": {k: _clean(v) for k, v in self.metrics.items()},
+            "latency_ms": round(self.latency_ms, 3),
+        }
+        if self.details:
+            out["details"] = self.details
+        if self.errors:
+            out["errors"] = list(self.errors)
+        if self.repeat:
+            out["repeat"] = self.repeat
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RowResult:
+        return cls(
+            id=str(d["id"]),
+            line=int(d.get("line", 0)),
+            data=d.get("data", {}),
+            inputs=d.get("inputs", {}),
+            output=d.get("output"),
+            metrics={k: float(v) for k, v in d.get("metrics", {}).items() if v is not None},
+            details=d.get("details", {}),
+            errors=tuple(d.get("errors", ())),
+            latency_ms=float(d.get("latency_ms", 0.0)),
+            repeat=int(d.get("repeat", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class Check:
+    """One rule applied to one item: a threshold, a regression rule, or the error budget."""
+
+    kind: str  # "threshold" | "regression" | "errors"
+    metric: str
+    aggregate: str
+    value: float | None
+    verdict: str  # "pass" | "fail" | "warn" | "error"
+    severity: str = "fail"
+    min: float | None = None
+    max: float | None = None
+    baseline: float | None = None
+    message: str = ""
+    source: str = ""
+
+    @property
+    def bound(self) -> str:
+        return bound_text(self.min, self.max)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "metric": self.metric,
+            "aggregate": self.aggregate,
+            "value": _clean(self.value),
+            "verdict": self.verdict,
+            "severity": self.severity,
+            "min": self.min,
+            "max": self.max,
+            "baseline": _clean(self.baseline),
+            "message": self.message,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Check:
+        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__ if k in d})
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """One pytest item: (suite, subject, variant, dataset), its rows, aggregates and verdict."""
+
+    nodeid: str
+    suite: str
+    subject: str
+    variant: str
+    dataset: str
+    verdict: str
+    suite_path: str = ""
+    dataset_path: str = ""
+    dataset_sha256: str = ""
+    dataset_rows: int = 0
+    subject_spec: Mapping[str, Any] = field(default_factory=dict)
+    evaluators: tuple[Mapping[str, Any], ...] = ()
+    rows: tuple[RowResult, ...] = ()
+    aggregates: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    checks: tuple[Check, ...] = ()
+    usage: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    duration_s: float = 0.0
+    message: str = ""
+
+    @property
+    def key(self) -> str:
+        """The join key with baselines."""
+        return self.nodeid
+
+    @property
+    def error_count(self) -> int:
+        return sum(1 for r in self.rows if r.errors)
+
+    @property
+    def failed_checks(self) -> list[Check]:
+        return [c for c in self.checks if c.verdict in ("fail", "error")]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nodeid": self.nodeid,
+            "suite": self.suite,
+            "subject": self.subject,
+            "variant": self.variant,
+            "dataset": self.dataset,
+            "verdict": self.verdict,
+            "message": self.message,
+            "suite_path": self.suite_path,
+            "dataset_path": self.dataset_path,
+            "dataset_sha256": self.dataset_sha256,
+            "dataset_rows": self.dataset_rows,
+            "subject_spec": self.subject_spec,
+            "evaluators": list(self.evaluators),
+            "duration_s": round(self.duration_s, 4),
+            "error_count": self.error_count,
+            "aggregates": {
+                m: {k: _clean(v) for k, v in aggs.items()} for m, aggs in self.aggregates.items()
+            },
+            "checks": [c.to_dict() for c in self.checks],
+            "usage": self.usage,
+            "rows": [r.to_dict() for r in self.rows],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ItemResult:
+        return cls(
+            nodeid=d["nodeid"],
+            suite=d.get("suite", ""),
+            subject=d.get("subject", ""),
+            variant=d.get("variant", ""),
+            dataset=d.get("dataset", ""),
+            verdict=d.get("verdict", ERROR),
+            message=d.get("message", ""),
+            suite_path=d.get("suite_path", ""),
+            dataset_path=d.get("dataset_path", ""),
+            dataset_sha256=d.get("dataset_sha256", ""),
+            dataset_rows=int(d.get("dataset_rows", 0)),
+            subject_spec=d.get("subject_spec", {}),
+            evaluators=tuple(d.get("evaluators", ())),
+            rows=tuple(RowResult.from_dict(r) for r in d.get("rows", ())),
+            aggregates={
+                m: {k: float(v) for k, v in a.items() if v is not None}
+                for m, a in d.get("aggregates", {}).items()
+            },
+            checks=tuple(Check.from_dict(c) for c in d.get("checks", ())),
+            usage=d.get("usage", {}),
+            duration_s=float(d.get("duration_s", 0.0)),
+        )
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A whole gate run: metadata plus items, in collection order."""
+
+    items: tuple[ItemResult, ...]
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    incomplete: bool = False
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def verdict(self) -> str:
+        if self.incomplete:
+            return FAILED
+        if any(i.verdict in (FAILED, ERROR) for i in self.items):
+            return FAILED
+        return PASSED
+
+    def item(self, nodeid: str) -> ItemResult | None:
+        for item in self.items:
+            if item.nodeid == nodeid:
+                return item
+        return None
+
+    def with_items(self, items: Iterable[ItemResult]) -> RunResult:
+        return replace(self, items=tuple(items))
+
+    def to_dict(self) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for item in self.items:
+            counts[item.verdict] = counts.get(item.verdict, 0) + 1
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "verdict": self.verdict,
+            "incomplete": self.incomplete,
+            "counts": counts,
+            "run": dict(self.meta),
+            "warnings": list(self.warnings),
+            "items": [i.to_dict() for i in self.items],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "<results>") -> RunResult:
+        if not isinstance(d, Mapping) or d.get("format") != FORMAT:
+            raise ResultsFormatError(f"{source}: not a pytest-llmgate results file")
+        version = d.get("version")
+        if version != VERSION:
+            raise ResultsFormatError(
+                f"{source}: results format version {version!r} is not supported (expected {VERSION})"
+            )
+        try:
+            items = tuple(ItemResult.from_dict(i) for i in d.get("items", ()))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ResultsFormatError(f"{source}: malformed item: {exc}") from None
+        return cls(
+            items=items,
+            meta=d.get("run", {}),
+            incomplete=bool(d.get("incomplete", False)),
+            warnings=tuple(d.get("warnings", ())),
+        )
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write text so readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            data = text.encode("utf-8")
+            if path.suffix == ".gz":
+                data = gzip.compress(data, compresslevel=6)
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_results(run: RunResult, path: Path) -> None:
+    """Write the results JSON atomically (gzip when the name ends in .gz)."""
+    atomic_write_text(path, json.dumps(run.to_dict(), ensure_ascii=False, separators=(",", ":")))
+
+
+def load_results(path: Path) -> RunResult:
+    """Read a results JSON (plain or .gz) with one-line errors."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ResultsFormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ResultsFormatError(f"{path}: not valid JSON: {exc}") from None
+    return RunResult.from_dict(data, source=str(path))

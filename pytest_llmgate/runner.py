@@ -1,0 +1,312 @@
+"""The async engine: runs one item's rows concurrently (bounded), then scores them.
+
+No pytest import here: the engine is shared by the plugin, the Python API and the CLI. Each row
+runs the subject under a timeout with a fresh usage ledger, then every evaluator; any exception,
+timeout, NaN or unscoreable return is recorded as an error on the row, never as a score.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_llmgate.datasets import Row
+from pytest_llmgate.errors import EvaluationError
+from pytest_llmgate.evaluators.base import BoundEvaluator, normalize_output
+from pytest_llmgate.mapping import MappingError, resolve
+from pytest_llmgate.results import RowResult
+from pytest_llmgate.subjects.base import ALIASES, Subject
+from pytest_llmgate.subjects.python import call_maybe_async
+from pytest_llmgate.usage import Ledger, current_ledger
+
+__all__ = [
+    "Progress",
+    "RunOptions",
+    "close_loop",
+    "evaluator_inputs",
+    "run_rows",
+    "run_rows_sync",
+    "run_sync",
+]
+
+RESPONSE_PARAMS = frozenset({"response", "answer", "output", "prediction", "completion"})
+RESPONSE_KEYS = ("response", "answer", "output", "text", "content")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    concurrency: int = 16
+    timeout_s: float | None = None
+    evaluator_timeout_s: float | None = None
+
+
+@dataclass
+class Progress:
+    """Counters a progress display can poll."""
+
+    total: int = 0
+    done: int = 0
+    errors: int = 0
+
+
+class _Missing(LookupError):
+    pass
+
+
+def _response_of(output: Any, param: str) -> Any:
+    if isinstance(output, Mapping):
+        if param in output:
+            return output[param]
+        for key in RESPONSE_KEYS:
+            if key in output:
+                return output[key]
+    return output
+
+
+def evaluator_inputs(
+    ev: BoundEvaluator,
+    data: Mapping[str, Any],
+    output: Any,
+    subject_inputs: Mapping[str, Any],
+    latency_ms: float,
+) -> dict[str, Any]:
+    """Keyword arguments for one evaluator call (explicit mapping first, then by name)."""
+    sig = ev.signature
+    kwargs: dict[str, Any] = {}
+    for key, expr in ev.inputs.items():
+        try:
+            kwargs[key] = resolve(expr, data, output)
+        except MappingError as exc:
+            raise _Missing(f"inputs.{key}: {exc}") from None
+    for param in sig.params:
+        if param in kwargs or param == "self":
+            continue
+        if param == "latency_ms":
+            kwargs[param] = latency_ms
+        elif param in RESPONSE_PARAMS:
+            kwargs[param] = _response_of(output, param)
+        elif isinstance(output, Mapping) and param in output:
+            kwargs[param] = output[param]
+        elif param in data:
+            kwargs[param] = data[param]
+        elif any(alias in data for alias in ALIASES.get(param, ())):
+            alias = next(a for a in ALIASES.get(param, ()) if a in data)
+            kwargs[param] = data[alias]
+        elif param in subject_inputs:
+            kwargs[param] = subject_inputs[param]
+        elif param in sig.required:
+            raise _Missing(
+                f"no value for input {param!r} (not in the row or the subject output; "
+                f"map it under inputs:)"
+            )
+    if sig.var_kwargs and not sig.params:
+        kwargs.setdefault("response", _response_of(output, "response"))
+        for key, value in data.items():
+            kwargs.setdefault(key, value)
+    return kwargs
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return "TimeoutError: no answer within the timeout"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
+
+
+def _usage_metrics(ledger: Ledger, prefix: str) -> dict[str, float]:
+    if not ledger.calls:
+        return {}
+    return {
+        f"{prefix}prompt_tokens": float(ledger.prompt_tokens),
+        f"{prefix}completion_tokens": float(ledger.completion_tokens),
+        f"{prefix}cost_usd": ledger.cost_usd,
+    }
+
+
+async def _score(
+    evaluators: Sequence[BoundEvaluator],
+    data: Mapping[str, Any],
+    output: Any,
+    inputs: Mapping[str, Any],
+    latency_ms: float,
+    options: RunOptions,
+) -> tuple[dict[str, float], dict[str, Any], list[str]]:
+    metrics: dict[str, float] = {}
+    details: dict[str, Any] = {}
+    errors: list[str] = []
+    owner: dict[str, str] = {}
+
+    async def one(ev: BoundEvaluator) -> tuple[BoundEvaluator, Any, BaseException | None]:
+        try:
+            kwargs = evaluator_inputs(ev, data, output, inputs, latency_ms)
+            if ev.inline and not ev.signature.is_async:
+                return ev, ev.fn(**kwargs), None
+            call = call_maybe_async(ev.fn, kwargs, in_thread=True)
+            if options.evaluator_timeout_s:
+                return ev, await asyncio.wait_for(call, options.evaluator_timeout_s), None
+            return ev, await call, None
+        except Exception as exc:
+            return ev, None, exc
+
+    inline = [ev for ev in evaluators if ev.inline and not ev.signature.is_async]
+    others = [ev for ev in evaluators if not (ev.inline and not ev.signature.is_async)]
+    outcomes = [await one(ev) for ev in inline]
+    if others:
+        outcomes.extend(await asyncio.gather(*(one(ev) for ev in others)))
+    for ev, value, exc in outcomes:
+        if exc is None:
+            try:
+                got, extra = normalize_output(ev.name, value)
+            except EvaluationError as err:
+                exc = err
+        if exc is not None:
+            errors.append(f"evaluator {ev.name}: {_describe(exc)}")
+            continue
+        for key, number in got.items():
+            name = ev.prefix + key
+            if name in owner:
+                errors.append(
+                    f"evaluators {owner[name]!r} and {ev.name!r} both produce metric {name!r}: "
+                    f"give one a prefix:"
+                )
+                continue
+            owner[name] = ev.name
+            metrics[name] = number
+        for key, value in extra.items():
+            details[ev.prefix + key] = value
+    return metrics, details, errors
+
+
+async def _run_row(
+    row: Row,
+    subject: Subject,
+    variant: str,
+    evaluators: Sequence[BoundEvaluator],
+    options: RunOptions,
+) -> RowResult:
+    errors: list[str] = []
+    inputs: dict[str, Any] = {}
+    output: Any = None
+    ledger = Ledger("subject")
+    token = current_ledger.set(ledger)
+    started = time.perf_counter()
+    try:
+        call = subject.run(row.data, variant)
+        if options.timeout_s:
+            inputs, output = await asyncio.wait_for(call, options.timeout_s)
+        else:
+            inputs, output = await call
+    except Exception as exc:
+        errors.append(f"subject: {_describe(exc)}")
+    finally:
+        current_ledger.reset(token)
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    metrics: dict[str, float] = {"latency_ms": latency_ms}
+    metrics.update(_usage_metrics(ledger, ""))
+    details: dict[str, Any] = {}
+    if ledger.calls:
+        fingerprints = {c.system_fingerprint for c in ledger.calls if c.system_fingerprint}
+        if fingerprints:
+            details["system_fingerprint"] = sorted(fingerprints)[0]
+        details["cache_hits"] = ledger.cache_hits
+    if not errors and evaluators:
+        judge = Ledger("judge")
+        token = current_ledger.set(judge)
+        try:
+            scored, extra, eval_errors = await _score(
+                evaluators, row.data, output, inputs, latency_ms, options
+            )
+        finally:
+            current_ledger.reset(token)
+        metrics.update(scored)
+        details.update(extra)
+        errors.extend(eval_errors)
+        metrics.update(_usage_metrics(judge, "judge_"))
+    return RowResult(
+        id=row.id,
+        line=row.line,
+        data=row.data,
+        inputs=inputs,
+        output=output,
+        metrics=metrics,
+        details=details,
+        errors=tuple(errors),
+        latency_ms=latency_ms,
+    )
+
+
+async def run_rows(
+    rows: Sequence[Row],
+    subject: Subject,
+    variant: str,
+    evaluators: Sequence[BoundEvaluator],
+    options: RunOptions,
+    progress: Progress | None = None,
+    on_row: Callable[[RowResult], None] | None = None,
+) -> list[RowResult]:
+    """Run rows with at most `options.concurrency` in flight; results keep dataset order."""
+    results: list[RowResult | None] = [None] * len(rows)
+    progress = progress or Progress()
+    progress.total = len(rows)
+    cursor = iter(range(len(rows)))
+
+    async def worker() -> None:
+        for index in cursor:
+            result = await _run_row(rows[index], subject, variant, evaluators, options)
+            results[index] = result
+            progress.done += 1
+            progress.errors += bool(result.errors)
+            if on_row is not None:
+                on_row(result)
+
+    workers = [asyncio.ensure_future(worker()) for _ in range(min(options.concurrency, len(rows)))]
+    try:
+        await asyncio.gather(*workers)
+    except BaseException:
+        for task in workers:
+            task.cancel()
+        raise
+    return [r for r in results if r is not None]
+
+
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def run_sync(coro: Any) -> Any:
+    """Run a coroutine on the process-wide gate loop.
+
+    One loop for the whole session, because pooled HTTP clients (and their connections) belong to
+    the loop that created them; a fresh `asyncio.run` per item would throw the pool away.
+    """
+    global _loop
+    if _loop is None or _loop.is_closed():
+        _loop = asyncio.new_event_loop()
+    return _loop.run_until_complete(coro)
+
+
+def close_loop() -> None:
+    """Close the gate loop (session end); pooled clients are closed by their owners first."""
+    global _loop
+    if _loop is not None and not _loop.is_closed():
+        _loop.run_until_complete(_loop.shutdown_asyncgens())
+        _loop.close()
+    _loop = None
+
+
+def run_rows_sync(
+    rows: Sequence[Row],
+    subject: Subject,
+    variant: str,
+    evaluators: Sequence[BoundEvaluator],
+    options: RunOptions,
+    progress: Progress | None = None,
+) -> list[RowResult]:
+    """`run_rows` from synchronous code (pytest items)."""
+    result: list[RowResult] = run_sync(
+        run_rows(rows, subject, variant, evaluators, options, progress)
+    )
+    return result

@@ -1,0 +1,290 @@
+"""The gate's session state: runs items, gathers results (and xdist workers' payloads), writes
+the results JSON and reports once, and folds the gate verdict into pytest's exit status.
+
+Registered as a plugin object only when the gate is on, so a plain pytest run pays nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_llmgate.errors import GateError
+from pytest_llmgate.options import Settings
+from pytest_llmgate.results import ERROR, SKIPPED, ItemResult, RunResult, write_results
+from pytest_llmgate.suite import SuiteLoader
+from pytest_llmgate.thresholds import Policy, Thresholds, load_thresholds
+
+if TYPE_CHECKING:
+    from pytest_llmgate.collect import GateItem
+
+__all__ = ["SESSION_KEY", "GateSession"]
+
+SESSION_KEY = pytest.StashKey["GateSession"]()
+WORKER_OUTPUT_KEY = "llm_gate_items"
+
+
+def _git() -> dict[str, Any]:
+    def run(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = run("rev-parse", "HEAD")
+    if commit is None:
+        return {}
+    return {
+        "commit": commit,
+        "branch": run("rev-parse", "--abbrev-ref", "HEAD"),
+        "dirty": bool(run("status", "--porcelain", "--untracked-files=no")),
+    }
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "pytest": pytest.__version__}
+    for dist in ("pytest-llmgate", "openai", "azure-ai-evaluation", "promptflow"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+class GateSession:
+    """Per-process gate state (controller, worker or plain run)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        try:
+            self.settings = Settings.from_config(config)
+            self.thresholds: Thresholds | None = (
+                load_thresholds(self.settings.thresholds_path)
+                if self.settings.thresholds_path
+                else None
+            )
+        except GateError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        self.loader = SuiteLoader(self.settings.rootdir, self.settings.limit)
+        self.items: dict[str, ItemResult] = {}
+        self.warnings: list[str] = []
+        self.started = datetime.now(timezone.utc)
+        self.is_worker = hasattr(config, "workerinput")
+        self.is_controller = bool(getattr(config.option, "numprocesses", None)) and not self.is_worker
+        self.interrupted = False
+        self.lost_workers: list[str] = []
+        self._run: RunResult | None = None
+
+    # ---- running items -------------------------------------------------------------------
+    def policy_for(self, item: GateItem) -> Policy:
+        names = dict(suite=item.suite.name, subject=item.subject_name, variant=item.variant,
+                     dataset=item.dataset_name)
+        policy = Policy(max_error_rate=self.settings.max_error_rate)
+        if self.thresholds is not None:
+            policy = self.thresholds.apply(policy, **names)
+        if item.suite.thresholds is not None:
+            policy = item.suite.thresholds.apply(policy, **names)
+        return policy
+
+    def run_item(self, item: GateItem) -> ItemResult:
+        from pytest_llmgate.gate import aggregates_for, judge
+        from pytest_llmgate.runner import RunOptions, run_rows_sync
+
+        started = time.perf_counter()
+        suite = item.suite
+        subject = suite.subject(item.subject_name)
+        evaluators = suite.evaluators_for(item.subject_name)
+        dataset = self.loader.dataset(suite.datasets[item.dataset_name])
+        rows = list(dataset.rows)
+        if self.settings.limit is not None:
+            rows = rows[: self.settings.limit]
+        spec = suite.subjects[item.subject_name]
+        options = RunOptions(
+            concurrency=suite.concurrency or self.settings.concurrency,
+            timeout_s=spec.timeout or suite.timeout,
+        )
+        base = self._base(item)
+        skip = self._skip_reason(subject, evaluators)
+        if skip:
+            if self.settings.require_models:
+                raise GateError(f"{skip} (--llm-gate-require-models)")
+            return ItemResult(verdict=SKIPPED, message=skip, **base)
+        row_results = run_rows_sync(rows, subject, item.variant, evaluators, options)
+        policy = self.policy_for(item)
+        verdict = judge(row_results, policy)
+        return ItemResult(
+            verdict=verdict.verdict,
+            message="; ".join(verdict.notes),
+            rows=tuple(row_results),
+            aggregates=aggregates_for(row_results),
+            checks=verdict.checks,
+            usage=_usage(row_results),
+            duration_s=time.perf_counter() - started,
+            **base,
+        )
+
+    def _skip_reason(self, subject: Any, evaluators: list[Any]) -> str | None:
+        if not (getattr(subject, "needs_model", False) or any(e.needs_model for e in evaluators)):
+            return None
+        try:
+            from pytest_llmgate.models import models_configured
+        except ImportError:
+            return "model support is not installed"
+        return models_configured(self.settings.rootdir)
+
+    def _base(self, item: GateItem) -> dict[str, Any]:
+        suite = item.suite
+        dataset_spec = suite.datasets[item.dataset_name]
+        dataset = self.loader.dataset(dataset_spec)
+        subject = suite.subject(item.subject_name)
+        return dict(
+            nodeid=item.nodeid,
+            suite=suite.name,
+            subject=item.subject_name,
+            variant=item.variant,
+            dataset=item.dataset_name,
+            suite_path=suite.display_path,
+            dataset_path=_relative(dataset_spec.path, self.settings.rootdir),
+            dataset_sha256=dataset.sha256,
+            dataset_rows=dataset.total_rows,
+            subject_spec=subject.describe(item.variant),
+            evaluators=tuple(e.spec for e in suite.evaluators_for(item.subject_name)),
+        )
+
+    def error_item(self, item: GateItem, message: str, duration: float) -> ItemResult:
+        try:
+            base = self._base(item)
+        except GateError:
+            base = dict(nodeid=item.nodeid, suite=item.suite.name, subject=item.subject_name,
+                        variant=item.variant, dataset=item.dataset_name)
+        return ItemResult(verdict=ERROR, message=message, duration_s=duration, **base)
+
+    def record(self, result: ItemResult) -> None:
+        self.items[result.nodeid] = result
+
+    # ---- hooks ---------------------------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        shard = self.settings.shard
+        if shard is None:
+            return
+        from pytest_llmgate.collect import GateItem
+
+        index, count = shard
+        keep, drop = [], []
+        gate_items = [i for i in items if isinstance(i, GateItem)]
+        for position, item in enumerate(sorted(gate_items, key=lambda i: i.nodeid)):
+            (keep if position % count == index - 1 else drop).append(item)
+        if drop:
+            dropped = set(map(id, drop))
+            items[:] = [i for i in items if id(i) not in dropped]
+            config.hook.pytest_deselected(items=drop)
+
+    def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
+        self.interrupted = True
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """xdist controller: merge a worker's items; a worker without a payload fails the gate."""
+        output = getattr(node, "workeroutput", {}) or {}
+        payload = output.get(WORKER_OUTPUT_KEY)
+        if payload is None:
+            self.lost_workers.append(str(getattr(node, "gateway", node)))
+            return
+        for data in payload:
+            result = ItemResult.from_dict(data)
+            self.items[result.nodeid] = result
+
+    def build_run(self) -> RunResult:
+        order = [i.nodeid for i in getattr(self.config, "_llm_gate_order", [])]
+        items = sorted(self.items.values(), key=lambda r: (order.index(r.nodeid)
+                       if r.nodeid in order else len(order), r.nodeid))
+        warnings = list(self.warnings)
+        if self.lost_workers:
+            warnings.append(f"{len(self.lost_workers)} xdist worker(s) ended without results")
+        meta = {
+            "started_at": self.started.isoformat(),
+            "finished_at": datetime.now(timezone.utc).isoformat(),
+            "rootdir": str(self.settings.rootdir),
+            "args": [a for a in self.config.invocation_params.args if "key" not in a.lower()],
+            "git": _git(),
+            "versions": _versions(),
+            "thresholds": _relative(self.settings.thresholds_path, self.settings.rootdir)
+            if self.settings.thresholds_path else None,
+            "shard": list(self.settings.shard) if self.settings.shard else None,
+            "ci": bool(os.environ.get("CI")),
+        }
+        return RunResult(items=tuple(items), meta=meta,
+                         incomplete=self.interrupted or bool(self.lost_workers),
+                         warnings=tuple(warnings))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.is_worker:
+            workeroutput = self.config.workeroutput  # type: ignore[attr-defined]
+            workeroutput[WORKER_OUTPUT_KEY] = [r.to_dict() for r in self.items.values()]
+            return
+        run = self.build_run()
+        self._run = run
+        try:
+            self.write_artifacts(run)
+        except OSError as exc:
+            self.warnings.append(f"could not write artifacts: {exc}")
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        if run.verdict != "passed" and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        from pytest_llmgate.runner import close_loop
+
+        close_loop()
+
+    def write_artifacts(self, run: RunResult) -> None:
+        settings = self.settings
+        write_results(run, settings.json_path)
+        if settings.save_path is not None and not run.incomplete:
+            write_results(run, settings.save_path)
+        try:
+            from pytest_llmgate.reporting.artifacts import write_reports
+        except ImportError:
+            return
+        write_reports(run, settings)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.is_worker or self._run is None:
+            return
+        from pytest_llmgate.reporting.text import render_summary
+
+        terminalreporter.section("llm-gate")
+        terminalreporter.write_line(render_summary(self._run))
+        for warning in self._run.warnings:
+            terminalreporter.write_line(f"warning: {warning}", yellow=True)
+        terminalreporter.write_line(f"results: {_relative(self.settings.json_path, Path.cwd())}")
+
+
+def _relative(path: Path | None, root: Path) -> str:
+    if path is None:
+        return ""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _usage(rows: Any) -> dict[str, dict[str, float]]:
+    totals: dict[str, dict[str, float]] = {}
+    for prefix, role in (("", "subject"), ("judge_", "judge")):
+        keys = (f"{prefix}prompt_tokens", f"{prefix}completion_tokens", f"{prefix}cost_usd")
+        values = [sum(r.metrics.get(k, 0.0) for r in rows) for k in keys]
+        if any(values):
+            totals[role] = dict(zip(("prompt_tokens", "completion_tokens", "cost_usd"), values))
+    return totals
+
+

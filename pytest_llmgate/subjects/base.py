@@ -1,0 +1,110 @@
+"""The subject protocol and the factory that picks an adapter by `type:`.
+
+Inputs come from the suite's `inputs:` mapping when given (`${data.column}` references), else
+from row columns named like the callable's parameters (with the usual aliases: a `question`
+parameter accepts a `query` column and vice versa).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pytest_llmgate.mapping import resolve
+
+__all__ = ["ALIASES", "Subject", "SubjectSpec", "build_subject", "default_inputs"]
+
+# row columns tried, in order, for a parameter that has no column of its own name
+ALIASES: dict[str, tuple[str, ...]] = {
+    "query": ("question", "input", "prompt"),
+    "question": ("query", "input", "prompt"),
+    "input": ("query", "question"),
+    "context": ("contexts", "documents", "passages"),
+    "ground_truth": ("expected", "expected_answer", "reference", "answer"),
+    "chat_history": ("history",),
+}
+
+
+@dataclass(frozen=True)
+class SubjectSpec:
+    """A subject as written in a suite file (already schema-checked)."""
+
+    name: str
+    type: str
+    raw: Mapping[str, Any]
+    variants: Mapping[str, Mapping[str, Any]]
+    datasets: tuple[str, ...] | None
+    evaluators: tuple[str, ...] | None
+    suite_dir: Path
+    rootdir: Path
+    search_paths: tuple[Path, ...] = ()
+    line: int | None = None
+    timeout: float | None = None
+    models: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Subject(Protocol):
+    """What the runner needs from a subject."""
+
+    needs_model: bool
+
+    def describe(self, variant: str) -> dict[str, Any]:
+        """JSON-able description recorded in the results (no secrets)."""
+        ...
+
+    def input_columns(self) -> set[str] | None:
+        """Dataset columns the subject reads (None when it cannot tell), checked at collection."""
+        ...
+
+    async def run(self, data: Mapping[str, Any], variant: str) -> tuple[dict[str, Any], Any]:
+        """Produce (inputs used, output) for one row under one variant."""
+        ...
+
+
+def default_inputs(
+    params: tuple[str, ...], var_kwargs: bool, data: Mapping[str, Any], skip: set[str]
+) -> dict[str, Any]:
+    """Pick row columns for parameters by name (then aliases); all columns for **kwargs."""
+    chosen: dict[str, Any] = {}
+    for name in params:
+        if name in skip:
+            continue
+        if name in data:
+            chosen[name] = data[name]
+            continue
+        for alias in ALIASES.get(name, ()):
+            if alias in data:
+                chosen[name] = data[alias]
+                break
+    if var_kwargs:
+        for key, value in data.items():
+            if key not in skip and key not in chosen and key not in params:
+                chosen[key] = value
+    return chosen
+
+
+def mapped_inputs(mapping: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: resolve(value, data) for key, value in mapping.items()}
+
+
+def build_subject(spec: SubjectSpec) -> Subject:
+    """Pick and build the adapter for `spec.type` (imports optional families lazily)."""
+    if spec.type == "python":
+        from pytest_llmgate.subjects.python import PythonSubject
+
+        return PythonSubject(spec)
+    if spec.type == "recorded":
+        from pytest_llmgate.subjects.python import RecordedSubject
+
+        return RecordedSubject(spec)
+    if spec.type in ("prompt", "prompty"):
+        from pytest_llmgate.subjects.prompt import build_prompt_subject
+
+        return build_prompt_subject(spec)
+    if spec.type == "flow":
+        from pytest_llmgate.subjects.flow import build_flow_subject
+
+        return build_flow_subject(spec)
+    raise ValueError(f"unknown subject type {spec.type!r}")

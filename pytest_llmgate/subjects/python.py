@@ -1,0 +1,130 @@
+"""Python subjects: a `module:attr` function or class (sync or async), and recorded answers.
+
+Variant parameters go to the callable as keyword arguments; for a class, the ones its
+`__init__` accepts go to the constructor (one instance per variant), the rest to `__call__`.
+Sync callables run in a worker thread so blocking I/O in user code does not serialise rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+from pytest_llmgate.evaluators.base import signature_of
+from pytest_llmgate.importing import import_target
+from pytest_llmgate.mapping import data_columns
+from pytest_llmgate.subjects.base import SubjectSpec, default_inputs, mapped_inputs
+
+__all__ = ["PythonSubject", "RecordedSubject"]
+
+
+async def call_maybe_async(fn: Any, kwargs: dict[str, Any], *, in_thread: bool) -> Any:
+    """Await coroutine functions; run sync ones in a thread (keeping context vars) or inline."""
+    if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None)):
+        return await fn(**kwargs)
+    if not in_thread:
+        result = fn(**kwargs)
+    else:
+        context = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(None, functools.partial(context.run, fn, **kwargs))
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+class PythonSubject:
+    """A `module:attr` callable."""
+
+    needs_model = False
+
+    def __init__(self, spec: SubjectSpec) -> None:
+        self.spec = spec
+        target = spec.raw.get("target")
+        if not target:
+            raise ValueError("a python subject needs target: 'module:attr'")
+        self.target = str(target)
+        self.obj = import_target(self.target, spec.search_paths, spec.suite_dir)
+        self.is_class = inspect.isclass(self.obj)
+        self.init_args = dict(spec.raw.get("init") or {})
+        self.mapping = dict(spec.raw.get("inputs") or {})
+        self._instances: dict[str, Any] = {}
+        if self.is_class:
+            self.init_sig = signature_of(self.obj.__init__)
+            self.call_sig = signature_of(getattr(self.obj, "__call__", self.obj))
+            if not any("__call__" in vars(klass) for klass in self.obj.__mro__[:-1]):
+                raise ValueError(f"{self.target} is a class without __call__")
+        else:
+            if not callable(self.obj):
+                raise ValueError(f"{self.target} is not callable")
+            self.call_sig = signature_of(self.obj)
+        self._check_variant_params()
+
+    def _check_variant_params(self) -> None:
+        accepted = set(self.call_sig.params)
+        if self.is_class:
+            accepted |= set(self.init_sig.params)
+        var_kwargs = self.call_sig.var_kwargs or (self.is_class and self.init_sig.var_kwargs)
+        for variant, params in self.spec.variants.items():
+            unknown = sorted(set(params) - accepted)
+            if unknown and not var_kwargs:
+                raise ValueError(
+                    f"variant {variant!r}: {self.target} takes no parameter {unknown[0]!r}"
+                )
+
+    def describe(self, variant: str) -> dict[str, Any]:
+        return {"type": "python", "target": self.target, "params": dict(self.spec.variants[variant])}
+
+    def input_columns(self) -> set[str] | None:
+        if self.mapping:
+            return {column for _, column in data_columns(self.mapping)}
+        return None
+
+    def _callable(self, variant: str) -> tuple[Any, dict[str, Any]]:
+        params = dict(self.spec.variants[variant])
+        if not self.is_class:
+            return self.obj, params
+        instance = self._instances.get(variant)
+        init_params = {k: v for k, v in params.items() if k in self.init_sig.params}
+        if instance is None:
+            instance = self.obj(**{**self.init_args, **init_params})
+            self._instances[variant] = instance
+        return instance, {k: v for k, v in params.items() if k not in init_params}
+
+    async def run(self, data: Mapping[str, Any], variant: str) -> tuple[dict[str, Any], Any]:
+        fn, params = self._callable(variant)
+        if self.mapping:
+            inputs = mapped_inputs(self.mapping, data)
+        else:
+            inputs = default_inputs(self.call_sig.params, self.call_sig.var_kwargs, data, set(params))
+        missing = sorted(self.call_sig.required - set(inputs) - set(params))
+        if missing:
+            raise LookupError(
+                f"no value for parameter {missing[0]!r} of {self.target} "
+                f"(row columns: {', '.join(data)}; map it under inputs:)"
+            )
+        output = await call_maybe_async(fn, {**inputs, **params}, in_thread=True)
+        return inputs, output
+
+
+class RecordedSubject:
+    """Answers recorded in a dataset column (`column:`, default `response`): gate existing outputs."""
+
+    needs_model = False
+
+    def __init__(self, spec: SubjectSpec) -> None:
+        self.spec = spec
+        self.column = str(spec.raw.get("column", "response"))
+
+    def describe(self, variant: str) -> dict[str, Any]:
+        return {"type": "recorded", "column": self.column}
+
+    def input_columns(self) -> set[str] | None:
+        return {self.column}
+
+    async def run(self, data: Mapping[str, Any], variant: str) -> tuple[dict[str, Any], Any]:
+        return {}, data[self.column]

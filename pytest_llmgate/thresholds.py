@@ -1,0 +1,227 @@
+"""The gate policy: `thresholds.yaml` (and a suite's own `thresholds:`) resolved per item.
+
+Layering, most specific last: project `metrics` < project `overrides` (in file order, glob-matched
+on suite/subject/variant/dataset) < suite `metrics` < suite `overrides`. A layer that names a
+metric replaces that metric's rules whole, so an override never half-merges with what it replaces.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_llmgate.schema import validate_located
+from pytest_llmgate.yamlio import Key, Located, load_yaml
+
+__all__ = ["Policy", "RegressionRule", "Rule", "Thresholds", "load_thresholds", "thresholds_from"]
+
+HIGHER_IS_BETTER = "higher_is_better"
+LOWER_IS_BETTER = "lower_is_better"
+# metrics where a rise is the regression (cost, latency, tokens, harm)
+_LOWER_HINTS = ("cost", "latency", "tokens", "duration", "error", "toxicity", "pii", "severity",
+                "defect", "injection", "length_", "violence", "sexual", "self_harm", "hate")
+
+
+def direction_of(metric: str) -> str:
+    """Whether a higher value is better for a metric (by name; overridable per rule)."""
+    name = metric.lower()
+    return LOWER_IS_BETTER if any(h in name for h in _LOWER_HINTS) else HIGHER_IS_BETTER
+
+
+@dataclass(frozen=True)
+class Rule:
+    metric: str
+    aggregate: str
+    min: float | None = None
+    max: float | None = None
+    row_min: float | None = None
+    row_max: float | None = None
+    severity: str = "fail"
+    source: str = ""
+    strict: bool = False  # from a suite file: the metric must exist
+
+
+@dataclass(frozen=True)
+class RegressionRule:
+    metric: str
+    aggregate: str = "mean"
+    max_drop: float | None = None
+    max_drop_pct: float | None = None
+    max_rise: float | None = None
+    max_rise_pct: float | None = None
+    direction: str | None = None
+    severity: str = "fail"
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Rules in force for one item."""
+
+    rules: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
+    regression: Mapping[str, RegressionRule] = field(default_factory=dict)
+    max_error_rate: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Layer:
+    match: Mapping[str, str]
+    defaults: Mapping[str, Any]
+    metrics: Mapping[str, tuple[Rule, ...]]
+    regression: Mapping[str, RegressionRule]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """A parsed threshold file (or a suite's `thresholds:` block)."""
+
+    path: Path | None
+    defaults: Mapping[str, Any]
+    layers: tuple[_Layer, ...]
+    strict: bool = False
+
+    def metric_sources(self) -> dict[str, str]:
+        """metric -> `file:line` of its first rule (for 'unknown metric' messages)."""
+        found: dict[str, str] = {}
+        for layer in self.layers:
+            for metric, rules in layer.metrics.items():
+                found.setdefault(metric, rules[0].source)
+        return found
+
+    def apply(self, policy: Policy, *, suite: str, subject: str, variant: str, dataset: str) -> Policy:
+        """Layer this file's matching rules on top of `policy`."""
+        names = {"suite": suite, "subject": subject, "variant": variant, "dataset": dataset}
+        rules = dict(policy.rules)
+        regression = dict(policy.regression)
+        max_error_rate = policy.max_error_rate
+        if "max_error_rate" in self.defaults:
+            max_error_rate = float(self.defaults["max_error_rate"])
+        for layer in self.layers:
+            if not all(fnmatch.fnmatchcase(names[k], pattern) for k, pattern in layer.match.items()):
+                continue
+            rules.update(layer.metrics)
+            regression.update(layer.regression)
+            if "max_error_rate" in layer.defaults:
+                max_error_rate = float(layer.defaults["max_error_rate"])
+        return Policy(rules=rules, regression=regression, max_error_rate=max_error_rate)
+
+
+def _source(doc: Located, key: Key) -> str:
+    line = doc.line(key)
+    return f"{doc.path.name}:{line}" if line else doc.path.name
+
+
+def _rules(doc: Located, key: Key, metrics: Mapping[str, Any], defaults: Mapping[str, Any],
+           strict: bool) -> dict[str, tuple[Rule, ...]]:
+    from pytest_llmgate.stats import is_aggregate
+
+    out: dict[str, tuple[Rule, ...]] = {}
+    for metric, spec in (metrics or {}).items():
+        items = spec if isinstance(spec, list) else [spec]
+        built: list[Rule] = []
+        for index, raw in enumerate(items):
+            where: Key = (*key, metric, index) if isinstance(spec, list) else (*key, metric)
+            aggregate = raw.get("aggregate", defaults.get("aggregate", "mean"))
+            if not is_aggregate(aggregate):
+                raise doc.error((*where, "aggregate"), f"unknown aggregate {aggregate!r}")
+            if "min" not in raw and "max" not in raw:
+                raise doc.error(where, "a rule needs a bound: min and/or max")
+            row = raw.get("row") or {}
+            if aggregate == "pass_rate" and not row:
+                raise doc.error(where, "aggregate pass_rate needs a row bound, e.g. row: {min: 0.5}")
+            if row and aggregate != "pass_rate":
+                raise doc.error((*where, "row"), "a row bound only applies to aggregate pass_rate")
+            low, high = raw.get("min"), raw.get("max")
+            if low is not None and high is not None and low > high:
+                raise doc.error(where, f"min {low} is greater than max {high}")
+            built.append(
+                Rule(
+                    metric=metric,
+                    aggregate=aggregate,
+                    min=None if low is None else float(low),
+                    max=None if high is None else float(high),
+                    row_min=row.get("min"),
+                    row_max=row.get("max"),
+                    severity=raw.get("severity", defaults.get("severity", "fail")),
+                    source=_source(doc, where),
+                    strict=strict,
+                )
+            )
+        out[metric] = tuple(built)
+    return out
+
+
+def _regression(doc: Located, key: Key, raw: Mapping[str, Any] | None) -> dict[str, RegressionRule]:
+    out: dict[str, RegressionRule] = {}
+    for metric, spec in (raw or {}).items():
+        keys = ("max_drop", "max_drop_pct", "max_rise", "max_rise_pct")
+        if not any(k in spec for k in keys):
+            raise doc.error((*key, metric), "a regression rule needs max_drop, max_drop_pct, "
+                            "max_rise or max_rise_pct")
+        out[metric] = RegressionRule(
+            metric=metric,
+            aggregate=spec.get("aggregate", "mean"),
+            max_drop=spec.get("max_drop"),
+            max_drop_pct=spec.get("max_drop_pct"),
+            max_rise=spec.get("max_rise"),
+            max_rise_pct=spec.get("max_rise_pct"),
+            direction=spec.get("direction"),
+            severity=spec.get("severity", "fail"),
+            source=_source(doc, (*key, metric)),
+        )
+    return out
+
+
+def thresholds_from(doc: Located, key: Key = (), *, strict: bool = False) -> Thresholds:
+    """Build thresholds from a located document (the whole file, or a suite's sub-block)."""
+    data = doc.data
+    for part in key:
+        data = data[part]
+    if data is None:
+        data = {}
+    if key:
+        sub = Located(path=doc.path, data=data,
+                      lines={k[len(key):]: v for k, v in doc.lines.items() if k[: len(key)] == key})
+        validate_against = sub
+    else:
+        validate_against = doc
+    try:
+        validate_located(validate_against, "thresholds")
+    except Exception as exc:
+        if key and hasattr(exc, "field"):
+            from pytest_llmgate.errors import InputError
+            from pytest_llmgate.yamlio import dotted
+
+            field_name = ".".join(p for p in (dotted(key), exc.field) if p)
+            raise InputError(exc.path, exc.problem, line=exc.line, field=field_name) from None
+        raise
+    defaults = data.get("defaults") or {}
+    layers = [
+        _Layer({}, defaults, _rules(doc, (*key, "metrics"), data.get("metrics") or {}, defaults, strict),
+               _regression(doc, (*key, "regression"), data.get("regression")))
+    ]
+    for index, override in enumerate(data.get("overrides") or []):
+        okey: Key = (*key, "overrides", index)
+        odefaults = {**defaults, **(override.get("defaults") or {})}
+        layers.append(
+            _Layer(
+                override["match"],
+                override.get("defaults") or {},
+                _rules(doc, (*okey, "metrics"), override.get("metrics") or {}, odefaults, strict),
+                _regression(doc, (*okey, "regression"), override.get("regression")),
+            )
+        )
+    return Thresholds(path=doc.path, defaults=defaults, layers=tuple(layers), strict=strict)
+
+
+def load_thresholds(path: Path) -> Thresholds:
+    """Load and validate a thresholds.yaml file."""
+    doc = load_yaml(path)
+    if doc.data is None:
+        doc = Located(path=path, data={}, lines={})
+    if not isinstance(doc.data, dict):
+        raise doc.error((), "expected a mapping at the top level")
+    return thresholds_from(doc)

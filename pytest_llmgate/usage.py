@@ -1,0 +1,61 @@
+"""Per-row accounting of model calls (tokens, cost, latency) without threading state through APIs.
+
+Why a context variable: subjects and judges are user code that calls our model client deep inside;
+the runner opens a fresh ledger per row phase and the client appends to whatever ledger is current.
+`asyncio` tasks and `asyncio.to_thread` copy the context, so concurrent rows never mix their calls.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+__all__ = ["CallRecord", "Ledger", "current_ledger", "record_call"]
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One model call made while producing or judging a row."""
+
+    role: str  # "subject" or "judge"
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    cached: bool = False
+    system_fingerprint: str | None = None
+
+
+@dataclass
+class Ledger:
+    """The calls of one row phase (subject or evaluation)."""
+
+    role: str
+    calls: list[CallRecord] = field(default_factory=list)
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(c.prompt_tokens for c in self.calls)
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(c.completion_tokens for c in self.calls)
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(c.cost_usd for c in self.calls)
+
+    @property
+    def cache_hits(self) -> int:
+        return sum(1 for c in self.calls if c.cached)
+
+
+current_ledger: ContextVar[Ledger | None] = ContextVar("llmgate_ledger", default=None)
+
+
+def record_call(record: CallRecord) -> None:
+    """Append a call to the ledger of the row being run (a no-op outside a gate run)."""
+    ledger = current_ledger.get()
+    if ledger is not None:
+        ledger.calls.append(record)

@@ -169,14 +169,19 @@ class JudgeVerdict:
         return json.dumps(out)
 
 
-def _block_fields(text: str, labels: Sequence[str], start: str, end: str) -> dict[str, str]:
+def _block_fields(
+    text: str, labels: Sequence[str], start: str, end: str, flags: str = ""
+) -> dict[str, str]:
     begin = text.rfind(start)
     block = text[begin + len(start) :] if begin >= 0 else text
     stop = block.find(end)
     if stop >= 0:
         block = block[:stop]
     pattern = re.compile(
-        r"(?m)^[ \t]*(" + "|".join(re.escape(label) for label in labels) + r")[ \t]*:[ \t]?"
+        f"(?m{flags})"
+        + r"^[ \t]*("
+        + "|".join(re.escape(label) for label in labels)
+        + r")[ \t]*:[ \t]?"
     )
     hits = list(pattern.finditer(block))
     fields: dict[str, str] = {}
@@ -200,8 +205,8 @@ def detect_judge(
             return name, _block_fields(text, labels, start, end)
     if json_mode and "score" in text.lower():
         last = content_text(messages[-1].get("content")) if messages else ""
-        labels = _GENERIC_LABELS + tuple(label.upper() for label in _GENERIC_LABELS)
-        return "judge", {k: v for k, v in _block_fields(last, labels, "\0", "\0").items() if v}
+        fields = _block_fields(last, _GENERIC_LABELS, "\0", "\0", flags="i")
+        return "judge", {k: v for k, v in fields.items() if v}
     return None
 
 

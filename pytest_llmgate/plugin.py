@@ -30,6 +30,10 @@ def pytest_configure(config: pytest.Config) -> None:
     session = GateSession(config)
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "llm-gate-session")
+    if config.pluginmanager.hasplugin("xdist"):
+        from pytest_llmgate.session import XdistHooks
+
+        config.pluginmanager.register(XdistHooks(session), "llm-gate-xdist")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Any:

@@ -76,6 +76,14 @@ class GateSession:
         except GateError as exc:
             raise pytest.UsageError(str(exc)) from None
         self.loader = SuiteLoader(self.settings.rootdir, self.settings.limit)
+        self.baseline: RunResult | None = None
+        if self.settings.baseline_path is not None:
+            from pytest_llmgate.results import ResultsFormatError, load_results
+
+            try:
+                self.baseline = load_results(self.settings.baseline_path)
+            except ResultsFormatError as exc:
+                raise pytest.UsageError(f"--llm-gate-baseline: {exc}") from None
         self.items: dict[str, ItemResult] = {}
         self.warnings: list[str] = []
         self.started = datetime.now(timezone.utc)
@@ -121,7 +129,14 @@ class GateSession:
             return ItemResult(verdict=SKIPPED, message=skip, **base)
         row_results = run_rows_sync(rows, subject, item.variant, evaluators, options)
         policy = self.policy_for(item)
-        verdict = judge(row_results, policy)
+        extra = []
+        if self.baseline is not None:
+            from pytest_llmgate.compare import regression_checks
+
+            extra = regression_checks(
+                row_results, self.baseline.item(item.nodeid), policy, dataset_sha256=dataset.sha256
+            )
+        verdict = judge(row_results, policy, extra)
         return ItemResult(
             verdict=verdict.verdict,
             message="; ".join(verdict.notes),
@@ -193,7 +208,7 @@ class GateSession:
     def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
         self.interrupted = True
 
-    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+    def merge_worker(self, node: Any) -> None:
         """xdist controller: merge a worker's items; a worker without a payload fails the gate."""
         output = getattr(node, "workeroutput", {}) or {}
         payload = output.get(WORKER_OUTPUT_KEY)
@@ -209,6 +224,13 @@ class GateSession:
         items = sorted(self.items.values(), key=lambda r: (order.index(r.nodeid)
                        if r.nodeid in order else len(order), r.nodeid))
         warnings = list(self.warnings)
+        if self.thresholds is not None and items:
+            produced = {m for item in items for row in item.rows for m in row.metrics}
+            ran = [i for i in items if i.rows]
+            for metric, source in self.thresholds.metric_sources().items():
+                if ran and metric not in produced:
+                    warnings.append(f"{source}: metric {metric!r} matched no item in this run "
+                                    f"(produced: {', '.join(sorted(produced)) or 'none'})")
         if self.lost_workers:
             warnings.append(f"{len(self.lost_workers)} xdist worker(s) ended without results")
         meta = {
@@ -288,3 +310,13 @@ def _usage(rows: Any) -> dict[str, dict[str, float]]:
     return totals
 
 
+
+
+class XdistHooks:
+    """Hooks that exist only when pytest-xdist is installed (pluggy rejects unknown hooks)."""
+
+    def __init__(self, gate: GateSession) -> None:
+        self.gate = gate
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        self.gate.merge_worker(node)

@@ -19,14 +19,14 @@ def format_value(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def _cell(text: object) -> str:
+def _cell(text: object, width: int = MAX_CELL) -> str:
     flat = " ".join(str(text).split())
-    return flat if len(flat) <= MAX_CELL else flat[: MAX_CELL - 1] + "…"
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """Left-aligned text table."""
-    cells = [[_cell(c) for c in header]] + [[_cell(c) for c in row] for row in rows]
+    cells = [[_cell(c, 200) for c in header]] + [[_cell(c, 200) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -73,7 +73,7 @@ def render_item_failure(item: ItemResult) -> str:
         for row in worst:
             problem = "; ".join(row.errors) if row.errors else ""
             value = format_value(row.metrics.get(metric)) if metric else ""
-            body.append([row.id, value, problem or _cell(row.output)])
+            body.append([row.id, value, _cell(problem or row.output, 160)])
         lines.append(table(["row", metric or "", "output / error"], body))
     return "\n".join(lines)
 

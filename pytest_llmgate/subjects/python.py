@@ -47,8 +47,12 @@ class PythonSubject:
         target = spec.raw.get("target")
         if not target:
             raise ValueError("a python subject needs target: 'module:attr'")
-        self.target = str(target)
-        self.obj = import_target(self.target, spec.search_paths, spec.suite_dir)
+        if isinstance(target, str):
+            self.target = target
+            self.obj = import_target(target, spec.search_paths, spec.suite_dir)
+        else:  # the Python API passes the callable itself
+            self.obj = target
+            self.target = f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', repr(target))}"
         self.is_class = inspect.isclass(self.obj)
         self.init_args = dict(spec.raw.get("init") or {})
         self.mapping = dict(spec.raw.get("inputs") or {})

@@ -1,9 +1,11 @@
-"""Pytest fixtures around the test server: load with `pytest_plugins = ["pytest_llmgate.testing.fixtures"]`.
+"""Pytest fixtures around the test server.
+
+Load with `pytest_plugins = ["pytest_llmgate.testing.fixtures"]`:
 
 - `llm_server`: one `LLMServer` per session (per xdist worker), started on a free port.
 - `llm`: the same server, reset (counters and switches) before and after each test.
-- `llm_model` / `llm_azure_model`: `ModelConfig`s pointing at it (OpenAI-style and Azure-style routes)
-  with a fake key that tests can grep for in artifacts.
+- `llm_model` / `llm_azure_model`: `ModelConfig`s pointing at it (OpenAI and Azure routes) with
+  a fake key that tests can grep for in artifacts.
 - `llm_env`: environment variables that configure a gate run to use the server as subject and judge.
 """
 

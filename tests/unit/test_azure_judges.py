@@ -1,4 +1,4 @@
-"""Each real azure-ai-evaluation judge, pointed at the test server, parses its answer into a score."""
+"""Each real azure-ai-evaluation judge, pointed at the test server, parses its answer."""
 
 from __future__ import annotations
 
@@ -89,5 +89,5 @@ def test_planted_unparseable_judge_answer_is_not_a_score(llm: LLMServer) -> None
     )
     evaluator = evaluation.GroundednessEvaluator(config)
     planted = "It was 1889. LLMGATE_JUDGE_REPLY:I cannot help with that."
-    with pytest.raises(Exception, match="(?i)json|invalid|parse|expecting"):
+    with pytest.raises(Exception, match=r"(?i)json|invalid|parse|expecting"):
         evaluator(query=QUERY, response=planted, context=CONTEXT)

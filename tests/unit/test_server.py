@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import http.client
 import json
 import struct
@@ -124,7 +125,7 @@ def test_embeddings_float_and_base64(llm: LLMServer) -> None:
     assert len(vecs) == 3
     assert len(vecs[0]) == 64
     assert abs(sum(x * x for x in vecs[0]) - 1) < 1e-6
-    cos = [sum(a * b for a, b in zip(vecs[0], v)) for v in vecs[1:]]
+    cos = [sum(a * b for a, b in zip(vecs[0], v, strict=True)) for v in vecs[1:]]
     assert cos[0] > cos[1]  # shared words make close vectors
     status, body = raw(
         llm,
@@ -316,10 +317,8 @@ def test_judge_noise_varies_repeats_but_not_retries(llm: LLMServer) -> None:
     llm.error_rate_500 = 0.5
     faulty: list[int] = []
     while len(faulty) < 4:
-        try:
+        with contextlib.suppress(openai.InternalServerError):
             faulty.append(score())
-        except openai.InternalServerError:
-            pass
     assert faulty == clean
 
 

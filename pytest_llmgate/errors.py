@@ -11,6 +11,14 @@ from pathlib import Path
 __all__ = ["EvaluationError", "GateError", "InputError", "ModelCallError", "MissingExtraError"]
 
 
+def _shown(path: str) -> str:
+    """Paths relative to the working directory when inside it: shorter and clickable."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except (ValueError, OSError):
+        return path
+
+
 class GateError(Exception):
     """Base class of every error pytest-llmgate reports to the user as one line."""
 
@@ -33,7 +41,7 @@ class InputError(GateError):
         super().__init__(self.one_line())
 
     def one_line(self) -> str:
-        location = self.path or "<input>"
+        location = _shown(self.path) if self.path else "<input>"
         if self.line is not None:
             location += f":{self.line}"
         parts = [location]

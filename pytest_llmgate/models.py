@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_API_VERSION",
+    "NO_MODEL_REASON",
     "PRICES",
     "ModelConfig",
     "Price",
@@ -63,6 +64,7 @@ __all__ = [
     "environment",
     "load_dotenv",
     "load_models",
+    "models_configured",
     "models_from_env",
     "price_for",
     "redact",
@@ -357,8 +359,9 @@ def _model_from_spec(
                 source, f"expected {_type_name(expected)}, got {value!r}", field=f"{where}.{key}"
             )
         values[key] = value
-    kind = values.pop("kind", "azure" if "azure_endpoint" in values else "openai")
-    kind = {"azure_openai": "azure", "azure": "azure", "openai": "openai"}.get(kind)
+    given = values.pop("kind", "azure" if "azure_endpoint" in values else "openai")
+    kinds: dict[str, Kind] = {"azure_openai": "azure", "azure": "azure", "openai": "openai"}
+    kind = kinds.get(given)
     if kind is None:
         raise InputError(source, "expected 'openai' or 'azure'", field=f"{where}.kind")
     key_text = values.pop("api_key", None)
@@ -443,7 +446,10 @@ def _price_from_spec(spec: Any, *, source: str, where: str) -> Price | None:
 def models_from_env(env: Mapping[str, str]) -> dict[str, ModelConfig]:
     """Models configured by the usual environment variables alone (see the module docstring)."""
     out: dict[str, ModelConfig] = {}
-    get = lambda *names: next((env[n] for n in names if env.get(n)), None)  # noqa: E731
+
+    def get(*names: str) -> str | None:
+        return next((env[n] for n in names if env.get(n)), None)
+
     azure_endpoint = get("AZURE_OPENAI_ENDPOINT")
     azure_version = get("OPENAI_API_VERSION", "AZURE_OPENAI_API_VERSION") or DEFAULT_API_VERSION
     if azure_endpoint:
@@ -532,6 +538,34 @@ def default_judge(
     return None
 
 
+NO_MODEL_REASON = (
+    "no judge model configured: set AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY and "
+    "AZURE_OPENAI_DEPLOYMENT, or OPENAI_BASE_URL / OPENAI_API_KEY (or add `models:` to "
+    "thresholds.yaml)"
+)
+
+
+def models_configured(
+    root: Path | str | None = None,
+    *,
+    models: Mapping[str, ModelConfig] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> str | None:
+    """None when a usable judge is configured (config `models` or the environment, with
+    `<root>/.env`), else the one-line reason to skip the items that need a model."""
+    merged = environment(Path(root) if root is not None else None, env)
+    found = dict(models or {})
+    for name, config in models_from_env(merged).items():
+        found.setdefault(name, config)
+    try:
+        judge = default_judge(found, env=merged)
+    except InputError as exc:
+        return exc.problem
+    if judge is None:
+        return NO_MODEL_REASON
+    return judge.unavailable_reason() or None
+
+
 def azure_model_config(
     cfg: ModelConfig,
 ) -> AzureOpenAIModelConfiguration | OpenAIModelConfiguration:
@@ -542,7 +576,7 @@ def azure_model_config(
     """
     key = cfg.api_key.get() if cfg.api_key else ""
     if cfg.kind == "azure":
-        return {  # type: ignore[return-value]
+        return {
             "type": "azure_openai",
             "azure_endpoint": cfg.azure_endpoint or "",
             "azure_deployment": cfg.deployment or "",

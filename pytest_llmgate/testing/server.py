@@ -85,6 +85,20 @@ class LLMServer:
     `azure_endpoint`, `requests`, `routes`, `faults`, `log`; assign switches as attributes.
     """
 
+    # The switches (see SWITCHES for their defaults).
+    latency_ms: float
+    error_rate_429: float
+    error_rate_500: float
+    timeout_rate: float
+    malformed_rate: float
+    retry_after: float | None
+    seed: int
+    judge_noise: float
+    vary_by_model: bool
+    hang_s: float
+    scripted: dict[str, str]
+    require_key: str | None
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0, **switches: Any) -> None:
         self.host = host
         self.port = port

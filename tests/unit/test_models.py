@@ -9,6 +9,7 @@ import pytest
 
 from pytest_llmgate.errors import InputError
 from pytest_llmgate.models import (
+    NO_MODEL_REASON,
     PRICES,
     ModelConfig,
     Price,
@@ -19,6 +20,7 @@ from pytest_llmgate.models import (
     environment,
     load_dotenv,
     load_models,
+    models_configured,
     models_from_env,
     price_for,
     redact,
@@ -305,3 +307,21 @@ def test_redact() -> None:
         assert secret not in out
     assert out.startswith("auth failed for ***;")
     assert redact("the model said hello") == "the model said hello"
+
+
+def test_models_configured_gives_the_skip_reason(tmp_path: Path) -> None:
+    assert models_configured(tmp_path, env={}) == NO_MODEL_REASON
+    assert NO_MODEL_REASON.startswith("no judge model configured: set AZURE_OPENAI_ENDPOINT")
+    assert models_configured(tmp_path, env={"OPENAI_API_KEY": KEY}) is None
+    partial = {"AZURE_OPENAI_ENDPOINT": "https://r.openai.azure.com"}
+    assert models_configured(tmp_path, env=partial) == (
+        "model 'azure' needs AZURE_OPENAI_API_KEY, AZURE_OPENAI_DEPLOYMENT (not set in the "
+        "environment)"
+    )
+    (tmp_path / ".env").write_text(f"OPENAI_API_KEY={KEY}\n", encoding="utf-8")
+    assert models_configured(tmp_path, env={}) is None
+    assert "judge model 'x' is not configured" in str(
+        models_configured(tmp_path, env={"LLMGATE_JUDGE": "x"})
+    )
+    judge = ModelConfig(name="judge", model="m", base_url="http://localhost:1/v1")
+    assert models_configured(None, models={"judge": judge}, env={}) is None

@@ -138,7 +138,7 @@ def project(pytester: pytest.Pytester) -> Project:
     p.rows(ROWS)
     p.write("suites/support.yaml", SUITE)
     p.write("thresholds.yaml", THRESHOLDS)
-    p.write("pytest.ini", "[pytest]\naddopts = -p no:cacheprovider\npythonpath = .\n")
+    p.write("pytest.ini", "[pytest]\naddopts = -p no:cacheprovider -p no:hypothesispytest\npythonpath = .\n")
     return p
 
 

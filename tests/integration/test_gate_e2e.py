@@ -23,7 +23,7 @@ def test_without_flag_suite_files_are_not_collected(project: Project) -> None:
 
 
 def test_ini_switch_enables_the_gate(project: Project) -> None:
-    project.write("pytest.ini", "[pytest]\nllm_gate = true\npythonpath = .\n")
+    project.write("pytest.ini", "[pytest]\nllm_gate = true\npythonpath = .\naddopts = -p no:hypothesispytest\n")
     result = project.pytester.runpytest("--co", "-q", "suites")
     result.stdout.fnmatch_lines(["suites/support.yaml::answer[[]overlap-qa[]]"])
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -263,7 +264,8 @@ async def run_rows(
             if on_row is not None:
                 on_row(result)
 
-    workers = [asyncio.ensure_future(worker()) for _ in range(min(options.concurrency, len(rows)))]
+    width = min(options.concurrency, len(rows), MAX_THREADS)
+    workers = [asyncio.ensure_future(worker()) for _ in range(width)]
     try:
         await asyncio.gather(*workers)
     except BaseException:
@@ -274,6 +276,7 @@ async def run_rows(
 
 
 _loop: asyncio.AbstractEventLoop | None = None
+MAX_THREADS = 128
 
 
 def run_sync(coro: Any) -> Any:
@@ -285,6 +288,10 @@ def run_sync(coro: Any) -> Any:
     global _loop
     if _loop is None or _loop.is_closed():
         _loop = asyncio.new_event_loop()
+        # sync subjects run in threads: size the pool for the concurrency bound so a row never
+        # queues for a thread (queueing would show up as latency); threads start lazily
+        _loop.set_default_executor(ThreadPoolExecutor(max_workers=MAX_THREADS,
+                                                      thread_name_prefix="llmgate"))
     return _loop.run_until_complete(coro)
 
 

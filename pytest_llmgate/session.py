@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -92,6 +93,7 @@ class GateSession:
         self.interrupted = False
         self.lost_workers: list[str] = []
         self._run: RunResult | None = None
+        self.summary_lines: list[str] = []
 
     # ---- running items -------------------------------------------------------------------
     def policy_for(self, item: GateItem) -> Policy:
@@ -127,6 +129,10 @@ class GateSession:
             if self.settings.require_models:
                 raise GateError(f"{skip} (--llm-gate-require-models)")
             return ItemResult(verdict=SKIPPED, message=skip, **base)
+        if getattr(subject, "needs_model", False) or any(e.needs_model for e in evaluators):
+            from pytest_llmgate.llm_session import prepare
+
+            prepare(self.settings)
         row_results = run_rows_sync(rows, subject, item.variant, evaluators, options)
         policy = self.policy_for(item)
         extra = []
@@ -264,6 +270,10 @@ class GateSession:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         if run.verdict != "passed" and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if "pytest_llmgate.llm_session" in sys.modules:
+            from pytest_llmgate.llm_session import finish
+
+            self.summary_lines.extend(finish())
         from pytest_llmgate.runner import close_loop
 
         close_loop()
@@ -286,6 +296,8 @@ class GateSession:
 
         terminalreporter.section("llm-gate")
         terminalreporter.write_line(render_summary(self._run))
+        for line in self.summary_lines:
+            terminalreporter.write_line(line)
         for warning in self._run.warnings:
             terminalreporter.write_line(f"warning: {warning}", yellow=True)
         terminalreporter.write_line(f"results: {_relative(self.settings.json_path, Path.cwd())}")

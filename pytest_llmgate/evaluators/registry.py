@@ -51,6 +51,13 @@ BUILTINS: dict[str, Builtin] = {
     "json_schema": Builtin(f"{_FMT}:JsonSchema", inline=True, base_dir_arg=True),
     "length": Builtin(f"{_FMT}:Length", inline=True),
     "latency": Builtin(f"{_FMT}:Latency", inline=True),
+    "groundedness": Builtin(f"{_JUDGE}:Groundedness", needs_model=True),
+    "relevance": Builtin(f"{_JUDGE}:Relevance", needs_model=True),
+    "coherence": Builtin(f"{_JUDGE}:Coherence", needs_model=True),
+    "fluency": Builtin(f"{_JUDGE}:Fluency", needs_model=True),
+    "similarity": Builtin(f"{_JUDGE}:Similarity", needs_model=True),
+    "retrieval": Builtin(f"{_JUDGE}:Retrieval", needs_model=True),
+    "response_completeness": Builtin(f"{_JUDGE}:ResponseCompleteness", needs_model=True),
 }
 ALIASES = {"bleu_score": "bleu", "gleu_score": "gleu", "rouge_score": "rouge",
            "meteor_score": "meteor", "f1": "f1_score"}

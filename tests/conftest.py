@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+pytest_plugins = ["pytest_llmgate.testing.fixtures"]
+
 APP = '''
 import asyncio
 import math

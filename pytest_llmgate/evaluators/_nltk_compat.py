@@ -93,8 +93,7 @@ _CONTRACTIONS: tuple[re.Pattern[str], ...] = tuple(
 )
 
 
-def treebank_tokenize(text: str) -> list[str]:
-    """`NLTKWordTokenizer().tokenize(text)` for ASCII text, with the standard `re` engine."""
+def _treebank_tokenize_any(text: str) -> list[str]:
     for regexp, substitution in _STARTING_QUOTES:
         text = regexp.sub(substitution, text)
     for regexp, substitution in _PUNCTUATION:
@@ -106,6 +105,76 @@ def treebank_tokenize(text: str) -> list[str]:
         text = regexp.sub(substitution, text)
     for regexp in _CONTRACTIONS:
         text = regexp.sub(r" \1 \2 ", text)
+    return text.split()
+
+
+# Each contraction rule with a lowercase substring it cannot match without (ASCII text).
+_CONTRACTION_NEEDLES = tuple(
+    zip(
+        ("can", "'ye", "gim", "gon", "got", "lem", "'n", "wan", " 't", " 't"),
+        _CONTRACTIONS,
+        strict=True,
+    )
+)
+
+
+def treebank_tokenize(text: str) -> list[str]:
+    """`NLTKWordTokenizer().tokenize(text)`, with the standard `re` engine.
+
+    For ASCII text (the only text azure's path sends here) a rule runs only when its trigger
+    characters occur, and single-character padding rules become `str.replace`: the same edits,
+    several times faster. Other text takes the literal rule-by-rule path.
+    """
+    if not text.isascii():
+        return _treebank_tokenize_any(text)
+    rules = _STARTING_QUOTES
+    if "`" in text:
+        text = rules[0][0].sub(rules[0][1], text)
+    if text.startswith('"'):
+        text = "``" + text[1:]
+    if "``" in text:
+        text = text.replace("``", " `` ")
+    if '"' in text or "''" in text:
+        text = rules[3][0].sub(rules[3][1], text)
+    if "'" in text:
+        text = rules[4][0].sub(rules[4][1], text)
+    rules = _PUNCTUATION
+    if "." in text:
+        text = rules[0][0].sub(rules[0][1], text)
+    if ":" in text or "," in text:
+        text = rules[1][0].sub(rules[1][1], text)
+        text = rules[2][0].sub(rules[2][1], text)
+    if ".." in text:
+        text = rules[3][0].sub(rules[3][1], text)
+    for char in ";@#$%&":
+        if char in text:
+            text = text.replace(char, f" {char} ")
+    if "." in text:
+        text = rules[6][0].sub(rules[6][1], text)
+    for char in "?!":
+        if char in text:
+            text = text.replace(char, f" {char} ")
+    if "' " in text:
+        text = rules[8][0].sub(rules[8][1], text)
+    for char in "*[]()}{<>":
+        if char in text:
+            text = text.replace(char, f" {char} ")
+    if "--" in text:
+        text = text.replace("--", " -- ")
+    text = " " + text + " "
+    if "''" in text:
+        text = text.replace("''", " '' ")
+    if '"' in text:
+        text = text.replace('"', " '' ")
+    text = _ENDING_QUOTES[3][0].sub(" ", text)
+    if "'" in text:
+        text = _ENDING_QUOTES[4][0].sub(_ENDING_QUOTES[4][1], text)
+        text = _ENDING_QUOTES[5][0].sub(_ENDING_QUOTES[5][1], text)
+    lowered = text.lower()
+    for needle, regexp in _CONTRACTION_NEEDLES:
+        if needle in lowered:
+            text = regexp.sub(r" \1 \2 ", text)
+            lowered = text.lower()
     return text.split()
 
 

@@ -21,11 +21,12 @@ Scores equal azure-ai-evaluation 1.18.10's ``F1ScoreEvaluator``, ``BleuScoreEval
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import string
-from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from itertools import pairwise
 from typing import Any, ClassVar, Literal
 
@@ -70,7 +71,7 @@ def squad_normalize(text: str, *, lowercase: bool = True) -> str:
 
 def f1_from_tokens(prediction: Sequence[str], reference: Sequence[str]) -> float:
     """Token-multiset F1, with azure's arithmetic order so results are bit-identical."""
-    num_common = sum((Counter(prediction) & Counter(reference)).values())
+    num_common = _overlap(_ngrams(prediction, 1), _ngrams(reference, 1))
     if num_common == 0:
         return 0.0
     precision = 1.0 * num_common / len(prediction)
@@ -127,10 +128,40 @@ class F1Score:
 # --- BLEU and GLEU (nltk.translate, as azure calls them) -----------------------------------------
 
 
-def _ngrams(tokens: Sequence[str], n: int) -> Counter[Any]:
+def _count_into(counts: dict[Any, int], items: Iterable[Any]) -> dict[Any, int]:
+    for item in items:
+        counts[item] = counts.get(item, 0) + 1
+    return counts
+
+
+with contextlib.suppress(ImportError):  # Counter's C helper; plain dicts skip Counter's overhead
+    from collections import _count_elements as _count_into  # type: ignore[attr-defined,no-redef]
+
+
+def _ngrams(tokens: Sequence[str], n: int) -> dict[Any, int]:
+    """n-gram counts (unigrams keyed by the token itself)."""
+    counts: dict[Any, int] = {}
     if n == 1:
-        return Counter(tokens)
-    return Counter(zip(*(tokens[i:] for i in range(n)), strict=False))
+        _count_into(counts, tokens)
+    elif n == 2:
+        _count_into(counts, pairwise(tokens))
+    elif n == 3:
+        _count_into(counts, zip(tokens, tokens[1:], tokens[2:], strict=False))
+    elif n == 4:
+        _count_into(counts, zip(tokens, tokens[1:], tokens[2:], tokens[3:], strict=False))
+    else:
+        _count_into(counts, zip(*(tokens[i:] for i in range(n)), strict=False))
+    return counts
+
+
+def _overlap(a: dict[Any, int], b: dict[Any, int]) -> int:
+    """`sum((a & b).values())`, looping only over the keys both share (a C-level set op)."""
+    total = 0
+    for key in a.keys() & b.keys():
+        count_a = a[key]
+        count_b = b[key]
+        total += count_a if count_a < count_b else count_b
+    return total
 
 
 def sentence_bleu(reference: Sequence[str], hypothesis: Sequence[str]) -> float:
@@ -143,14 +174,15 @@ def sentence_bleu(reference: Sequence[str], hypothesis: Sequence[str]) -> float:
     totals: list[int] = []
     for n in range(1, 5):
         if hyp_len >= n:
-            counts = _ngrams(hypothesis, n)
-            ref_counts = _ngrams(reference, n) if ref_len >= n else Counter()
-            matches.append(sum(min(count, ref_counts[gram]) for gram, count in counts.items()))
+            matched = _overlap(_ngrams(hypothesis, n), _ngrams(reference, n)) if ref_len >= n else 0
+            if n == 1 and matched == 0:
+                return 0.0  # NLTK returns 0 when no unigram matches, whatever the smoothing
+            matches.append(matched)
             totals.append(hyp_len - n + 1)
         else:
             matches.append(0)
             totals.append(1)
-    if matches[0] == 0:
+    if not matches or matches[0] == 0:
         return 0.0
     brevity = 1.0 if hyp_len > ref_len else math.exp(1 - ref_len / hyp_len)
     terms = []
@@ -166,10 +198,12 @@ def sentence_bleu(reference: Sequence[str], hypothesis: Sequence[str]) -> float:
     return brevity * math.exp(math.fsum(terms))
 
 
-def _everygrams(tokens: Sequence[str]) -> Counter[Any]:
-    grams = Counter(tokens)
-    for n in range(2, 5):
-        grams.update(zip(*(tokens[i:] for i in range(n)), strict=False))
+def _everygrams(tokens: Sequence[str]) -> dict[Any, int]:
+    grams: dict[Any, int] = {}
+    _count_into(grams, tokens)
+    _count_into(grams, pairwise(tokens))
+    _count_into(grams, zip(tokens, tokens[1:], tokens[2:], strict=False))
+    _count_into(grams, zip(tokens, tokens[1:], tokens[2:], tokens[3:], strict=False))
     return grams
 
 
@@ -182,8 +216,7 @@ def sentence_gleu(reference: Sequence[str], hypothesis: Sequence[str]) -> float:
     n_all = max(_ngram_total(len(hypothesis)), _ngram_total(len(reference)))
     if n_all == 0:
         return 0.0
-    overlap = _everygrams(reference) & _everygrams(hypothesis)
-    return sum(overlap.values()) / n_all
+    return _overlap(_everygrams(reference), _everygrams(hypothesis)) / n_all
 
 
 class Bleu:
@@ -262,9 +295,7 @@ def rouge_scores(
         recall = lcs / len(target)
         return precision, recall, _fmeasure(precision, recall)
     n = int(rouge_type[5:])
-    target_grams = _ngrams(target, n)
-    prediction_grams = _ngrams(prediction, n)
-    overlap = sum(min(count, prediction_grams[gram]) for gram, count in target_grams.items())
+    overlap = _overlap(_ngrams(target, n), _ngrams(prediction, n))
     precision = overlap / max(len(prediction) - n + 1, 1)
     recall = overlap / max(len(target) - n + 1, 1)
     return precision, recall, _fmeasure(precision, recall)

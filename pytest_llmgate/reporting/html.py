@@ -1,0 +1,221 @@
+"""The self-contained HTML report: one file, no network, safe with hostile data.
+
+Python builds a JSON document (verdict, per-suite metric tables with deltas, chart data, rows);
+`report.html` + `report.css` + `report.js` are inlined around it. Safety does not rest on one
+layer:
+- the data sits in `<script type="application/json">` with `<`, `>`, `&`, U+2028/9 written as
+  `\\u003c`-style escapes, so no string can close the element;
+- `report.js` renders with `textContent`/`createElementNS` only (a test greps it for innerHTML);
+- a Content-Security-Policy allows only this script and this stylesheet by hash, and no fetches,
+  so even a rendering bug could not run injected script or phone home.
+Rows are paginated in the page, so 50,000 of them stay usable.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from pytest_llmgate.compare import RunDiff, diff_runs, run_cost
+from pytest_llmgate.reporting._common import fmt, fmt_delta, row_failures
+from pytest_llmgate.results import ItemResult, RowResult, RunResult
+
+__all__ = ["render_html"]
+
+MAX_STRING = 10_000  # per field: a 1 MB model answer must not make the page unusable
+BINS = 20
+MAX_HIST_METRICS = 16
+
+
+@cache
+def _asset(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text("utf-8")
+
+
+def _num(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), 6)
+
+
+def _cut(value: Any) -> Any:
+    """Bound every string in a JSON-able value (and make the value JSON-able)."""
+    if isinstance(value, str):
+        if len(value) > MAX_STRING:
+            return value[:MAX_STRING] + f"\u2026 [{len(value) - MAX_STRING} more characters]"
+        return value
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return _num(value)
+    if isinstance(value, Mapping):
+        return {str(k): _cut(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_cut(v) for v in value]
+    return _cut(str(value))
+
+
+def json_for_script(data: Any) -> str:
+    """JSON that is safe inside a <script type="application/json"> element."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return (text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def _metric_ranges(items: Sequence[ItemResult]) -> dict[str, tuple[float, float]]:
+    ranges: dict[str, tuple[float, float]] = {}
+    for item in items:
+        for metric, aggs in item.aggregates.items():
+            low, high = aggs.get("min"), aggs.get("max")
+            if low is None or high is None:
+                continue
+            if metric in ranges:
+                a, b = ranges[metric]
+                ranges[metric] = (min(a, low), max(b, high))
+            elif len(ranges) < MAX_HIST_METRICS:
+                ranges[metric] = (low, high)
+    return ranges
+
+
+def _histogram(rows: Sequence[RowResult], metric: str, low: float, high: float) -> list[int]:
+    bins = [0] * BINS
+    width = (high - low) / BINS if high > low else 0.0
+    for row in rows:
+        value = row.metrics.get(metric)
+        if value is None or not math.isfinite(value):
+            continue
+        index = int((value - low) / width) if width else 0
+        bins[min(max(index, 0), BINS - 1)] += 1
+    return bins
+
+
+def _item_cost(item: ItemResult) -> float | None:
+    costs = [u.get("cost_usd") for u in item.usage.values() if u.get("cost_usd") is not None]
+    return float(sum(c for c in costs if c is not None)) if costs else None
+
+
+def _item_data(index: int, item: ItemResult, diff: RunDiff | None,
+               ranges: Mapping[str, tuple[float, float]]) -> dict[str, Any]:
+    item_diff = diff.item(item.nodeid) if diff is not None else None
+    metrics = []
+    if item_diff is not None and item_diff.metrics:
+        for m in item_diff.metrics:
+            metrics.append({"metric": m.metric, "aggregate": m.aggregate, "value": _num(m.current),
+                            "baseline": _num(m.baseline), "delta": fmt_delta(m),
+                            "change": m.change, "verdict": m.verdict, "gated": m.gated})
+    else:
+        gated = {c.metric for c in item.checks}
+        for metric, aggs in item.aggregates.items():
+            metrics.append({"metric": metric, "aggregate": "mean", "value": _num(aggs.get("mean")),
+                            "baseline": None, "delta": "", "change": "", "verdict": "",
+                            "gated": metric in gated})
+    checks = [{"kind": c.kind, "metric": c.metric, "aggregate": c.aggregate,
+               "value": _num(c.value), "shown": fmt(c.value), "bound": c.bound,
+               "min": _num(c.min), "max": _num(c.max), "verdict": c.verdict,
+               "baseline": _num(c.baseline), "message": c.message, "source": c.source}
+              for c in item.checks]
+    hist = {m: {"lo": _num(lo), "hi": _num(hi), "bins": _histogram(item.rows, m, lo, hi)}
+            for m, (lo, hi) in ranges.items() if m in item.aggregates}
+    latency = item.aggregates.get("latency_ms", {}).get("mean")
+    return {
+        "index": index, "nodeid": item.nodeid, "suite": item.suite, "suitePath": item.suite_path,
+        "subject": item.subject, "variant": item.variant, "dataset": item.dataset,
+        "verdict": item.verdict, "message": item.message, "rows": len(item.rows),
+        "errored": item.error_count, "duration": _num(item.duration_s),
+        "status": item_diff.status if item_diff is not None else "",
+        "notes": list(item_diff.notes) if item_diff is not None else [],
+        "metrics": metrics, "checks": checks, "hist": hist,
+        "cost": _num(_item_cost(item)), "latency": _num(latency),
+        "means": {m: _num(a.get("mean")) for m, a in item.aggregates.items()},
+    }
+
+
+def _row_data(index: int, item: ItemResult) -> list[list[Any]]:
+    failures = row_failures(item)
+    out = []
+    for row in item.rows:
+        failing = failures(row)
+        status = 2 if row.errors else 1 if failing else 0
+        # inputs usually restate dataset columns: keep only what adds information
+        extra_inputs = {k: v for k, v in row.inputs.items() if row.data.get(k) != v}
+        out.append([
+            index, row.id, status, {k: _num(v) for k, v in row.metrics.items()},
+            _cut(row.output), _cut(dict(row.data)), _cut(extra_inputs), list(row.errors),
+            _cut(dict(row.details)), failing, row.line, row.repeat,
+        ])
+    return out
+
+
+def report_data(run: RunResult, diff: RunDiff | None = None) -> dict[str, Any]:
+    """The JSON document the page renders (also handy for tests)."""
+    ranges = _metric_ranges(run.items)
+    items = [_item_data(i, item, diff, ranges) for i, item in enumerate(run.items)]
+    rows: list[list[Any]] = []
+    for i, item in enumerate(run.items):
+        rows.extend(_row_data(i, item))
+    suites: dict[str, list[int]] = {}
+    for i, item in enumerate(run.items):
+        suites.setdefault(item.suite or "suite", []).append(i)
+    counts: dict[str, int] = {}
+    for item in run.items:
+        counts[item.verdict] = counts.get(item.verdict, 0) + 1
+    git = run.meta.get("git") or {}
+    return {
+        "format": "pytest-llmgate/report", "version": 1,
+        "verdict": "incomplete" if run.incomplete else run.verdict,
+        "started": str(run.meta.get("started_at") or ""),
+        "commit": str(git.get("commit") or "")[:12], "branch": str(git.get("branch") or ""),
+        "counts": counts, "rowCount": len(rows),
+        "errored": sum(i.error_count for i in run.items),
+        "cost": _num(run_cost(run)),
+        "baseline": None if diff is None else {
+            "label": diff.baseline_label, "costDelta": _num(diff.cost_delta),
+            "cost": _num(diff.cost_baseline), "regressed": len(diff.regressed),
+            "new": [d.nodeid for d in diff.new], "removed": [d.nodeid for d in diff.removed],
+            "refresh": [f"{d.nodeid}: {m.metric}" for d, m in diff.improvements],
+        },
+        "warnings": [_cut(w) for w in run.warnings],
+        "suites": [{"name": k, "items": v} for k, v in suites.items()],
+        "items": items,
+        "rows": rows,
+        "binCount": BINS,
+    }
+
+
+def _csp_hash(text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode() + "'"
+
+
+def render_html(run: RunResult, baseline: RunResult | None = None, *,
+                diff: RunDiff | None = None, title: str = "LLM gate report") -> str:
+    """One self-contained HTML page for `run` (with deltas against `baseline` when given)."""
+    if diff is None and baseline is not None:
+        diff = diff_runs(run, baseline)
+    css = _asset("report.css")
+    js = _asset("report.js")
+    csp = (f"default-src 'none'; script-src {_csp_hash(js)}; style-src {_csp_hash(css)}; "
+           "img-src data:; base-uri 'none'; form-action 'none'")
+    page = _asset("report.html")
+    # the data goes in last: replacing placeholders inside it could be steered by the data
+    parts = page.split("__DATA__")
+    if len(parts) != 2:
+        raise RuntimeError("report.html must contain __DATA__ exactly once")
+    head, tail = parts
+    head = (head.replace("__CSP__", csp).replace("__TITLE__", _escape_html(title))
+            .replace("/*__CSS__*/", css))
+    tail = tail.replace("/*__JS__*/", js)
+    return head + json_for_script(report_data(run, diff)) + tail
+
+
+def _escape_html(text: str) -> str:
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))

@@ -1,0 +1,418 @@
+"use strict";
+// Renders the embedded report data. Every piece of data reaches the page through textContent
+// or an SVG attribute set with setAttribute: never as markup.
+(function () {
+  var DATA = JSON.parse(document.getElementById("llmgate-data").textContent);
+  var SVGNS = "http://www.w3.org/2000/svg";
+  var PAGE = 100;
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+  function svg(tag, attrs, text) {
+    var node = document.createElementNS(SVGNS, tag);
+    for (var key in attrs) {
+      if (Object.prototype.hasOwnProperty.call(attrs, key)) node.setAttribute(key, String(attrs[key]));
+    }
+    if (text !== undefined) node.textContent = String(text);
+    return node;
+  }
+  function fmt(value) {
+    if (value === null || value === undefined || typeof value !== "number" || !isFinite(value)) return "n/a";
+    if (Number.isInteger(value) && Math.abs(value) < 1e9) return String(value);
+    return Number(value.toPrecision(4)).toString();
+  }
+  function itemLabel(item) {
+    return item.subject + " · " + item.variant + " · " + item.dataset;
+  }
+  function text(value) {
+    if (value === null || value === undefined) return "";
+    if (typeof value === "string") return value;
+    if (typeof value === "object" && typeof value.response === "string") return value.response;
+    return JSON.stringify(value);
+  }
+  function cut(value, n) {
+    return value.length > n ? value.slice(0, n - 1) + "…" : value;
+  }
+
+  // ---- header ---------------------------------------------------------------------------------
+  function renderHeader() {
+    var head = document.getElementById("headline");
+    head.textContent = "LLM gate report";
+    head.appendChild(el("span", "badge v-" + DATA.verdict, DATA.verdict.toUpperCase()));
+    var counts = [];
+    Object.keys(DATA.counts).sort().forEach(function (k) { counts.push(DATA.counts[k] + " " + k); });
+    var parts = [DATA.items.length + " items (" + (counts.join(", ") || "none") + ")",
+                 DATA.rowCount + " rows", DATA.errored + " errored"];
+    if (DATA.cost !== null) parts.push("cost $" + DATA.cost.toFixed(4));
+    if (DATA.commit) parts.push("commit " + DATA.branch + " " + DATA.commit);
+    if (DATA.started) parts.push("started " + DATA.started);
+    document.getElementById("summary").textContent = parts.join(" · ");
+    var list = document.getElementById("warnings");
+    DATA.warnings.forEach(function (w) { list.appendChild(el("li", null, "warning: " + w)); });
+  }
+
+  function renderBaseline() {
+    var b = DATA.baseline;
+    if (!b) return;
+    document.getElementById("baseline-section").hidden = false;
+    var box = document.getElementById("baseline");
+    var line = "Compared with " + b.label + ": " + b.regressed + " item(s) regressed";
+    if (b.costDelta !== null) line += " · cost " + (b.costDelta >= 0 ? "+" : "−") + "$" + Math.abs(b.costDelta).toFixed(4);
+    box.appendChild(el("p", null, line));
+    [["New items", b.new], ["Removed items", b.removed], ["Improved past tolerance: refresh the baseline", b.refresh]]
+      .forEach(function (pair) {
+        if (!pair[1].length) return;
+        box.appendChild(el("h3", null, pair[0] + " (" + pair[1].length + ")"));
+        var ul = el("ul");
+        pair[1].slice(0, 200).forEach(function (n) { ul.appendChild(el("li", null, n)); });
+        box.appendChild(ul);
+      });
+    var notes = [];
+    DATA.items.forEach(function (item) {
+      item.notes.forEach(function (n) { if (item.status === "matched") notes.push(item.nodeid + ": " + n); });
+    });
+    if (notes.length) {
+      box.appendChild(el("h3", null, "Not like for like (" + notes.length + ")"));
+      var ul = el("ul");
+      notes.slice(0, 200).forEach(function (n) { ul.appendChild(el("li", "t-warn", n)); });
+      box.appendChild(ul);
+    }
+  }
+
+  // ---- suites -----------------------------------------------------------------------------------
+  function renderSuites() {
+    var root = document.getElementById("suites");
+    var withBase = !!DATA.baseline;
+    DATA.suites.forEach(function (suite) {
+      root.appendChild(el("h3", null, "Suite " + suite.name));
+      var table = el("table", "suite-table");
+      var head = el("tr");
+      var cols = ["subject", "variant", "dataset", "verdict", "metric", "aggregate", "value", "bound", "check"];
+      if (withBase) cols = cols.concat(["baseline", "Δ"]);
+      cols.forEach(function (c) { head.appendChild(el("th", null, c)); });
+      var thead = el("thead"); thead.appendChild(head); table.appendChild(thead);
+      var body = el("tbody");
+      suite.items.forEach(function (index) {
+        var item = DATA.items[index];
+        var lines = metricLines(item);
+        if (!lines.length) lines = [{metric: "", aggregate: "", value: null, bound: "", verdict: "", baseline: null, delta: "", change: ""}];
+        lines.forEach(function (m, i) {
+          var tr = el("tr", m.verdict === "fail" || m.verdict === "error" ? "breach" : "");
+          if (i === 0) {
+            [item.subject, item.variant, item.dataset].forEach(function (v) {
+              var td = el("td", null, v); td.rowSpan = lines.length; tr.appendChild(td);
+            });
+            var verdict = el("td"); verdict.rowSpan = lines.length;
+            verdict.appendChild(el("span", "badge v-" + item.verdict, item.verdict));
+            if (item.message) verdict.appendChild(el("div", "muted", item.message));
+            if (item.errored) verdict.appendChild(el("div", "t-fail", item.errored + " errored row(s)"));
+            if (item.status === "new") verdict.appendChild(el("div", "muted", "new vs baseline"));
+            tr.appendChild(verdict);
+          }
+          tr.appendChild(el("td", null, m.metric));
+          tr.appendChild(el("td", null, m.aggregate));
+          tr.appendChild(el("td", "num", fmt(m.value)));
+          tr.appendChild(el("td", null, m.bound));
+          tr.appendChild(el("td", "t-" + m.verdict, m.verdict));
+          if (withBase) {
+            tr.appendChild(el("td", "num", fmt(m.baseline)));
+            tr.appendChild(el("td", "num " + (m.change || ""), m.delta));
+          }
+          if (m.message) tr.title = m.message;
+          body.appendChild(tr);
+        });
+      });
+      table.appendChild(body);
+      root.appendChild(table);
+    });
+  }
+
+  // one line per check, then the remaining metrics (with deltas when there is a baseline)
+  function metricLines(item) {
+    var byMetric = {};
+    item.metrics.forEach(function (m) { byMetric[m.metric] = m; });
+    var out = [];
+    var seen = {};
+    item.checks.forEach(function (c) {
+      if (c.metric === "dataset") return;
+      var m = byMetric[c.metric] || {};
+      out.push({metric: c.metric + (c.kind === "threshold" ? "" : " (" + c.kind + ")"), aggregate: c.aggregate, value: c.value,
+                bound: c.bound === "-" ? "" : c.bound, verdict: c.verdict, message: c.message,
+                baseline: c.baseline !== null ? c.baseline : (m.aggregate === c.aggregate ? m.baseline : null),
+                delta: m.aggregate === c.aggregate ? m.delta : "", change: m.aggregate === c.aggregate ? m.change : ""});
+      seen[c.metric] = true;
+    });
+    item.metrics.forEach(function (m) {
+      if (seen[m.metric]) return;
+      out.push({metric: m.metric, aggregate: m.aggregate, value: m.value, bound: "", verdict: m.verdict,
+                baseline: m.baseline, delta: m.delta, change: m.change});
+    });
+    return out;
+  }
+
+  // ---- charts -----------------------------------------------------------------------------------
+  function metricNames() {
+    var names = [];
+    var gated = {};
+    DATA.items.forEach(function (item) {
+      item.checks.forEach(function (c) { if (c.kind === "threshold") gated[c.metric] = true; });
+      Object.keys(item.means).forEach(function (m) { if (names.indexOf(m) < 0) names.push(m); });
+    });
+    names.sort(function (a, b) { return (gated[b] ? 1 : 0) - (gated[a] ? 1 : 0); });
+    return names;
+  }
+
+  function chartVariants(metric) {
+    var items = DATA.items.filter(function (i) { return typeof i.means[metric] === "number"; });
+    var width = 560, left = 220, right = 56, barH = 16, gap = 6;
+    var height = Math.max(40, items.length * (barH + gap) + 30);
+    var root = svg("svg", {width: width, height: height, viewBox: "0 0 " + width + " " + height, role: "img"});
+    root.appendChild(svg("title", {}, "variant comparison: " + metric));
+    var max = 0, min = 0;
+    items.forEach(function (i) {
+      max = Math.max(max, i.means[metric]); min = Math.min(min, i.means[metric]);
+      i.checks.forEach(function (c) {
+        if (c.metric !== metric) return;
+        [c.min, c.max, c.baseline].forEach(function (v) { if (typeof v === "number") { max = Math.max(max, v); min = Math.min(min, v); } });
+      });
+    });
+    if (max === min) max = min + 1;
+    var span = width - left - right;
+    function x(v) { return left + (v - min) / (max - min) * span; }
+    items.forEach(function (item, n) {
+      var y = 10 + n * (barH + gap);
+      var value = item.means[metric];
+      var check = item.checks.filter(function (c) { return c.metric === metric && c.kind === "threshold"; })[0];
+      var cls = check ? (check.verdict === "pass" ? "bar-pass" : "bar-fail") : "bar-none";
+      root.appendChild(svg("text", {x: left - 6, y: y + barH - 4, "text-anchor": "end"}, cut(itemLabel(item), 36)));
+      var bar = svg("rect", {x: x(Math.min(0, value)), y: y, width: Math.max(1, Math.abs(x(value) - x(0))), height: barH, "class": cls});
+      bar.appendChild(svg("title", {}, item.nodeid + ": " + metric + " mean " + fmt(value)));
+      root.appendChild(bar);
+      root.appendChild(svg("text", {x: Math.max(x(value), x(0)) + 4, y: y + barH - 4}, fmt(value)));
+      if (check) {
+        [check.min, check.max].forEach(function (b) {
+          if (typeof b === "number") root.appendChild(svg("line", {x1: x(b), x2: x(b), y1: y - 2, y2: y + barH + 2, "class": "bound"}));
+        });
+      }
+      var m = item.metrics.filter(function (mm) { return mm.metric === metric; })[0];
+      if (m && typeof m.baseline === "number") {
+        root.appendChild(svg("line", {x1: x(m.baseline), x2: x(m.baseline), y1: y - 3, y2: y + barH + 3, "class": "base"}));
+      }
+    });
+    root.appendChild(svg("line", {x1: x(0 > min ? 0 : min), x2: x(0 > min ? 0 : min), y1: 4, y2: height - 16, "class": "axis"}));
+    root.appendChild(svg("text", {x: left, y: height - 4}, fmt(min)));
+    root.appendChild(svg("text", {x: width - right, y: height - 4, "text-anchor": "end"}, fmt(max)));
+    return root;
+  }
+
+  function chartDistribution(metric) {
+    var items = DATA.items.filter(function (i) { return i.hist[metric]; });
+    var width = 560, left = 220, rowH = 30, bins = DATA.binCount;
+    var height = Math.max(40, items.length * (rowH + 6) + 24);
+    var root = svg("svg", {width: width, height: height, viewBox: "0 0 " + width + " " + height, role: "img"});
+    root.appendChild(svg("title", {}, "score distribution: " + metric));
+    var binW = (width - left - 10) / bins;
+    items.forEach(function (item, n) {
+      var h = item.hist[metric];
+      var top = 6 + n * (rowH + 6);
+      var peak = Math.max.apply(null, h.bins.concat([1]));
+      root.appendChild(svg("text", {x: left - 6, y: top + rowH - 8, "text-anchor": "end"}, cut(itemLabel(item), 36)));
+      h.bins.forEach(function (count, b) {
+        if (!count) return;
+        var bh = Math.max(1, count / peak * rowH);
+        var rect = svg("rect", {x: left + b * binW, y: top + rowH - bh, width: Math.max(1, binW - 1), height: bh, "class": "hist"});
+        var lo = h.lo + (h.hi - h.lo) * b / bins, hi = h.lo + (h.hi - h.lo) * (b + 1) / bins;
+        rect.appendChild(svg("title", {}, count + " row(s) in [" + fmt(lo) + ", " + fmt(hi) + ")"));
+        root.appendChild(rect);
+      });
+      root.appendChild(svg("line", {x1: left, x2: width - 10, y1: top + rowH, y2: top + rowH, "class": "axis"}));
+    });
+    if (items.length) {
+      var h0 = items[0].hist[metric];
+      root.appendChild(svg("text", {x: left, y: height - 4}, fmt(h0.lo)));
+      root.appendChild(svg("text", {x: width - 10, y: height - 4, "text-anchor": "end"}, fmt(h0.hi)));
+    }
+    return root;
+  }
+
+  function chartScatter(metric) {
+    var useCost = DATA.items.some(function (i) { return typeof i.cost === "number"; });
+    var xName = useCost ? "cost (USD)" : "mean latency (ms)";
+    document.getElementById("scatter-caption").textContent = (useCost ? "Cost" : "Latency") + " vs quality (" + metric + ")";
+    var points = DATA.items.filter(function (i) {
+      return typeof i.means[metric] === "number" && typeof (useCost ? i.cost : i.latency) === "number";
+    });
+    var width = 560, height = 300, left = 56, bottom = 36, top = 10, right = 60;
+    var root = svg("svg", {width: width, height: height, viewBox: "0 0 " + width + " " + height, role: "img"});
+    root.appendChild(svg("title", {}, xName + " vs " + metric));
+    var xs = points.map(function (p) { return useCost ? p.cost : p.latency; });
+    var ys = points.map(function (p) { return p.means[metric]; });
+    var x0 = Math.min.apply(null, xs.concat([0])), x1 = Math.max.apply(null, xs.concat([1e-9]));
+    var y0 = Math.min.apply(null, ys.concat([0])), y1 = Math.max.apply(null, ys.concat([1]));
+    if (x1 === x0) x1 = x0 + 1;
+    if (y1 === y0) y1 = y0 + 1;
+    x1 += (x1 - x0) * 0.08;  // room for the labels of the right-most points
+    y1 += (y1 - y0) * 0.05;
+    function sx(v) { return left + (v - x0) / (x1 - x0) * (width - left - right); }
+    function sy(v) { return height - bottom - (v - y0) / (y1 - y0) * (height - bottom - top); }
+    root.appendChild(svg("line", {x1: left, x2: width - right, y1: height - bottom, y2: height - bottom, "class": "axis"}));
+    root.appendChild(svg("line", {x1: left, x2: left, y1: top, y2: height - bottom, "class": "axis"}));
+    root.appendChild(svg("text", {x: left, y: height - bottom + 14}, fmt(x0)));
+    root.appendChild(svg("text", {x: width - right, y: height - bottom + 14, "text-anchor": "end"}, fmt(x1)));
+    root.appendChild(svg("text", {x: (width + left) / 2, y: height - 4, "text-anchor": "middle"}, xName));
+    root.appendChild(svg("text", {x: left - 4, y: height - bottom, "text-anchor": "end"}, fmt(y0)));
+    root.appendChild(svg("text", {x: left - 4, y: top + 10, "text-anchor": "end"}, fmt(y1)));
+    points.forEach(function (p, n) {
+      var dot = svg("circle", {cx: sx(xs[n]), cy: sy(ys[n]), r: 5, "class": "dot"});
+      dot.appendChild(svg("title", {}, itemLabel(p) + ": " + metric + " " + fmt(ys[n]) + ", " + xName + " " + fmt(xs[n])));
+      root.appendChild(dot);
+      if (points.length <= 12) root.appendChild(svg("text", {x: sx(xs[n]) + 7, y: sy(ys[n]) + 4}, cut(p.variant, 24)));
+    });
+    if (!points.length) root.appendChild(svg("text", {x: left + 10, y: top + 20}, "no " + xName + " recorded"));
+    return root;
+  }
+
+  function renderCharts() {
+    var select = document.getElementById("metric-select");
+    var names = metricNames();
+    if (!names.length) { document.getElementById("charts-section").hidden = true; return; }
+    names.forEach(function (n) { var o = el("option", null, n); o.value = n; select.appendChild(o); });
+    function draw() {
+      var metric = select.value;
+      [["chart-variants", chartVariants], ["chart-dist", chartDistribution], ["chart-scatter", chartScatter]]
+        .forEach(function (pair) {
+          var box = document.getElementById(pair[0]);
+          box.replaceChildren(pair[1](metric));
+        });
+    }
+    select.addEventListener("change", draw);
+    draw();
+  }
+
+  // ---- rows -------------------------------------------------------------------------------------
+  // row arrays: [item, id, status, metrics, output, data, inputs, errors, details, failing, line, repeat]
+  var STATUS = ["ok", "failing", "erroring"];
+  var state = {page: 0, rows: DATA.rows, open: {}};
+  var hay = new Array(DATA.rows.length);
+
+  function haystack(i) {
+    if (hay[i] === undefined) {
+      var r = DATA.rows[i];
+      hay[i] = [DATA.items[r[0]].nodeid, r[1], text(r[4]), JSON.stringify(r[5]), JSON.stringify(r[6]),
+                r[7].join(" "), JSON.stringify(r[8])].join("\n").toLowerCase();
+    }
+    return hay[i];
+  }
+
+  function applyFilters() {
+    var q = document.getElementById("search").value.trim().toLowerCase();
+    var mode = document.getElementById("filter").value;
+    var only = parseInt(document.getElementById("item-filter").value, 10);
+    var out = [];
+    for (var i = 0; i < DATA.rows.length; i++) {
+      var r = DATA.rows[i];
+      if (only >= 0 && r[0] !== only) continue;
+      if (mode === "failing" && r[2] !== 1) continue;
+      if (mode === "erroring" && r[2] !== 2) continue;
+      if (mode === "problems" && r[2] === 0) continue;
+      if (q && haystack(i).indexOf(q) < 0) continue;
+      out.push(i);
+    }
+    state.rows = out;
+    state.page = 0;
+    state.open = {};
+    renderRows();
+  }
+
+  function scoresText(r) {
+    var parts = [];
+    Object.keys(r[3]).forEach(function (k) { parts.push(k + "=" + fmt(r[3][k])); });
+    return parts.join("  ");
+  }
+
+  function detailRow(r) {
+    var tr = el("tr", "detail");
+    var td = el("td");
+    td.colSpan = 5;
+    var dl = el("dl", "kv");
+    function add(key, value) {
+      dl.appendChild(el("dt", null, key));
+      dl.appendChild(el("dd", null, typeof value === "string" ? value : JSON.stringify(value, null, 2)));
+    }
+    add("item", DATA.items[r[0]].nodeid);
+    add("row", r[1] + " (line " + r[10] + (r[11] ? ", repeat " + r[11] : "") + ")");
+    if (r[7].length) add("errors", r[7].join("\n"));
+    if (r[9].length) add("failing", r[9].join(", "));
+    Object.keys(r[5]).forEach(function (k) { add("data." + k, r[5][k]); });
+    Object.keys(r[6]).forEach(function (k) { add("input." + k, r[6][k]); });
+    add("output", r[4] === null ? "(none)" : r[4]);
+    Object.keys(r[3]).forEach(function (k) { add("score." + k, fmt(r[3][k])); });
+    Object.keys(r[8]).forEach(function (k) { add("detail." + k, r[8][k]); });
+    td.appendChild(dl);
+    tr.appendChild(td);
+    return tr;
+  }
+
+  function renderRows() {
+    var body = document.getElementById("rows-body");
+    var total = state.rows.length;
+    var pages = Math.max(1, Math.ceil(total / PAGE));
+    state.page = Math.min(Math.max(0, state.page), pages - 1);
+    var start = state.page * PAGE;
+    var frag = document.createDocumentFragment();
+    state.rows.slice(start, start + PAGE).forEach(function (i) {
+      var r = DATA.rows[i];
+      var tr = el("tr", "row-line status-" + STATUS[r[2]]);
+      tr.dataset.index = String(i);
+      tr.appendChild(el("td", null, itemLabel(DATA.items[r[0]])));
+      tr.appendChild(el("td", null, r[1]));
+      tr.appendChild(el("td", r[2] === 0 ? "t-pass" : "t-fail", STATUS[r[2]] + (r[9].length ? " (" + r[9].join(", ") + ")" : "")));
+      tr.appendChild(el("td", "cell-text", scoresText(r)));
+      tr.appendChild(el("td", "cell-text", cut(r[7].length ? r[7].join("; ") : text(r[4]), 300)));
+      tr.addEventListener("click", function () {
+        state.open[i] = !state.open[i];
+        renderRows();
+      });
+      frag.appendChild(tr);
+      if (state.open[i]) frag.appendChild(detailRow(r));
+    });
+    body.replaceChildren(frag);
+    document.getElementById("row-status").textContent = total + " of " + DATA.rows.length + " rows";
+    document.getElementById("page-info").textContent = "page " + (state.page + 1) + " of " + pages;
+    document.getElementById("first").disabled = document.getElementById("prev").disabled = state.page === 0;
+    document.getElementById("last").disabled = document.getElementById("next").disabled = state.page >= pages - 1;
+  }
+
+  function renderRowControls() {
+    var items = document.getElementById("item-filter");
+    DATA.items.forEach(function (item, i) {
+      var o = el("option", null, item.nodeid);
+      o.value = String(i);
+      items.appendChild(o);
+    });
+    var timer = null;
+    document.getElementById("search").addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(applyFilters, 150);
+    });
+    document.getElementById("filter").addEventListener("change", applyFilters);
+    items.addEventListener("change", applyFilters);
+    document.getElementById("first").addEventListener("click", function () { state.page = 0; renderRows(); });
+    document.getElementById("prev").addEventListener("click", function () { state.page -= 1; renderRows(); });
+    document.getElementById("next").addEventListener("click", function () { state.page += 1; renderRows(); });
+    document.getElementById("last").addEventListener("click", function () { state.page = 1e9; renderRows(); });
+    state.rows = DATA.rows.map(function (_, i) { return i; });
+    renderRows();
+  }
+
+  renderHeader();
+  renderBaseline();
+  renderCharts();
+  renderSuites();
+  renderRowControls();
+  document.body.dataset.rendered = "true";
+})();

@@ -1,0 +1,7 @@
+"""`python -m pytest_llmgate` runs the `llmgate` command."""
+
+from __future__ import annotations
+
+from pytest_llmgate.cli import main
+
+raise SystemExit(main())

@@ -14,8 +14,10 @@ import re
 _WORD = re.compile(r"[a-z0-9€$%]+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _STOP = frozenset(
-    "a an and are as at be by can do does for from how i if in is it me my of on or our so "
-    "that the their there this to was we what when where which who why will with you your".split()
+    (
+        "a an and are as at be by can do does for from how i if in is it me my of on or our so "
+        "that the their there this to was we what when where which who why will with you your"
+    ).split()  # noqa: SIM905 (a word list reads better as text)
 )
 
 
@@ -37,9 +39,7 @@ def answer(question: str, context: str, strategy: str = "overlap", max_sentences
     if strategy != "overlap":
         raise ValueError(f"unknown strategy {strategy!r}")
     wanted = _words(question)
-    ranked = sorted(
-        range(len(parts)), key=lambda i: (-len(wanted & _words(parts[i])), i)
-    )
+    ranked = sorted(range(len(parts)), key=lambda i: (-len(wanted & _words(parts[i])), i))
     chosen = sorted(ranked[:max_sentences])
     return " ".join(parts[i] for i in chosen)
 

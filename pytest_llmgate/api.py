@@ -71,7 +71,9 @@ def _rows(data: str | Path | Sequence[Mapping[str, Any]]) -> tuple[tuple[Row, ..
             raise GateError(f"data[{index - 1}]: expected a mapping, got {type(values).__name__}")
         row_id = str(values["id"]) if "id" in values else f"#{index}"
         rows.append(Row(id=row_id, line=index, data=dict(values)))
-    digest = hashlib.sha256(json.dumps(list(data), sort_keys=True, default=str).encode()).hexdigest()
+    digest = hashlib.sha256(
+        json.dumps(list(data), sort_keys=True, default=str).encode()
+    ).hexdigest()
     return tuple(rows), "data", digest, len(rows)
 
 
@@ -79,21 +81,31 @@ def _evaluator(spec: EvaluatorLike, index: int, base_dir: Path) -> BoundEvaluato
     from pytest_llmgate.evaluators.registry import resolve_evaluator
 
     if isinstance(spec, str):
-        return resolve_evaluator(name=spec.split(":")[-1], use=spec, base_dir=base_dir,
-                                 search_paths=(base_dir,))
+        return resolve_evaluator(
+            name=spec.split(":")[-1], use=spec, base_dir=base_dir, search_paths=(base_dir,)
+        )
     if isinstance(spec, Mapping):
         use = str(spec["use"])
         return resolve_evaluator(
-            name=str(spec.get("name", use.split(":")[-1])), use=use, args=dict(spec.get("args", {})),
-            inputs=dict(spec.get("inputs", {})), prefix=str(spec.get("prefix", "")),
-            base_dir=base_dir, search_paths=(base_dir,),
+            name=str(spec.get("name", use.split(":")[-1])),
+            use=use,
+            args=dict(spec.get("args", {})),
+            inputs=dict(spec.get("inputs", {})),
+            prefix=str(spec.get("prefix", "")),
+            base_dir=base_dir,
+            search_paths=(base_dir,),
         )
     if callable(spec):
         name = getattr(spec, "name", None) or getattr(spec, "__name__", None) or type(spec).__name__
         outputs = getattr(spec, "outputs", None)
-        return BoundEvaluator(name=str(name), use=f"{type(spec).__module__}:{name}", args={},
-                              fn=spec, signature=signature_of(spec),
-                              outputs=tuple(outputs) if outputs else None)
+        return BoundEvaluator(
+            name=str(name),
+            use=f"{type(spec).__module__}:{name}",
+            args={},
+            fn=spec,
+            signature=signature_of(spec),
+            outputs=tuple(outputs) if outputs else None,
+        )
     raise GateError(f"evaluators[{index}]: expected a name, a mapping or a callable")
 
 
@@ -120,9 +132,15 @@ def evaluate(
     rows, dataset_name, digest, total = _rows(data)
     variant = "default"
     spec = SubjectSpec(
-        name=name, type="python", raw={"target": subject, "inputs": dict(inputs or {})},
-        variants={variant: dict(params or {})}, datasets=None, evaluators=None,
-        suite_dir=base, rootdir=base, search_paths=(base,),
+        name=name,
+        type="python",
+        raw={"target": subject, "inputs": dict(inputs or {})},
+        variants={variant: dict(params or {})},
+        datasets=None,
+        evaluators=None,
+        suite_dir=base,
+        rootdir=base,
+        search_paths=(base,),
     )
     bound_subject = PythonSubject(spec)
     bound = [_evaluator(e, i, base) for i, e in enumerate(evaluators)]
@@ -132,16 +150,32 @@ def evaluate(
         policy = thresholds_from(doc, strict=True).apply(
             policy, suite="api", subject=name, variant=variant, dataset=dataset_name
         )
-    results = run_rows_sync(list(rows), bound_subject, variant, bound,
-                            RunOptions(concurrency=concurrency, timeout_s=timeout_s))
+    results = run_rows_sync(
+        list(rows),
+        bound_subject,
+        variant,
+        bound,
+        RunOptions(concurrency=concurrency, timeout_s=timeout_s),
+    )
     verdict = judge(results, policy)
-    return Evaluation(ItemResult(
-        nodeid=name, suite="api", subject=name, variant=variant, dataset=dataset_name,
-        verdict=verdict.verdict, dataset_sha256=digest, dataset_rows=total,
-        subject_spec=bound_subject.describe(variant), evaluators=tuple(b.spec for b in bound),
-        rows=tuple(results), aggregates=aggregates_for(results), checks=verdict.checks,
-        message="; ".join(verdict.notes),
-    ))
+    return Evaluation(
+        ItemResult(
+            nodeid=name,
+            suite="api",
+            subject=name,
+            variant=variant,
+            dataset=dataset_name,
+            verdict=verdict.verdict,
+            dataset_sha256=digest,
+            dataset_rows=total,
+            subject_spec=bound_subject.describe(variant),
+            evaluators=tuple(b.spec for b in bound),
+            rows=tuple(results),
+            aggregates=aggregates_for(results),
+            checks=verdict.checks,
+            message="; ".join(verdict.notes),
+        )
+    )
 
 
 class GateFixture:
@@ -151,23 +185,30 @@ class GateFixture:
         self._request = request
         self._count = 0
 
-    def evaluate(self, subject: Callable[..., Any] | str,
-                 data: str | Path | Sequence[Mapping[str, Any]], **kwargs: Any) -> Evaluation:
+    def evaluate(
+        self,
+        subject: Callable[..., Any] | str,
+        data: str | Path | Sequence[Mapping[str, Any]],
+        **kwargs: Any,
+    ) -> Evaluation:
         node = self._request.node
         self._count += 1
         name = kwargs.pop("name", None)
-        nodeid = node.nodeid if self._count == 1 and name is None else f"{node.nodeid}::{name or self._count}"
+        nodeid = (
+            node.nodeid
+            if self._count == 1 and name is None
+            else f"{node.nodeid}::{name or self._count}"
+        )
         kwargs.setdefault("base_dir", str(node.config.rootpath))
         evaluation = evaluate(subject, data, name=nodeid, **kwargs)
         from dataclasses import replace
 
-        result = replace(evaluation.result, nodeid=nodeid, suite=node.path.name,
-                         subject=name or node.name)
+        result = replace(
+            evaluation.result, nodeid=nodeid, suite=node.path.name, subject=name or node.name
+        )
         from pytest_llmgate.session import SESSION_KEY
 
         session = node.config.stash.get(SESSION_KEY, None)
         if session is not None:
             session.record(result)
         return Evaluation(result)
-
-

@@ -75,8 +75,9 @@ class SuiteFile(pytest.File):
 class GateItem(pytest.Item):
     """One (suite, subject, variant, dataset) run through the gate."""
 
-    def __init__(self, *, suite: Suite, subject: str, variant: str, dataset: str,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *, suite: Suite, subject: str, variant: str, dataset: str, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.suite = suite
         self.subject_name = subject

@@ -70,7 +70,8 @@ def _format_of(spec: DatasetSpec) -> str:
     if suffix in FORMATS:
         return suffix
     raise InputError(
-        spec.path, f"unknown dataset format {spec.path.suffix!r} (use .jsonl, .csv, .json or .parquet)"
+        spec.path,
+        f"unknown dataset format {spec.path.suffix!r} (use .jsonl, .csv, .json or .parquet)",
     )
 
 
@@ -87,7 +88,9 @@ def _parse_jsonl(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(path, f"malformed JSON: {exc.msg} (column {exc.colno})", line=number) from None
+            raise InputError(
+                path, f"malformed JSON: {exc.msg} (column {exc.colno})", line=number
+            ) from None
         if not isinstance(value, dict):
             raise InputError(
                 path, f"each line must be a JSON object, got {type(value).__name__}", line=number
@@ -125,9 +128,11 @@ def _parse_csv(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
                 continue
             if len(record) != len(header):
                 raise InputError(
-                    path, f"expected {len(header)} fields, got {len(record)} (check quoting)", line=line
+                    path,
+                    f"expected {len(header)} fields, got {len(record)} (check quoting)",
+                    line=line,
                 )
-            rows.append((line, dict(zip(header, record))))
+            rows.append((line, dict(zip(header, record, strict=True))))
     except csv.Error as exc:
         raise InputError(path, f"malformed CSV: {exc}", line=reader.line_num) from None
     return rows
@@ -137,7 +142,9 @@ def _parse_parquet(path: Path) -> list[tuple[int, dict[str, Any]]]:
     try:
         import pandas as pd
     except ImportError:
-        raise InputError(path, "reading Parquet needs pandas and pyarrow: pip install pandas pyarrow") from None
+        raise InputError(
+            path, "reading Parquet needs pandas and pyarrow: pip install pandas pyarrow"
+        ) from None
     try:
         frame = pd.read_parquet(path)
     except ImportError:
@@ -179,7 +186,9 @@ def _validate_rows(spec: DatasetSpec, rows: Sequence[tuple[int, dict[str, Any]]]
                 problem = "required column is missing"
             else:
                 problem = error.message[:200]
-            raise InputError(spec.path, f"{problem} (schema {spec.schema.name})", line=line, field=where or None)
+            raise InputError(
+                spec.path, f"{problem} (schema {spec.schema.name})", line=line, field=where or None
+            )
 
 
 def _select(spec: DatasetSpec, rows: list[Row]) -> list[Row]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["EvaluationError", "GateError", "InputError", "ModelCallError", "MissingExtraError"]
+__all__ = ["EvaluationError", "GateError", "InputError", "MissingExtraError", "ModelCallError"]
 
 
 def _shown(path: str) -> str:

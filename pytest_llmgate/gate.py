@@ -52,30 +52,49 @@ def _rule_value(rule: Rule, rows: Sequence[RowResult]) -> float | None:
 
 
 def _rule_check(rule: Rule, rows: Sequence[RowResult], produced: set[str]) -> Check | None:
-    base = dict(kind="threshold", metric=rule.metric, aggregate=rule.aggregate,
-                severity=rule.severity, min=rule.min, max=rule.max, source=rule.source)
+    base = dict(
+        kind="threshold",
+        metric=rule.metric,
+        aggregate=rule.aggregate,
+        severity=rule.severity,
+        min=rule.min,
+        max=rule.max,
+        source=rule.source,
+    )
     if rule.metric not in produced:
         if any(r.errors for r in rows):
-            return Check(value=None, verdict="error",  # type: ignore[arg-type]
-                         message=f"no value for {rule.metric}: the rows that would produce it "
-                         "errored", **base)
+            return Check(
+                value=None,
+                verdict="error",  # type: ignore[arg-type]
+                message=f"no value for {rule.metric}: the rows that would produce it errored",
+                **base,
+            )
         if not rule.strict:
             return None
-        message = (f"metric {rule.metric!r} is not produced by any evaluator of this item "
-                   f"(produced: {', '.join(sorted(produced)) or 'none'})")
+        message = (
+            f"metric {rule.metric!r} is not produced by any evaluator of this item "
+            f"(produced: {', '.join(sorted(produced)) or 'none'})"
+        )
         return Check(value=None, verdict="error", message=message, **base)  # type: ignore[arg-type]
     value = _rule_value(rule, rows)
     if value is None:
-        return Check(value=None, verdict="error",  # type: ignore[arg-type]
-                     message=f"no value for {rule.metric}: every row errored", **base)
+        return Check(
+            value=None,
+            verdict="error",  # type: ignore[arg-type]
+            message=f"no value for {rule.metric}: every row errored",
+            **base,
+        )
     if rule.aggregate == "pass_rate":
         base["aggregate"] = f"pass_rate({bound_text(rule.row_min, rule.row_max)})"
     if _breaches(value, rule.min, rule.max):
         verdict = "fail" if rule.severity == "fail" else "warn"
-        return Check(value=value, verdict=verdict,  # type: ignore[arg-type]
-                     message=f"{rule.metric} {base['aggregate']} = {value:.4g}, "
-                     f"needs {bound_text(rule.min, rule.max)}",
-                     **base)
+        return Check(
+            value=value,
+            verdict=verdict,  # type: ignore[arg-type]
+            message=f"{rule.metric} {base['aggregate']} = {value:.4g}, "
+            f"needs {bound_text(rule.min, rule.max)}",
+            **base,
+        )
     return Check(value=value, verdict="pass", **base)  # type: ignore[arg-type]
 
 
@@ -97,7 +116,8 @@ def judge(rows: Sequence[RowResult], policy: Policy, extra: Sequence[Check] = ()
                 value=rate,
                 verdict="fail" if breached else "warn",
                 max=policy.max_error_rate,
-                message=f"{errors} of {len(rows)} rows errored (max_error_rate {policy.max_error_rate:g})",
+                message=f"{errors} of {len(rows)} rows errored "
+                f"(max_error_rate {policy.max_error_rate:g})",
             )
         )
     for metric_rules in policy.rules.values():
@@ -114,5 +134,8 @@ def judge(rows: Sequence[RowResult], policy: Policy, extra: Sequence[Check] = ()
 
 def unused_metrics(policy_metrics: Mapping[str, str], produced: set[str]) -> list[str]:
     """Threshold metrics no item produced, with their sources (for the end-of-run warning)."""
-    return [f"{src}: metric {m!r} matched no item in this run" for m, src in policy_metrics.items()
-            if m not in produced]
+    return [
+        f"{src}: metric {m!r} matched no item in this run"
+        for m, src in policy_metrics.items()
+        if m not in produced
+    ]

@@ -40,7 +40,9 @@ def _load_file(path: Path) -> Any:
     return module
 
 
-def import_target(target: str, search_paths: Iterable[Path] = (), base_dir: Path | None = None) -> Any:
+def import_target(
+    target: str, search_paths: Iterable[Path] = (), base_dir: Path | None = None
+) -> Any:
     """Resolve `module:attr` (attr may be dotted) after adding `search_paths` to sys.path."""
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
-    "MappingError",
     "OUTPUT_ROOTS",
+    "MappingError",
     "Reference",
     "parse_references",
     "resolve",

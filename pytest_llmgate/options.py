@@ -54,40 +54,104 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         help="collect suite files (suites/*.yaml with a top-level 'suite:' key) and gate them.",
     )
-    group.addoption("--llm-gate-thresholds", metavar="PATH", default=None,
-                    help="threshold policy file (default: thresholds.yaml in the rootdir).")
-    group.addoption("--llm-gate-json", metavar="PATH", default=None,
-                    help=f"results JSON path (default: {DEFAULT_DIR}/results.json).")
-    group.addoption("--llm-gate-junit", metavar="PATH", default=None,
-                    help="write a JUnit XML file of gate items with metrics as properties.")
-    group.addoption("--llm-gate-html", metavar="PATH", default=None,
-                    help="write a self-contained HTML report.")
-    group.addoption("--llm-gate-md", metavar="PATH", default=None,
-                    help="write the Markdown metric diff for pull request comments.")
-    group.addoption("--llm-gate-csv", metavar="PATH", default=None,
-                    help="write per-row scores as CSV.")
-    group.addoption("--llm-gate-baseline", metavar="PATH", default=None,
-                    help="compare with an earlier results JSON and apply regression rules.")
-    group.addoption("--llm-gate-save", metavar="PATH", default=None,
-                    help="also write this run's results as a baseline file.")
-    group.addoption("--llm-gate-concurrency", metavar="N", type=_positive_int, default=None,
-                    help="rows run at once per item (default 16; ini llm_gate_concurrency).")
-    group.addoption("--llm-gate-limit", metavar="N", type=_positive_int, default=None,
-                    help="use only the first N rows of every dataset (quick runs).")
-    group.addoption("--llm-gate-cache", metavar="MODE", type=_cache_mode, default=None,
-                    help="model call cache: rw (default), ro (a miss is an error), off, refresh.")
-    group.addoption("--llm-gate-cache-dir", metavar="DIR", default=None,
-                    help=f"cache directory (default: {DEFAULT_DIR}/cache).")
-    group.addoption("--llm-gate-require-models", action="store_true", default=None,
-                    help="fail, instead of skip, items that need a model when none is configured.")
-    group.addoption("--llm-gate-dry-run", action="store_true", default=None,
-                    help="print the calls a run would make and their estimated cost; call nothing.")
-    group.addoption("--llm-gate-shard", metavar="I/N", type=_shard, default=None,
-                    help="run a deterministic slice I of N of the items (CI matrices).")
-    group.addoption("--llm-gate-progress", choices=("auto", "on", "off"), default=None,
-                    help="per-item progress on the terminal (auto: only on a tty, not in CI).")
+    group.addoption(
+        "--llm-gate-thresholds",
+        metavar="PATH",
+        default=None,
+        help="threshold policy file (default: thresholds.yaml in the rootdir).",
+    )
+    group.addoption(
+        "--llm-gate-json",
+        metavar="PATH",
+        default=None,
+        help=f"results JSON path (default: {DEFAULT_DIR}/results.json).",
+    )
+    group.addoption(
+        "--llm-gate-junit",
+        metavar="PATH",
+        default=None,
+        help="write a JUnit XML file of gate items with metrics as properties.",
+    )
+    group.addoption(
+        "--llm-gate-html", metavar="PATH", default=None, help="write a self-contained HTML report."
+    )
+    group.addoption(
+        "--llm-gate-md",
+        metavar="PATH",
+        default=None,
+        help="write the Markdown metric diff for pull request comments.",
+    )
+    group.addoption(
+        "--llm-gate-csv", metavar="PATH", default=None, help="write per-row scores as CSV."
+    )
+    group.addoption(
+        "--llm-gate-baseline",
+        metavar="PATH",
+        default=None,
+        help="compare with an earlier results JSON and apply regression rules.",
+    )
+    group.addoption(
+        "--llm-gate-save",
+        metavar="PATH",
+        default=None,
+        help="also write this run's results as a baseline file.",
+    )
+    group.addoption(
+        "--llm-gate-concurrency",
+        metavar="N",
+        type=_positive_int,
+        default=None,
+        help="rows run at once per item (default 16; ini llm_gate_concurrency).",
+    )
+    group.addoption(
+        "--llm-gate-limit",
+        metavar="N",
+        type=_positive_int,
+        default=None,
+        help="use only the first N rows of every dataset (quick runs).",
+    )
+    group.addoption(
+        "--llm-gate-cache",
+        metavar="MODE",
+        type=_cache_mode,
+        default=None,
+        help="model call cache: rw (default), ro (a miss is an error), off, refresh.",
+    )
+    group.addoption(
+        "--llm-gate-cache-dir",
+        metavar="DIR",
+        default=None,
+        help=f"cache directory (default: {DEFAULT_DIR}/cache).",
+    )
+    group.addoption(
+        "--llm-gate-require-models",
+        action="store_true",
+        default=None,
+        help="fail, instead of skip, items that need a model when none is configured.",
+    )
+    group.addoption(
+        "--llm-gate-dry-run",
+        action="store_true",
+        default=None,
+        help="print the calls a run would make and their estimated cost; call nothing.",
+    )
+    group.addoption(
+        "--llm-gate-shard",
+        metavar="I/N",
+        type=_shard,
+        default=None,
+        help="run a deterministic slice I of N of the items (CI matrices).",
+    )
+    group.addoption(
+        "--llm-gate-progress",
+        choices=("auto", "on", "off"),
+        default=None,
+        help="per-item progress on the terminal (auto: only on a tty, not in CI).",
+    )
 
-    parser.addini("llm_gate", "enable the LLM gate (same as --llm-gate)", type="bool", default=False)
+    parser.addini(
+        "llm_gate", "enable the LLM gate (same as --llm-gate)", type="bool", default=False
+    )
     parser.addini("llm_gate_thresholds", "threshold policy file", default="")
     parser.addini("llm_gate_json", "results JSON path", default="")
     parser.addini("llm_gate_concurrency", "rows run at once per item", default="16")
@@ -200,7 +264,8 @@ class Settings:
             concurrency=_int_ini(config, "llm_gate_concurrency", "llm_gate_concurrency", 16),
             limit=_opt(config, "llm_gate_limit"),
             cache_mode=cache_mode,
-            cache_dir=path("llm_gate_cache_dir", "llm_gate_cache_dir") or root / DEFAULT_DIR / "cache",
+            cache_dir=path("llm_gate_cache_dir", "llm_gate_cache_dir")
+            or root / DEFAULT_DIR / "cache",
             require_models=bool(_opt(config, "llm_gate_require_models")),
             dry_run=bool(_opt(config, "llm_gate_dry_run")),
             shard=shard,

@@ -286,7 +286,8 @@ class RunResult:
         version = d.get("version")
         if version != VERSION:
             raise ResultsFormatError(
-                f"{source}: results format version {version!r} is not supported (expected {VERSION})"
+                f"{source}: results format version {version!r} is not supported "
+                f"(expected {VERSION})"
             )
         try:
             items = tuple(ItemResult.from_dict(i) for i in d.get("items", ()))

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -290,8 +290,9 @@ def run_sync(coro: Any) -> Any:
         _loop = asyncio.new_event_loop()
         # sync subjects run in threads: size the pool for the concurrency bound so a row never
         # queues for a thread (queueing would show up as latency); threads start lazily
-        _loop.set_default_executor(ThreadPoolExecutor(max_workers=MAX_THREADS,
-                                                      thread_name_prefix="llmgate"))
+        _loop.set_default_executor(
+            ThreadPoolExecutor(max_workers=MAX_THREADS, thread_name_prefix="llmgate")
+        )
     return _loop.run_until_complete(coro)
 
 

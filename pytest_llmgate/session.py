@@ -89,7 +89,9 @@ class GateSession:
         self.warnings: list[str] = []
         self.started = datetime.now(timezone.utc)
         self.is_worker = hasattr(config, "workerinput")
-        self.is_controller = bool(getattr(config.option, "numprocesses", None)) and not self.is_worker
+        self.is_controller = (
+            bool(getattr(config.option, "numprocesses", None)) and not self.is_worker
+        )
         self.interrupted = False
         self.lost_workers: list[str] = []
         self._run: RunResult | None = None
@@ -97,8 +99,12 @@ class GateSession:
 
     # ---- running items -------------------------------------------------------------------
     def policy_for(self, item: GateItem) -> Policy:
-        names = dict(suite=item.suite.name, subject=item.subject_name, variant=item.variant,
-                     dataset=item.dataset_name)
+        names = dict(
+            suite=item.suite.name,
+            subject=item.subject_name,
+            variant=item.variant,
+            dataset=item.dataset_name,
+        )
         policy = Policy(max_error_rate=self.settings.max_error_rate)
         if self.thresholds is not None:
             policy = self.thresholds.apply(policy, **names)
@@ -186,8 +192,13 @@ class GateSession:
         try:
             base = self._base(item)
         except GateError:
-            base = dict(nodeid=item.nodeid, suite=item.suite.name, subject=item.subject_name,
-                        variant=item.variant, dataset=item.dataset_name)
+            base = dict(
+                nodeid=item.nodeid,
+                suite=item.suite.name,
+                subject=item.subject_name,
+                variant=item.variant,
+                dataset=item.dataset_name,
+            )
         return ItemResult(verdict=ERROR, message=message, duration_s=duration, **base)
 
     def record(self, result: ItemResult) -> None:
@@ -195,7 +206,9 @@ class GateSession:
 
     # ---- hooks ---------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
-    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
         shard = self.settings.shard
         if shard is None:
             return
@@ -227,16 +240,20 @@ class GateSession:
 
     def build_run(self) -> RunResult:
         order = [i.nodeid for i in getattr(self.config, "_llm_gate_order", [])]
-        items = sorted(self.items.values(), key=lambda r: (order.index(r.nodeid)
-                       if r.nodeid in order else len(order), r.nodeid))
+        items = sorted(
+            self.items.values(),
+            key=lambda r: (order.index(r.nodeid) if r.nodeid in order else len(order), r.nodeid),
+        )
         warnings = list(self.warnings)
         if self.thresholds is not None and items:
             produced = {m for item in items for row in item.rows for m in row.metrics}
             ran = [i for i in items if i.rows]
             for metric, source in self.thresholds.metric_sources().items():
                 if ran and metric not in produced:
-                    warnings.append(f"{source}: metric {metric!r} matched no item in this run "
-                                    f"(produced: {', '.join(sorted(produced)) or 'none'})")
+                    warnings.append(
+                        f"{source}: metric {metric!r} matched no item in this run "
+                        f"(produced: {', '.join(sorted(produced)) or 'none'})"
+                    )
         if self.lost_workers:
             warnings.append(f"{len(self.lost_workers)} xdist worker(s) ended without results")
         meta = {
@@ -247,13 +264,17 @@ class GateSession:
             "git": _git(),
             "versions": _versions(),
             "thresholds": _relative(self.settings.thresholds_path, self.settings.rootdir)
-            if self.settings.thresholds_path else None,
+            if self.settings.thresholds_path
+            else None,
             "shard": list(self.settings.shard) if self.settings.shard else None,
             "ci": bool(os.environ.get("CI")),
         }
-        return RunResult(items=tuple(items), meta=meta,
-                         incomplete=self.interrupted or bool(self.lost_workers),
-                         warnings=tuple(warnings))
+        return RunResult(
+            items=tuple(items),
+            meta=meta,
+            incomplete=self.interrupted or bool(self.lost_workers),
+            warnings=tuple(warnings),
+        )
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -318,10 +339,9 @@ def _usage(rows: Any) -> dict[str, dict[str, float]]:
         keys = (f"{prefix}prompt_tokens", f"{prefix}completion_tokens", f"{prefix}cost_usd")
         values = [sum(r.metrics.get(k, 0.0) for r in rows) for k in keys]
         if any(values):
-            totals[role] = dict(zip(("prompt_tokens", "completion_tokens", "cost_usd"), values))
+            names = ("prompt_tokens", "completion_tokens", "cost_usd")
+            totals[role] = dict(zip(names, values, strict=True))
     return totals
-
-
 
 
 class XdistHooks:

@@ -68,7 +68,9 @@ def aggregate(values: Sequence[float], name: str) -> float | None:
     raise ValueError(f"unknown aggregate {name!r}")
 
 
-def pass_rate(values: Sequence[float | None], low: float | None, high: float | None) -> float | None:
+def pass_rate(
+    values: Sequence[float | None], low: float | None, high: float | None
+) -> float | None:
     """Share of rows whose value lies within [low, high]; a missing value (error) never passes."""
     if not values:
         return None

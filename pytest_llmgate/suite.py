@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmgate.datasets import Dataset, DatasetSpec, load_dataset
-from pytest_llmgate.errors import GateError, InputError
+from pytest_llmgate.errors import GateError
 from pytest_llmgate.evaluators.base import BoundEvaluator
 from pytest_llmgate.importing import ImportTargetError
 from pytest_llmgate.mapping import MappingError, parse_references
@@ -127,14 +127,20 @@ def _dataset_specs(doc: Located, rootdir: Path) -> dict[str, DatasetSpec]:
     specs: dict[str, DatasetSpec] = {}
     for name, raw in doc.data["datasets"].items():
         entry = {"path": raw} if isinstance(raw, str) else raw
-        path = _resolve_path(doc, ("datasets", name, "path") if not isinstance(raw, str)
-                             else ("datasets", name), entry["path"], rootdir)
+        path = _resolve_path(
+            doc,
+            ("datasets", name, "path") if not isinstance(raw, str) else ("datasets", name),
+            entry["path"],
+            rootdir,
+        )
         schema = None
         if "schema" in entry:
             schema = _resolve_path(doc, ("datasets", name, "schema"), entry["schema"], rootdir)
         else:
-            for candidate in (path.with_suffix(".schema.json"),
-                              path.parent / (path.name.split(".")[0] + ".schema.json")):
+            for candidate in (
+                path.with_suffix(".schema.json"),
+                path.parent / (path.name.split(".")[0] + ".schema.json"),
+            ):
                 if candidate.is_file():
                     schema = candidate
                     break
@@ -189,10 +195,16 @@ def _evaluator_entries(doc: Located) -> list[EvaluatorEntry]:
                 parse_references(expr)
             except MappingError as exc:
                 raise doc.error((*key, "inputs", input_key), str(exc)) from None
-        entries.append(EvaluatorEntry(
-            name=entry_name, use=str(use), args=spec.get("args") or {},
-            inputs=spec.get("inputs") or {}, prefix=spec.get("prefix", ""), key=key,
-        ))
+        entries.append(
+            EvaluatorEntry(
+                name=entry_name,
+                use=str(use),
+                args=spec.get("args") or {},
+                inputs=spec.get("inputs") or {},
+                prefix=spec.get("prefix", ""),
+                key=key,
+            )
+        )
     return entries
 
 
@@ -223,16 +235,20 @@ class SuiteLoader:
         for name, raw in data["subjects"].items():
             for index, ds in enumerate(raw.get("datasets") or []):
                 if ds not in datasets:
-                    raise doc.error(("subjects", name, "datasets", index),
-                                    f"unknown dataset {ds!r} (defined: {', '.join(datasets)})")
+                    raise doc.error(
+                        ("subjects", name, "datasets", index),
+                        f"unknown dataset {ds!r} (defined: {', '.join(datasets)})",
+                    )
             for input_key, expr in (raw.get("inputs") or {}).items():
                 try:
                     refs = parse_references(expr)
                 except MappingError as exc:
                     raise doc.error(("subjects", name, "inputs", input_key), str(exc)) from None
                 if any(ref.root != "data" for ref in refs):
-                    raise doc.error(("subjects", name, "inputs", input_key),
-                                    "a subject's inputs can only reference ${data.<column>}")
+                    raise doc.error(
+                        ("subjects", name, "inputs", input_key),
+                        "a subject's inputs can only reference ${data.<column>}",
+                    )
             variants = {k: dict(v or {}) for k, v in (raw.get("variants") or {}).items()}
             subjects[name] = SubjectSpec(
                 name=name,
@@ -253,8 +269,10 @@ class SuiteLoader:
         for name, spec in subjects.items():
             for index, ev in enumerate(spec.evaluators or ()):
                 if ev not in names:
-                    raise doc.error(("subjects", name, "evaluators", index),
-                                    f"unknown evaluator {ev!r} (defined: {', '.join(sorted(names))})")
+                    raise doc.error(
+                        ("subjects", name, "evaluators", index),
+                        f"unknown evaluator {ev!r} (defined: {', '.join(sorted(names))})",
+                    )
         thresholds = None
         if data.get("thresholds") is not None:
             thresholds = thresholds_from(doc, ("thresholds",), strict=True)
@@ -309,7 +327,7 @@ class SuiteLoader:
                 if spec.type in ("recorded", "prompt", "prompty"):
                     raise suite.doc.error(
                         (*entry.key,),
-                        f"evaluator {entry.name!r} needs input {param!r}: no such column in dataset "
+                        f"evaluator {entry.name!r} needs input {param!r}: "
+                        f"no such column in dataset "
                         f"{dataset_name!r}; map it under inputs:",
                     )
-

@@ -21,8 +21,23 @@ __all__ = ["Policy", "RegressionRule", "Rule", "Thresholds", "load_thresholds", 
 HIGHER_IS_BETTER = "higher_is_better"
 LOWER_IS_BETTER = "lower_is_better"
 # metrics where a rise is the regression (cost, latency, tokens, harm)
-_LOWER_HINTS = ("cost", "latency", "tokens", "duration", "error", "toxicity", "pii", "severity",
-                "defect", "injection", "length_", "violence", "sexual", "self_harm", "hate")
+_LOWER_HINTS = (
+    "cost",
+    "latency",
+    "tokens",
+    "duration",
+    "error",
+    "toxicity",
+    "pii",
+    "severity",
+    "defect",
+    "injection",
+    "length_",
+    "violence",
+    "sexual",
+    "self_harm",
+    "hate",
+)
 
 
 def direction_of(metric: str) -> str:
@@ -91,7 +106,9 @@ class Thresholds:
                 found.setdefault(metric, rules[0].source)
         return found
 
-    def apply(self, policy: Policy, *, suite: str, subject: str, variant: str, dataset: str) -> Policy:
+    def apply(
+        self, policy: Policy, *, suite: str, subject: str, variant: str, dataset: str
+    ) -> Policy:
         """Layer this file's matching rules on top of `policy`."""
         names = {"suite": suite, "subject": subject, "variant": variant, "dataset": dataset}
         rules = dict(policy.rules)
@@ -100,7 +117,9 @@ class Thresholds:
         if "max_error_rate" in self.defaults:
             max_error_rate = float(self.defaults["max_error_rate"])
         for layer in self.layers:
-            if not all(fnmatch.fnmatchcase(names[k], pattern) for k, pattern in layer.match.items()):
+            if not all(
+                fnmatch.fnmatchcase(names[k], pattern) for k, pattern in layer.match.items()
+            ):
                 continue
             rules.update(layer.metrics)
             regression.update(layer.regression)
@@ -114,8 +133,9 @@ def _source(doc: Located, key: Key) -> str:
     return f"{doc.path.name}:{line}" if line else doc.path.name
 
 
-def _rules(doc: Located, key: Key, metrics: Mapping[str, Any], defaults: Mapping[str, Any],
-           strict: bool) -> dict[str, tuple[Rule, ...]]:
+def _rules(
+    doc: Located, key: Key, metrics: Mapping[str, Any], defaults: Mapping[str, Any], strict: bool
+) -> dict[str, tuple[Rule, ...]]:
     from pytest_llmgate.stats import is_aggregate
 
     out: dict[str, tuple[Rule, ...]] = {}
@@ -131,7 +151,9 @@ def _rules(doc: Located, key: Key, metrics: Mapping[str, Any], defaults: Mapping
                 raise doc.error(where, "a rule needs a bound: min and/or max")
             row = raw.get("row") or {}
             if aggregate == "pass_rate" and not row:
-                raise doc.error(where, "aggregate pass_rate needs a row bound, e.g. row: {min: 0.5}")
+                raise doc.error(
+                    where, "aggregate pass_rate needs a row bound, e.g. row: {min: 0.5}"
+                )
             if row and aggregate != "pass_rate":
                 raise doc.error((*where, "row"), "a row bound only applies to aggregate pass_rate")
             low, high = raw.get("min"), raw.get("max")
@@ -159,8 +181,10 @@ def _regression(doc: Located, key: Key, raw: Mapping[str, Any] | None) -> dict[s
     for metric, spec in (raw or {}).items():
         keys = ("max_drop", "max_drop_pct", "max_rise", "max_rise_pct")
         if not any(k in spec for k in keys):
-            raise doc.error((*key, metric), "a regression rule needs max_drop, max_drop_pct, "
-                            "max_rise or max_rise_pct")
+            raise doc.error(
+                (*key, metric),
+                "a regression rule needs max_drop, max_drop_pct, max_rise or max_rise_pct",
+            )
         out[metric] = RegressionRule(
             metric=metric,
             aggregate=spec.get("aggregate", "mean"),
@@ -183,8 +207,11 @@ def thresholds_from(doc: Located, key: Key = (), *, strict: bool = False) -> Thr
     if data is None:
         data = {}
     if key:
-        sub = Located(path=doc.path, data=data,
-                      lines={k[len(key):]: v for k, v in doc.lines.items() if k[: len(key)] == key})
+        sub = Located(
+            path=doc.path,
+            data=data,
+            lines={k[len(key) :]: v for k, v in doc.lines.items() if k[: len(key)] == key},
+        )
         validate_against = sub
     else:
         validate_against = doc
@@ -200,8 +227,12 @@ def thresholds_from(doc: Located, key: Key = (), *, strict: bool = False) -> Thr
         raise
     defaults = data.get("defaults") or {}
     layers = [
-        _Layer({}, defaults, _rules(doc, (*key, "metrics"), data.get("metrics") or {}, defaults, strict),
-               _regression(doc, (*key, "regression"), data.get("regression")))
+        _Layer(
+            {},
+            defaults,
+            _rules(doc, (*key, "metrics"), data.get("metrics") or {}, defaults, strict),
+            _regression(doc, (*key, "regression"), data.get("regression")),
+        )
     ]
     for index, override in enumerate(data.get("overrides") or []):
         okey: Key = (*key, "overrides", index)

@@ -11,7 +11,7 @@ import pytest
 
 pytest_plugins = ["pytest_llmgate.testing.fixtures"]
 
-APP = '''
+APP = """
 import asyncio
 import math
 
@@ -40,9 +40,9 @@ class Bot:
 
 def boom(question):
     raise RuntimeError("subject exploded")
-'''
+"""
 
-EVALUATORS = '''
+EVALUATORS = """
 import math
 
 
@@ -71,21 +71,33 @@ def nan_score(*, response):
 
 def not_a_number(*, response):
     return "great"
-'''
+"""
 
 ROWS = [
-    {"id": "r1", "question": "How do I reset my password?",
-     "context": "Plans renew monthly. To reset your password click forgot password on the sign-in page.",
-     "ground_truth": "To reset your password click forgot password on the sign-in page."},
-    {"id": "r2", "question": "When do plans renew?",
-     "context": "Plans renew monthly on the signup date. Refunds take five days.",
-     "ground_truth": "Plans renew monthly on the signup date."},
-    {"id": "r3", "question": "How long do refunds take?",
-     "context": "Plans renew monthly. Refunds take five business days to arrive.",
-     "ground_truth": "Refunds take five business days to arrive."},
-    {"id": "r4", "question": "Can I export my data?",
-     "context": "Support is open daily. You can export your data as CSV from the settings page.",
-     "ground_truth": "You can export your data as CSV from the settings page."},
+    {
+        "id": "r1",
+        "question": "How do I reset my password?",
+        "context": "Plans renew monthly. To reset your password click forgot password on the sign-in page.",
+        "ground_truth": "To reset your password click forgot password on the sign-in page.",
+    },
+    {
+        "id": "r2",
+        "question": "When do plans renew?",
+        "context": "Plans renew monthly on the signup date. Refunds take five days.",
+        "ground_truth": "Plans renew monthly on the signup date.",
+    },
+    {
+        "id": "r3",
+        "question": "How long do refunds take?",
+        "context": "Plans renew monthly. Refunds take five business days to arrive.",
+        "ground_truth": "Refunds take five business days to arrive.",
+    },
+    {
+        "id": "r4",
+        "question": "Can I export my data?",
+        "context": "Support is open daily. You can export your data as CSV from the settings page.",
+        "ground_truth": "You can export your data as CSV from the settings page.",
+    },
 ]
 
 SUITE = """
@@ -140,7 +152,10 @@ def project(pytester: pytest.Pytester) -> Project:
     p.rows(ROWS)
     p.write("suites/support.yaml", SUITE)
     p.write("thresholds.yaml", THRESHOLDS)
-    p.write("pytest.ini", "[pytest]\naddopts = -p no:cacheprovider -p no:hypothesispytest\npythonpath = .\n")
+    p.write(
+        "pytest.ini",
+        "[pytest]\naddopts = -p no:cacheprovider -p no:hypothesispytest\npythonpath = .\n",
+    )
     return p
 
 

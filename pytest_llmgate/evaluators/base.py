@@ -36,7 +36,7 @@ class Signature:
 def signature_of(fn: Callable[..., Any]) -> Signature:
     """Introspect a function, bound method or callable instance."""
     target: Any = fn
-    if not inspect.isfunction(fn) and not inspect.ismethod(fn) and hasattr(fn, "__call__"):
+    if not inspect.isfunction(fn) and not inspect.ismethod(fn) and callable(fn):
         target = fn.__call__  # type: ignore[operator]
     try:
         sig = inspect.signature(target)
@@ -87,8 +87,12 @@ def _number(key: str, value: Any) -> float:
     return number
 
 
-def _flatten(prefix_key: str | None, value: Mapping[str, Any], metrics: dict[str, float],
-             details: dict[str, Any]) -> None:
+def _flatten(
+    prefix_key: str | None,
+    value: Mapping[str, Any],
+    metrics: dict[str, float],
+    details: dict[str, Any],
+) -> None:
     for key, item in value.items():
         key = str(key)
         if key.endswith("_status") and isinstance(item, str) and item.lower() not in _OK_STATUS:
@@ -127,7 +131,9 @@ def normalize_output(name: str, value: Any) -> tuple[dict[str, float], dict[str,
         details: dict[str, Any] = {}
         _flatten(None, value, metrics, details)
         if not metrics:
-            raise EvaluationError(f"returned no numeric metric (keys: {', '.join(map(str, value))})")
+            raise EvaluationError(
+                f"returned no numeric metric (keys: {', '.join(map(str, value))})"
+            )
         return metrics, details
     raise EvaluationError(
         f"returned {type(value).__name__}, expected a number, a bool or a dict of metrics"

@@ -1,7 +1,8 @@
 """Built-in format checks: substring, regex, JSON validity and schema, length, latency.
 
 They return 1.0/0.0 (or a count) so thresholds gate them like any metric, e.g.
-`json_valid: {aggregate: min, min: 1}` or `contains: {aggregate: pass_rate, row: {min: 1}, min: 0.9}`.
+`json_valid: {aggregate: min, min: 1}` or
+`contains: {aggregate: pass_rate, row: {min: 1}, min: 0.9}`.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ class Contains:
     name = "contains"
     outputs = ("contains",)
 
-    def __init__(self, value: str | list[str] | None = None, *, ignore_case: bool = True,
-                 mode: str = "any") -> None:
+    def __init__(
+        self, value: str | list[str] | None = None, *, ignore_case: bool = True, mode: str = "any"
+    ) -> None:
         if mode not in ("any", "all"):
             raise ValueError("mode must be 'any' or 'all'")
         self.value = value

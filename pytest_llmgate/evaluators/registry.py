@@ -59,8 +59,13 @@ BUILTINS: dict[str, Builtin] = {
     "retrieval": Builtin(f"{_JUDGE}:Retrieval", needs_model=True),
     "response_completeness": Builtin(f"{_JUDGE}:ResponseCompleteness", needs_model=True),
 }
-ALIASES = {"bleu_score": "bleu", "gleu_score": "gleu", "rouge_score": "rouge",
-           "meteor_score": "meteor", "f1": "f1_score"}
+ALIASES = {
+    "bleu_score": "bleu",
+    "gleu_score": "gleu",
+    "rouge_score": "rouge",
+    "meteor_score": "meteor",
+    "f1": "f1_score",
+}
 
 
 def register_builtin(name: str, target: str, **flags: bool) -> None:

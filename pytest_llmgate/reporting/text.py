@@ -28,7 +28,7 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """Left-aligned text table."""
     cells = [[_cell(c, 200) for c in header]] + [[_cell(c, 200) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -58,8 +58,12 @@ def render_item_failure(item: ItemResult) -> str:
         lines.append(item.message)
     lines.append(f"{len(item.rows)} rows, {item.error_count} errored, dataset {item.dataset}")
     if item.checks:
-        lines.append(table(["metric", "aggregate", "value", "bound", "verdict"],
-                           [_check_row(c) for c in item.checks]))
+        lines.append(
+            table(
+                ["metric", "aggregate", "value", "bound", "verdict"],
+                [_check_row(c) for c in item.checks],
+            )
+        )
     for check in item.checks:
         if check.verdict in ("fail", "error") and check.message:
             where = f" [{check.source}]" if check.source else ""
@@ -99,7 +103,10 @@ def render_summary(run: RunResult) -> str:
     for item in run.items:
         counts[item.verdict] = counts.get(item.verdict, 0) + 1
     tally = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
-    head = f"llm-gate: {run.verdict.upper()}: {len(run.items)} items ({tally}), {rows} rows, {errors} errored"
+    head = (
+        f"llm-gate: {run.verdict.upper()}: {len(run.items)} items ({tally}), "
+        f"{rows} rows, {errors} errored"
+    )
     if not body:
         return head
     return head + "\n" + table(["item", "metric", "aggregate", "value", "bound", "verdict"], body)

@@ -24,7 +24,8 @@ __all__ = ["PythonSubject", "RecordedSubject"]
 
 async def call_maybe_async(fn: Any, kwargs: dict[str, Any], *, in_thread: bool) -> Any:
     """Await coroutine functions; run sync ones in a thread (keeping context vars) or inline."""
-    if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None)):
+    call = type(fn).__dict__.get("__call__") if not inspect.isroutine(fn) else None
+    if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call):
         return await fn(**kwargs)
     if not in_thread:
         result = fn(**kwargs)
@@ -52,14 +53,15 @@ class PythonSubject:
             self.obj = import_target(target, spec.search_paths, spec.suite_dir)
         else:  # the Python API passes the callable itself
             self.obj = target
-            self.target = f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', repr(target))}"
+            module = getattr(target, "__module__", "?")
+            self.target = f"{module}:{getattr(target, '__qualname__', repr(target))}"
         self.is_class = inspect.isclass(self.obj)
         self.init_args = dict(spec.raw.get("init") or {})
         self.mapping = dict(spec.raw.get("inputs") or {})
         self._instances: dict[str, Any] = {}
         if self.is_class:
             self.init_sig = signature_of(self.obj.__init__)
-            self.call_sig = signature_of(getattr(self.obj, "__call__", self.obj))
+            self.call_sig = signature_of(self.obj.__call__)
             if not any("__call__" in vars(klass) for klass in self.obj.__mro__[:-1]):
                 raise ValueError(f"{self.target} is a class without __call__")
         else:
@@ -81,7 +83,11 @@ class PythonSubject:
                 )
 
     def describe(self, variant: str) -> dict[str, Any]:
-        return {"type": "python", "target": self.target, "params": dict(self.spec.variants[variant])}
+        return {
+            "type": "python",
+            "target": self.target,
+            "params": dict(self.spec.variants[variant]),
+        }
 
     def input_columns(self) -> set[str] | None:
         if self.mapping:
@@ -104,7 +110,9 @@ class PythonSubject:
         if self.mapping:
             inputs = mapped_inputs(self.mapping, data)
         else:
-            inputs = default_inputs(self.call_sig.params, self.call_sig.var_kwargs, data, set(params))
+            inputs = default_inputs(
+                self.call_sig.params, self.call_sig.var_kwargs, data, set(params)
+            )
         missing = sorted(self.call_sig.required - set(inputs) - set(params))
         if missing:
             raise LookupError(
@@ -116,7 +124,10 @@ class PythonSubject:
 
 
 class RecordedSubject:
-    """Answers recorded in a dataset column (`column:`, default `response`): gate existing outputs."""
+    """Answers recorded in a dataset column (`column:`, default `response`).
+
+    Gates outputs produced elsewhere (a nightly batch, a production sample), calling nothing.
+    """
 
     needs_model = False
 

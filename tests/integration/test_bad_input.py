@@ -15,58 +15,133 @@ subjects:
 """
 
 CASES = {
-    "yaml-syntax": ("suites/support.yaml", "suite: support\ndatasets: [unclosed\n",
-                    "*suites/support.yaml:3: invalid YAML*"),
-    "unknown-top-key": ("suites/support.yaml", SUITE_HEAD + "evaluatorz: [length]\n",
-                        "*support.yaml:6: evaluatorz: unknown key 'evaluatorz'*"),
-    "duplicate-key": ("suites/support.yaml", SUITE_HEAD + "subjects: {}\n",
-                      "*support.yaml:6: subjects: duplicate key (first defined on line 4)*"),
-    "missing-required": ("suites/support.yaml", "suite: support\nsubjects: {a: {target: 'x:y'}}\n",
-                         "*support.yaml*datasets: is required*"),
-    "unknown-evaluator": ("suites/support.yaml", SUITE_HEAD + "evaluators: [lenght]\n",
-                          "*support.yaml:6: evaluators[[]0[]]: unknown evaluator 'lenght'*"),
-    "bad-import": ("suites/support.yaml", SUITE_HEAD.replace("demo_app:answer", "nope:answer")
-                   + "evaluators: [length]\n", "*support.yaml:5: subjects.answer: cannot import 'nope'*"),
-    "missing-attr": ("suites/support.yaml", SUITE_HEAD.replace("demo_app:answer", "demo_app:nope")
-                     + "evaluators: [length]\n", "*subjects.answer: 'demo_app' has no attribute 'nope'*"),
-    "missing-dataset": ("suites/support.yaml", SUITE_HEAD.replace("qa.jsonl", "missing.jsonl")
-                        + "evaluators: [length]\n",
-                        "*support.yaml:3: datasets.qa: file not found: ../golden_datasets/missing.jsonl*"),
-    "missing-column": ("suites/support.yaml", SUITE_HEAD.replace(
-        '{target: "demo_app:answer"}',
-        '{target: "demo_app:answer", inputs: {question: "${data.qestion}", context: "${data.context}"}}')
-        + "evaluators: [length]\n", "*support.yaml:5: subjects.answer: column 'qestion' is not in dataset 'qa'*"),
-    "bad-reference": ("suites/support.yaml", SUITE_HEAD + "evaluators:\n  - {use: length, inputs: {response: '${dat.x}'}}\n",
-                      "*support.yaml:7: evaluators[[]0[]].inputs.response: unknown reference ${dat.x}*"),
-    "bad-variant-param": ("suites/support.yaml", SUITE_HEAD.replace(
-        '{target: "demo_app:answer"}', '{target: "demo_app:answer", variants: {v: {stratgy: first}}}')
-        + "evaluators: [length]\n", "*subjects.answer: variant 'v': demo_app:answer takes no parameter 'stratgy'*"),
-    "unknown-dataset-ref": ("suites/support.yaml", SUITE_HEAD.replace(
-        '{target: "demo_app:answer"}', '{target: "demo_app:answer", datasets: [qa2]}')
-        + "evaluators: [length]\n", "*subjects.answer.datasets[[]0[]]: unknown dataset 'qa2'*"),
-    "bad-evaluator-args": ("suites/support.yaml", SUITE_HEAD + "evaluators:\n  - {use: regex, args: {pattern: '('}}\n",
-                           "*support.yaml:7: evaluators[[]0[]]: regex: bad args: invalid regex*"),
-    "malformed-jsonl": ("golden_datasets/qa.jsonl", '{"id": "a", "question": "q", "context": "c."}\n{"id": "b",\n',
-                        "*golden_datasets/qa.jsonl:2: malformed JSON*"),
-    "jsonl-not-object": ("golden_datasets/qa.jsonl", '[1, 2]\n', "*qa.jsonl:1: each line must be a JSON object*"),
-    "duplicate-id": ("golden_datasets/qa.jsonl",
-                     '{"id": "a", "question": "q", "context": "c."}\n{"id": "a", "question": "q", "context": "c."}\n',
-                     "*qa.jsonl:2: id: duplicate id 'a' (first on line 1)*"),
+    "yaml-syntax": (
+        "suites/support.yaml",
+        "suite: support\ndatasets: [unclosed\n",
+        "*suites/support.yaml:3: invalid YAML*",
+    ),
+    "unknown-top-key": (
+        "suites/support.yaml",
+        SUITE_HEAD + "evaluatorz: [length]\n",
+        "*support.yaml:6: evaluatorz: unknown key 'evaluatorz'*",
+    ),
+    "duplicate-key": (
+        "suites/support.yaml",
+        SUITE_HEAD + "subjects: {}\n",
+        "*support.yaml:6: subjects: duplicate key (first defined on line 4)*",
+    ),
+    "missing-required": (
+        "suites/support.yaml",
+        "suite: support\nsubjects: {a: {target: 'x:y'}}\n",
+        "*support.yaml*datasets: is required*",
+    ),
+    "unknown-evaluator": (
+        "suites/support.yaml",
+        SUITE_HEAD + "evaluators: [lenght]\n",
+        "*support.yaml:6: evaluators[[]0[]]: unknown evaluator 'lenght'*",
+    ),
+    "bad-import": (
+        "suites/support.yaml",
+        SUITE_HEAD.replace("demo_app:answer", "nope:answer") + "evaluators: [length]\n",
+        "*support.yaml:5: subjects.answer: cannot import 'nope'*",
+    ),
+    "missing-attr": (
+        "suites/support.yaml",
+        SUITE_HEAD.replace("demo_app:answer", "demo_app:nope") + "evaluators: [length]\n",
+        "*subjects.answer: 'demo_app' has no attribute 'nope'*",
+    ),
+    "missing-dataset": (
+        "suites/support.yaml",
+        SUITE_HEAD.replace("qa.jsonl", "missing.jsonl") + "evaluators: [length]\n",
+        "*support.yaml:3: datasets.qa: file not found: ../golden_datasets/missing.jsonl*",
+    ),
+    "missing-column": (
+        "suites/support.yaml",
+        SUITE_HEAD.replace(
+            '{target: "demo_app:answer"}',
+            '{target: "demo_app:answer", inputs: {question: "${data.qestion}", context: "${data.context}"}}',
+        )
+        + "evaluators: [length]\n",
+        "*support.yaml:5: subjects.answer: column 'qestion' is not in dataset 'qa'*",
+    ),
+    "bad-reference": (
+        "suites/support.yaml",
+        SUITE_HEAD + "evaluators:\n  - {use: length, inputs: {response: '${dat.x}'}}\n",
+        "*support.yaml:7: evaluators[[]0[]].inputs.response: unknown reference ${dat.x}*",
+    ),
+    "bad-variant-param": (
+        "suites/support.yaml",
+        SUITE_HEAD.replace(
+            '{target: "demo_app:answer"}',
+            '{target: "demo_app:answer", variants: {v: {stratgy: first}}}',
+        )
+        + "evaluators: [length]\n",
+        "*subjects.answer: variant 'v': demo_app:answer takes no parameter 'stratgy'*",
+    ),
+    "unknown-dataset-ref": (
+        "suites/support.yaml",
+        SUITE_HEAD.replace(
+            '{target: "demo_app:answer"}', '{target: "demo_app:answer", datasets: [qa2]}'
+        )
+        + "evaluators: [length]\n",
+        "*subjects.answer.datasets[[]0[]]: unknown dataset 'qa2'*",
+    ),
+    "bad-evaluator-args": (
+        "suites/support.yaml",
+        SUITE_HEAD + "evaluators:\n  - {use: regex, args: {pattern: '('}}\n",
+        "*support.yaml:7: evaluators[[]0[]]: regex: bad args: invalid regex*",
+    ),
+    "malformed-jsonl": (
+        "golden_datasets/qa.jsonl",
+        '{"id": "a", "question": "q", "context": "c."}\n{"id": "b",\n',
+        "*golden_datasets/qa.jsonl:2: malformed JSON*",
+    ),
+    "jsonl-not-object": (
+        "golden_datasets/qa.jsonl",
+        "[1, 2]\n",
+        "*qa.jsonl:1: each line must be a JSON object*",
+    ),
+    "duplicate-id": (
+        "golden_datasets/qa.jsonl",
+        '{"id": "a", "question": "q", "context": "c."}\n{"id": "a", "question": "q", "context": "c."}\n',
+        "*qa.jsonl:2: id: duplicate id 'a' (first on line 1)*",
+    ),
     "empty-dataset": ("golden_datasets/qa.jsonl", "\n\n", "*qa.jsonl: dataset has no rows*"),
-    "nan-in-dataset": ("golden_datasets/qa.jsonl", '{"id": "a", "question": "q", "context": "c.", "w": NaN}\n',
-                       "*qa.jsonl:1: w: non-finite number nan*"),
-    "thresholds-bad-aggregate": ("thresholds.yaml", "metrics:\n  length_words: {aggregate: average, max: 3}\n",
-                                 "*thresholds.yaml:2: metrics.length_words.aggregate: 'average' does not match*"),
-    "thresholds-unknown-key": ("thresholds.yaml", "metrics:\n  length_words: {maximum: 3}\n",
-                               "*thresholds.yaml:2: metrics.length_words*"),
-    "thresholds-no-bound": ("thresholds.yaml", "metrics:\n  length_words: {aggregate: mean}\n",
-                            "*thresholds.yaml:2: metrics.length_words: a rule needs a bound*"),
-    "thresholds-pass-rate-no-row": ("thresholds.yaml", "metrics:\n  length_words: {aggregate: pass_rate, min: 0.5}\n",
-                                    "*thresholds.yaml:2: metrics.length_words: aggregate pass_rate needs a row bound*"),
-    "thresholds-min-gt-max": ("thresholds.yaml", "metrics:\n  x:\n    - {min: 3, max: 1}\n",
-                              "*thresholds.yaml:3: metrics.x[[]0[]]: min 3 is greater than max 1*"),
-    "thresholds-wrong-type": ("thresholds.yaml", "metrics:\n  x: {min: high}\n",
-                              "*thresholds.yaml:2: metrics.x*"),
+    "nan-in-dataset": (
+        "golden_datasets/qa.jsonl",
+        '{"id": "a", "question": "q", "context": "c.", "w": NaN}\n',
+        "*qa.jsonl:1: w: non-finite number nan*",
+    ),
+    "thresholds-bad-aggregate": (
+        "thresholds.yaml",
+        "metrics:\n  length_words: {aggregate: average, max: 3}\n",
+        "*thresholds.yaml:2: metrics.length_words.aggregate: 'average' does not match*",
+    ),
+    "thresholds-unknown-key": (
+        "thresholds.yaml",
+        "metrics:\n  length_words: {maximum: 3}\n",
+        "*thresholds.yaml:2: metrics.length_words*",
+    ),
+    "thresholds-no-bound": (
+        "thresholds.yaml",
+        "metrics:\n  length_words: {aggregate: mean}\n",
+        "*thresholds.yaml:2: metrics.length_words: a rule needs a bound*",
+    ),
+    "thresholds-pass-rate-no-row": (
+        "thresholds.yaml",
+        "metrics:\n  length_words: {aggregate: pass_rate, min: 0.5}\n",
+        "*thresholds.yaml:2: metrics.length_words: aggregate pass_rate needs a row bound*",
+    ),
+    "thresholds-min-gt-max": (
+        "thresholds.yaml",
+        "metrics:\n  x:\n    - {min: 3, max: 1}\n",
+        "*thresholds.yaml:3: metrics.x[[]0[]]: min 3 is greater than max 1*",
+    ),
+    "thresholds-wrong-type": (
+        "thresholds.yaml",
+        "metrics:\n  x: {min: high}\n",
+        "*thresholds.yaml:2: metrics.x*",
+    ),
     "thresholds-not-mapping": ("thresholds.yaml", "- 1\n- 2\n", "*thresholds.yaml*expected*"),
 }
 
@@ -101,22 +176,33 @@ def test_bom_prefixed_dataset_is_read(project: Project) -> None:
 
 def test_ragged_csv_names_the_line(project: Project) -> None:
     project.write("golden_datasets/qa.csv", 'id,question,context\na,"q?","c."\nb,"q?"\n')
-    project.write("suites/support.yaml", SUITE_HEAD.replace("qa.jsonl", "qa.csv")
-                  + "evaluators: [length]\n")
+    project.write(
+        "suites/support.yaml", SUITE_HEAD.replace("qa.jsonl", "qa.csv") + "evaluators: [length]\n"
+    )
     result = project.pytester.runpytest("--llm-gate", "suites")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*qa.csv:3: expected 3 fields, got 2 (check quoting)*"])
 
 
 def test_dataset_schema_violation_names_row_and_field(project: Project) -> None:
-    project.write("golden_datasets/qa.schema.json", """
+    project.write(
+        "golden_datasets/qa.schema.json",
+        """
         {"type": "object", "required": ["id", "question"],
          "properties": {"question": {"type": "string", "minLength": 3}}}
-    """)
-    project.rows([{"id": "a", "question": "ok?", "context": "c."}, {"id": "b", "question": 7, "context": "c."}])
+    """,
+    )
+    project.rows(
+        [
+            {"id": "a", "question": "ok?", "context": "c."},
+            {"id": "b", "question": 7, "context": "c."},
+        ]
+    )
     result = project.pytester.runpytest("--llm-gate", "suites")
     assert result.ret != 0
-    result.stdout.fnmatch_lines(["*qa.jsonl:2: question: 7 is not of type 'string' (schema qa.schema.json)*"])
+    result.stdout.fnmatch_lines(
+        ["*qa.jsonl:2: question: 7 is not of type 'string' (schema qa.schema.json)*"]
+    )
 
 
 def test_bad_option_values_are_usage_errors(project: Project) -> None:

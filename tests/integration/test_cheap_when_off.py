@@ -7,9 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-HEAVY = ("azure.ai.evaluation", "openai", "pandas", "numpy", "jsonschema", "nltk", "yaml",
-         "pytest_llmgate.runner", "pytest_llmgate.session", "pytest_llmgate.suite",
-         "pytest_llmgate.evaluators.lexical")
+HEAVY = (
+    "azure.ai.evaluation",
+    "openai",
+    "pandas",
+    "numpy",
+    "jsonschema",
+    "nltk",
+    "yaml",
+    "pytest_llmgate.runner",
+    "pytest_llmgate.session",
+    "pytest_llmgate.suite",
+    "pytest_llmgate.evaluators.lexical",
+)
 
 PROBE = """
 import json, sys
@@ -26,10 +36,16 @@ def _probe(tmp_path: Path, *extra: str) -> tuple[list[str], bool, subprocess.Com
     (tmp_path / "test_plain.py").write_text("def test_ok():\n    assert True\n")
     (tmp_path / "suite.yaml").write_text("suite: s\n")
     code = PROBE.format(target=str(tmp_path), heavy=HEAVY)
-    proc = subprocess.run([sys.executable, "-c", code, *extra], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=120)
-    loaded_line = next(l for l in proc.stdout.splitlines() if l.startswith("LOADED="))
-    plugin_line = next(l for l in proc.stdout.splitlines() if l.startswith("PLUGIN="))
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *extra],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    lines = proc.stdout.splitlines()
+    loaded_line = next(line for line in lines if line.startswith("LOADED="))
+    plugin_line = next(line for line in lines if line.startswith("PLUGIN="))
     return json.loads(loaded_line[7:]), json.loads(plugin_line[7:]), proc
 
 

@@ -9,10 +9,12 @@ from tests.conftest import ROWS, Project
 
 def test_suite_items_have_stable_readable_ids(project: Project) -> None:
     result = project.pytester.runpytest("--llm-gate", "--co", "-q", "suites")
-    result.stdout.fnmatch_lines([
-        "suites/support.yaml::answer[[]overlap-qa[]]",
-        "suites/support.yaml::answer[[]first-qa[]]",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "suites/support.yaml::answer[[]overlap-qa[]]",
+            "suites/support.yaml::answer[[]first-qa[]]",
+        ]
+    )
     assert result.ret == 0
 
 
@@ -23,7 +25,10 @@ def test_without_flag_suite_files_are_not_collected(project: Project) -> None:
 
 
 def test_ini_switch_enables_the_gate(project: Project) -> None:
-    project.write("pytest.ini", "[pytest]\nllm_gate = true\npythonpath = .\naddopts = -p no:hypothesispytest\n")
+    project.write(
+        "pytest.ini",
+        "[pytest]\nllm_gate = true\npythonpath = .\naddopts = -p no:hypothesispytest\n",
+    )
     result = project.pytester.runpytest("--co", "-q", "suites")
     result.stdout.fnmatch_lines(["suites/support.yaml::answer[[]overlap-qa[]]"])
 
@@ -36,11 +41,13 @@ def test_good_variant_passes_bad_variant_fails_with_breach_table(
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     out = result.stdout.str()
     assert "Traceback" not in out
-    result.stdout.fnmatch_lines([
-        "*llm-gate: suites/support.yaml::answer[[]first-qa[]] FAILED*",
-        "*word_overlap*mean*>= 0.8*FAIL*",
-        "*worst rows:*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*llm-gate: suites/support.yaml::answer[[]first-qa[]] FAILED*",
+            "*word_overlap*mean*>= 0.8*FAIL*",
+            "*worst rows:*",
+        ]
+    )
     data = project.results()
     assert data["format"] == "pytest-llmgate/results"
     assert data["verdict"] == "failed"
@@ -52,8 +59,11 @@ def test_good_variant_passes_bad_variant_fails_with_breach_table(
     assert good["aggregates"]["word_overlap"]["mean"] == pytest.approx(1.0)
     assert bad["aggregates"]["word_overlap"]["mean"] < 0.8
     assert len(good["dataset_sha256"]) == 64
-    assert good["subject_spec"] == {"type": "python", "target": "demo_app:answer",
-                                    "params": {"strategy": "overlap"}}
+    assert good["subject_spec"] == {
+        "type": "python",
+        "target": "demo_app:answer",
+        "params": {"strategy": "overlap"},
+    }
 
 
 def test_k_selects_the_passing_variant(project: Project) -> None:
@@ -64,7 +74,9 @@ def test_k_selects_the_passing_variant(project: Project) -> None:
 
 
 def test_exitfirst_stops_after_first_failure(project: Project) -> None:
-    project.write("suites/support.yaml", """
+    project.write(
+        "suites/support.yaml",
+        """
         suite: support
         datasets: {qa: ../golden_datasets/qa.jsonl}
         subjects:
@@ -72,13 +84,16 @@ def test_exitfirst_stops_after_first_failure(project: Project) -> None:
             target: demo_app:answer
             variants: {first: {strategy: first}, first2: {strategy: first}}
         evaluators: ["evaluators.custom:word_overlap"]
-    """)
+    """,
+    )
     result = project.pytester.runpytest("--llm-gate", "suites", "-x")
     result.assert_outcomes(failed=1)
 
 
 def test_class_and_async_subjects(project: Project) -> None:
-    project.write("suites/support.yaml", """
+    project.write(
+        "suites/support.yaml",
+        """
         suite: support
         datasets: {qa: ../golden_datasets/qa.jsonl}
         subjects:
@@ -91,7 +106,8 @@ def test_class_and_async_subjects(project: Project) -> None:
           bot_async:
             target: demo_app:answer_async
         evaluators: ["evaluators.custom:word_overlap"]
-    """)
+    """,
+    )
     result = project.pytester.runpytest("--llm-gate", "suites", "-p", "no:xdist")
     result.assert_outcomes(passed=3)
     items = {i["nodeid"]: i for i in project.results()["items"]}
@@ -101,7 +117,9 @@ def test_class_and_async_subjects(project: Project) -> None:
 
 
 def test_custom_class_evaluator_with_args_and_details(project: Project) -> None:
-    project.write("suites/support.yaml", """
+    project.write(
+        "suites/support.yaml",
+        """
         suite: support
         datasets: {qa: ../golden_datasets/qa.jsonl}
         subjects:
@@ -111,7 +129,8 @@ def test_custom_class_evaluator_with_args_and_details(project: Project) -> None:
         thresholds:
           metrics:
             mentions: {aggregate: sum, min: 1, max: 1}
-    """)
+    """,
+    )
     project.write("thresholds.yaml", "metrics: {}\n")
     result = project.pytester.runpytest("--llm-gate", "suites")
     result.assert_outcomes(passed=1)
@@ -131,13 +150,16 @@ def test_custom_class_evaluator_with_args_and_details(project: Project) -> None:
 def test_evaluator_failures_are_error_rows_never_scores(
     project: Project, use: str, message: str
 ) -> None:
-    project.write("suites/support.yaml", f"""
+    project.write(
+        "suites/support.yaml",
+        f"""
         suite: support
         datasets: {{qa: ../golden_datasets/qa.jsonl}}
         subjects:
           answer: {{target: demo_app:answer}}
         evaluators: ["{use}"]
-    """)
+    """,
+    )
     project.write("thresholds.yaml", "metrics: {}\n")
     result = project.pytester.runpytest("--llm-gate", "suites")
     result.assert_outcomes(failed=1)
@@ -148,13 +170,16 @@ def test_evaluator_failures_are_error_rows_never_scores(
 
 
 def test_subject_exception_is_an_error_row(project: Project) -> None:
-    project.write("suites/support.yaml", """
+    project.write(
+        "suites/support.yaml",
+        """
         suite: support
         datasets: {qa: ../golden_datasets/qa.jsonl}
         subjects:
           boom: {target: demo_app:boom}
         evaluators: [length]
-    """)
+    """,
+    )
     result = project.pytester.runpytest("--llm-gate", "suites")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*subject: RuntimeError: subject exploded*"])
@@ -162,10 +187,13 @@ def test_subject_exception_is_an_error_row(project: Project) -> None:
 
 def test_max_error_rate_tolerates_some_errors(project: Project) -> None:
     project.rows([*ROWS, {"id": "bad", "question": "x", "context": "", "ground_truth": "y"}])
-    project.write("thresholds.yaml", """
+    project.write(
+        "thresholds.yaml",
+        """
         defaults: {max_error_rate: 0.25}
         metrics: {}
-    """)
+    """,
+    )
     result = project.pytester.runpytest("--llm-gate", "suites", "-k", "overlap")
     result.assert_outcomes(passed=1, deselected=1)
     item = project.results()["items"][0]
@@ -173,7 +201,9 @@ def test_max_error_rate_tolerates_some_errors(project: Project) -> None:
 
 
 def test_overrides_match_by_glob_and_warn_severity_does_not_fail(project: Project) -> None:
-    project.write("thresholds.yaml", """
+    project.write(
+        "thresholds.yaml",
+        """
         metrics:
           word_overlap: {min: 0.8}
           length_words: {aggregate: p95, max: 5, severity: warn}
@@ -181,17 +211,21 @@ def test_overrides_match_by_glob_and_warn_severity_does_not_fail(project: Projec
           - match: {variant: "fir*"}
             metrics:
               word_overlap: {min: 0.1}
-    """)
+    """,
+    )
     result = project.pytester.runpytest("--llm-gate", "suites")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*length_words*p95*<= 5*WARN*"])
 
 
 def test_pass_rate_counts_rows_within_the_row_bound(project: Project) -> None:
-    project.write("thresholds.yaml", """
+    project.write(
+        "thresholds.yaml",
+        """
         metrics:
           word_overlap: {aggregate: pass_rate, row: {min: 0.99}, min: 0.5}
-    """)
+    """,
+    )
     result = project.pytester.runpytest("--llm-gate", "suites")
     result.assert_outcomes(passed=1, failed=1)
     items = {i["variant"]: i for i in project.results()["items"]}
@@ -201,7 +235,9 @@ def test_pass_rate_counts_rows_within_the_row_bound(project: Project) -> None:
 
 
 def test_suite_threshold_on_unknown_metric_is_an_error(project: Project) -> None:
-    project.write("suites/support.yaml", """
+    project.write(
+        "suites/support.yaml",
+        """
         suite: support
         datasets: {qa: ../golden_datasets/qa.jsonl}
         subjects:
@@ -210,19 +246,25 @@ def test_suite_threshold_on_unknown_metric_is_an_error(project: Project) -> None
         thresholds:
           metrics:
             lenght_words: {max: 10}
-    """)
+    """,
+    )
     result = project.pytester.runpytest("--llm-gate", "suites")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*metric 'lenght_words' is not produced*support.yaml:8*"])
 
 
 def test_csv_dataset_and_explicit_mapping(project: Project) -> None:
-    project.write("golden_datasets/qa.csv", """
+    project.write(
+        "golden_datasets/qa.csv",
+        """
         id,q,passage,gt
         c1,"When do plans renew?","Plans renew monthly. Refunds take days.","Plans renew monthly."
         c2,"How long do refunds take?","Plans renew monthly. Refunds take days, sometimes weeks.","Refunds take days, sometimes weeks."
-    """)
-    project.write("suites/support.yaml", """
+    """,
+    )
+    project.write(
+        "suites/support.yaml",
+        """
         suite: support
         datasets: {qa: {path: ../golden_datasets/qa.csv, id: id}}
         subjects:
@@ -232,7 +274,8 @@ def test_csv_dataset_and_explicit_mapping(project: Project) -> None:
         evaluators:
           - use: "evaluators.custom:word_overlap"
             inputs: {response: "${output}", ground_truth: "${data.gt}"}
-    """)
+    """,
+    )
     result = project.pytester.runpytest("--llm-gate", "suites")
     result.assert_outcomes(passed=1)
     rows = project.results()["items"][0]["rows"]
@@ -241,21 +284,25 @@ def test_csv_dataset_and_explicit_mapping(project: Project) -> None:
 
 
 def test_limit_option_and_dataset_sample(project: Project) -> None:
-    result = project.pytester.runpytest("--llm-gate", "suites", "--llm-gate-limit", "2",
-                                        "-k", "overlap")
+    result = project.pytester.runpytest(
+        "--llm-gate", "suites", "--llm-gate-limit", "2", "-k", "overlap"
+    )
     result.assert_outcomes(passed=1, deselected=1)
     assert len(project.results()["items"][0]["rows"]) == 2
 
 
 def test_results_path_option(project: Project) -> None:
-    result = project.pytester.runpytest("--llm-gate", "suites", "-k", "overlap",
-                                        "--llm-gate-json", "out/r.json")
+    result = project.pytester.runpytest(
+        "--llm-gate", "suites", "-k", "overlap", "--llm-gate-json", "out/r.json"
+    )
     assert result.ret == 0
     assert project.results("out/r.json")["counts"] == {"passed": 1}
 
 
 def test_python_api_fixture_joins_the_results(project: Project) -> None:
-    project.write("tests/test_api.py", """
+    project.write(
+        "tests/test_api.py",
+        """
         from demo_app import answer
 
         def test_answers(llm_gate):
@@ -274,7 +321,8 @@ def test_python_api_fixture_joins_the_results(project: Project) -> None:
             )
             assert not result.passed
             assert "word_overlap" in result.report()
-    """)
+    """,
+    )
     result = project.pytester.runpytest("--llm-gate", "tests")
     result.assert_outcomes(passed=2)
     ids = [i["nodeid"] for i in project.results()["items"]]
@@ -284,12 +332,15 @@ def test_python_api_fixture_joins_the_results(project: Project) -> None:
 def test_python_api_without_pytest(project: Project) -> None:
     import pytest_llmgate
 
-    rows = [{"question": "q?", "context": "Alpha beta. Gamma delta.", "ground_truth": "Alpha beta."}]
+    rows = [
+        {"question": "q?", "context": "Alpha beta. Gamma delta.", "ground_truth": "Alpha beta."}
+    ]
 
     def subject(question: str, context: str) -> str:
         return context.split(". ")[0] + "."
 
-    result = pytest_llmgate.evaluate(subject, rows, evaluators=["length"],
-                                     thresholds={"length_words": {"max": 1}})
+    result = pytest_llmgate.evaluate(
+        subject, rows, evaluators=["length"], thresholds={"length_words": {"max": 1}}
+    )
     assert not result.passed
     assert result.aggregates["length_words"]["mean"] == 2

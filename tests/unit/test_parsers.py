@@ -16,9 +16,16 @@ from pytest_llmgate.evaluators.base import normalize_output
 from pytest_llmgate.mapping import MappingError, resolve
 from pytest_llmgate.yamlio import parse_yaml
 
-json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
-                         st.text(max_size=20), st.floats(allow_nan=False, allow_infinity=False))
-row_strategy = st.dictionaries(st.text(min_size=1, max_size=8), json_scalars, min_size=1, max_size=5)
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.text(max_size=20),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+row_strategy = st.dictionaries(
+    st.text(min_size=1, max_size=8), json_scalars, min_size=1, max_size=5
+)
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=50)
@@ -110,21 +117,47 @@ def test_resolve_errors(expr: str) -> None:
         (0.5, {"ev": 0.5}),
         (True, {"ev": 1.0}),
         (3, {"ev": 3.0}),
-        ({"f1_score": 0.8, "f1_score_score": 0.8, "f1_score_passed": True,
-          "f1_score_result": "pass", "f1_score_threshold": 0.5, "f1_score_status": "completed"},
-         {"f1_score": 0.8}),
-        ({"rouge": 0.5, "rouge_properties": {"rouge_precision": 0.6, "rouge_recall": 0.4,
-                                             "rouge_precision_threshold": 0.5}},
-         {"rouge": 0.5, "rouge_precision": 0.6, "rouge_recall": 0.4}),
+        (
+            {
+                "f1_score": 0.8,
+                "f1_score_score": 0.8,
+                "f1_score_passed": True,
+                "f1_score_result": "pass",
+                "f1_score_threshold": 0.5,
+                "f1_score_status": "completed",
+            },
+            {"f1_score": 0.8},
+        ),
+        (
+            {
+                "rouge": 0.5,
+                "rouge_properties": {
+                    "rouge_precision": 0.6,
+                    "rouge_recall": 0.4,
+                    "rouge_precision_threshold": 0.5,
+                },
+            },
+            {"rouge": 0.5, "rouge_precision": 0.6, "rouge_recall": 0.4},
+        ),
     ],
 )
 def test_normalize_output(value: object, metrics: dict[str, float]) -> None:
     assert normalize_output("ev", value)[0] == metrics
 
 
-@pytest.mark.parametrize("value", [math.nan, math.inf, None, "high", [1], {"reason": "x"},
-                                   {"score": math.nan},
-                                   {"groundedness": 3, "groundedness_status": "failed"}])
+@pytest.mark.parametrize(
+    "value",
+    [
+        math.nan,
+        math.inf,
+        None,
+        "high",
+        [1],
+        {"reason": "x"},
+        {"score": math.nan},
+        {"groundedness": 3, "groundedness_status": "failed"},
+    ],
+)
 def test_unscoreable_outputs_are_errors(value: object) -> None:
     with pytest.raises(EvaluationError):
         normalize_output("ev", value)

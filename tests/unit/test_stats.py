@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -35,7 +36,7 @@ def test_summary_matches_numpy(xs: list[float]) -> None:
 @given(values)
 def test_percentiles_are_monotone_and_bounded(xs: list[float]) -> None:
     ps = [aggregate(xs, f"p{q}") for q in (0, 10, 25, 50, 75, 90, 95, 100)]
-    assert all(a is not None and b is not None and a <= b + 1e-9 for a, b in zip(ps, ps[1:]))
+    assert all(a is not None and b is not None and a <= b + 1e-9 for a, b in itertools.pairwise(ps))
     assert ps[0] == min(xs) and ps[-1] == max(xs)
 
 
@@ -54,7 +55,16 @@ def test_empty_values_have_no_aggregate_but_a_count() -> None:
     assert pass_rate([], 0, 1) is None
 
 
-@pytest.mark.parametrize(("name", "ok"), [("mean", True), ("p95", True), ("p100", True),
-                                           ("p101", False), ("average", False), ("pass_rate", True)])
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("mean", True),
+        ("p95", True),
+        ("p100", True),
+        ("p101", False),
+        ("average", False),
+        ("pass_rate", True),
+    ],
+)
 def test_aggregate_names(name: str, ok: bool) -> None:
     assert is_aggregate(name) is ok

@@ -19,8 +19,17 @@ def rows(values: list[float | None], metric: str = "m") -> list[RowResult]:
     for i, v in enumerate(values):
         metrics = {} if v is None else {metric: v}
         errors = ("evaluator x: boom",) if v is None else ()
-        out.append(RowResult(id=str(i), line=i + 1, data={}, inputs={}, output="o",
-                             metrics=metrics, errors=errors))
+        out.append(
+            RowResult(
+                id=str(i),
+                line=i + 1,
+                data={},
+                inputs={},
+                output="o",
+                metrics=metrics,
+                errors=errors,
+            )
+        )
     return out
 
 
@@ -46,8 +55,10 @@ def test_bound_is_inclusive(tmp_path: Path) -> None:
 
 
 def test_override_replaces_metric_rules_for_matching_items_only(tmp_path: Path) -> None:
-    text = ("metrics:\n  m: {min: 0.9}\noverrides:\n"
-            "  - match: {variant: 'cheap-*'}\n    metrics:\n      m: {min: 0.1}\n")
+    text = (
+        "metrics:\n  m: {min: 0.9}\noverrides:\n"
+        "  - match: {variant: 'cheap-*'}\n    metrics:\n      m: {min: 0.1}\n"
+    )
     assert judge(rows([0.5]), policy(tmp_path, text, variant="cheap-1")).verdict == "passed"
     assert judge(rows([0.5]), policy(tmp_path, text, variant="best")).verdict == "failed"
 
@@ -92,8 +103,13 @@ def test_mean_rule_agrees_with_arithmetic(values: list[float], bound: float) -> 
         assert verdict == "passed"
 
 
-@pytest.mark.parametrize(("metric", "direction"), [("f1_score", "higher_is_better"),
-                                                   ("cost_usd", "lower_is_better"),
-                                                   ("latency_ms", "lower_is_better")])
+@pytest.mark.parametrize(
+    ("metric", "direction"),
+    [
+        ("f1_score", "higher_is_better"),
+        ("cost_usd", "lower_is_better"),
+        ("latency_ms", "lower_is_better"),
+    ],
+)
 def test_direction(metric: str, direction: str) -> None:
     assert direction_of(metric) == direction

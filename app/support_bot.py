@@ -14,10 +14,52 @@ import re
 _WORD = re.compile(r"[a-z0-9€$%]+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _STOP = frozenset(
-    (
-        "a an and are as at be by can do does for from how i if in is it me my of on or our so "
-        "that the their there this to was we what when where which who why will with you your"
-    ).split()  # noqa: SIM905 (a word list reads better as text)
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "so",
+        "that",
+        "the",
+        "their",
+        "there",
+        "this",
+        "to",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+    }
 )
 
 

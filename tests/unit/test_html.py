@@ -1,0 +1,129 @@
+"""HTML report without a browser: self-contained, data escaped, CSP hashes right, rows classified.
+(tests/browser/test_html_chromium.py renders it in headless Chromium.)"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from importlib import resources
+
+from llmgate_runs import PAYLOAD, item, row, run, scored, threshold
+
+from pytest_llmgate.reporting.html import MAX_STRING, json_for_script, render_html, report_data
+
+
+def _sample():
+    return run(
+        item("bot", "good", rows=scored("r", [0.9, 0.8], cost_usd=0.01),
+             checks=[threshold("f1", 0.85, 0.5)], usage={"subject": {"cost_usd": 0.02}}),
+        item("bot", "bad", rows=[row("x</script><script>alert(1)</script>", output=PAYLOAD,
+                                     data={"question": PAYLOAD}, f1=0.1),
+                                 row("y", f1=0.9), row("z", errors=["timeout"])],
+             checks=[threshold("f1", 0.33, 0.5)]),
+        warnings=["<b>warning</b>"],
+    )
+
+
+def _embedded(page: str) -> dict:
+    match = re.search(r'<script type="application/json" id="llmgate-data">(.*?)</script>', page,
+                      re.S)
+    assert match is not None
+    return json.loads(match.group(1))
+
+
+def test_page_is_self_contained() -> None:
+    page = render_html(_sample())
+    assert page.startswith("<!DOCTYPE html>")
+    assert page.count("<script") == 2  # the JSON data and the renderer, nothing from the data
+    assert page.count("</script>") == 2
+    data = json_for_script(report_data(_sample()))
+    shell = page.replace(data, "")  # the page without the (inert) data
+    for fetching in ("<link", "<img", "<iframe", "src=", "href=", "@import", "url("):
+        assert fetching not in shell, fetching
+    assert re.search(r"https?://(?!www\.w3\.org/2000/svg)", shell) is None
+
+
+def test_data_cannot_close_its_script_element() -> None:
+    page = render_html(_sample())
+    data = page[page.index('id="llmgate-data">'):page.rindex("<script>")]
+    assert "<" not in data.split(">", 1)[1].rsplit("</script>", 1)[0]
+    assert "\\u003c/script\\u003e" in data
+    assert "onerror" in data  # present, but only as inert text inside a JSON string
+    assert json_for_script({"a": "\u2028&<>"}) == '{"a":"\\u2028\\u0026\\u003c\\u003e"}'
+
+
+def test_embedded_json_round_trips() -> None:
+    results = _sample()
+    assert _embedded(render_html(results)) == json.loads(json.dumps(report_data(results)))
+
+
+def test_csp_allows_exactly_the_inline_script_and_style() -> None:
+    page = render_html(_sample())
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page)
+    assert csp is not None
+    policy = csp.group(1)
+    assert "default-src 'none'" in policy
+    script = page[page.rindex("<script>") + len("<script>"):page.rindex("</script>")]
+    style = page[page.index("<style>") + len("<style>"):page.index("</style>")]
+    for text, directive in ((script, "script-src"), (style, "style-src")):
+        digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+        assert f"{directive} 'sha256-{digest}'" in policy
+    assert "unsafe-inline" not in policy
+    assert "unsafe-eval" not in policy
+
+
+def test_renderer_never_parses_data_as_markup() -> None:
+    js = resources.files("pytest_llmgate.reporting").joinpath("report.js").read_text("utf-8")
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
+                 "new Function", "setAttribute(\"on", "javascript:"):
+        assert sink not in js, sink
+    assert "textContent" in js
+
+
+def test_rows_are_classified_and_long_strings_cut() -> None:
+    long = "x" * (MAX_STRING + 500)
+    results = run(item("bot", "v", rows=[row("ok", f1=0.9), row("low", f1=0.1, output=long),
+                                        row("err", errors=["boom"])],
+                       checks=[threshold("f1", 0.5, 0.5)]))
+    data = report_data(results)
+    status = {r[1]: (r[2], r[9]) for r in data["rows"]}
+    assert status == {"ok": (0, []), "low": (1, ["f1"]), "err": (2, [])}
+    output = next(r[4] for r in data["rows"] if r[1] == "low")
+    assert len(output) < MAX_STRING + 100
+    assert output.endswith("[500 more characters]")
+
+
+def test_pass_rate_row_bounds_define_failing_rows() -> None:
+    check = threshold("contains", 0.5, 0.9, aggregate="pass_rate(>= 1)")
+    results = run(item("bot", "v", rows=[row("hit", contains=1.0), row("miss", contains=0.0)],
+                       checks=[check]))
+    status = {r[1]: r[2] for r in report_data(results)["rows"]}
+    assert status == {"hit": 0, "miss": 1}
+
+
+def test_baseline_section_data() -> None:
+    base = run(item("bot", "old", rows=scored("r", [1])), item("bot", "good", rows=scored("r", [0.5])),
+               commit="d" * 40)
+    head = run(item("bot", "good", rows=scored("r", [0.9])))
+    data = report_data(head, None)
+    assert data["baseline"] is None
+    from pytest_llmgate.compare import diff_runs
+
+    data = report_data(head, diff_runs(head, base))
+    assert data["baseline"]["label"] == "main " + "d" * 12
+    assert data["baseline"]["removed"] == ["suites/demo.yaml::bot[old-qa]"]
+    f1 = next(m for m in data["items"][0]["metrics"] if m["metric"] == "f1")
+    assert (f1["baseline"], f1["value"], f1["change"]) == (0.5, 0.9, "better")
+    assert f1["delta"].startswith("\u25b2 +0.4")
+
+
+def test_histograms_share_a_range_per_metric() -> None:
+    results = run(item("bot", "a", rows=scored("r", [0.0, 0.5])),
+                  item("bot", "b", rows=scored("r", [1.0, 1.0])))
+    items = report_data(results)["items"]
+    a, b = (i["hist"]["f1"] for i in items)
+    assert (a["lo"], a["hi"]) == (b["lo"], b["hi"]) == (0.0, 1.0)
+    assert sum(a["bins"]) == sum(b["bins"]) == 2
+    assert b["bins"][-1] == 2

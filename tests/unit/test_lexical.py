@@ -285,9 +285,23 @@ def nltk_punkt() -> Any:
     return _nltk_compat._get_punkt()
 
 
+SENTENCE_PIECES = st.sampled_from(
+    [
+        "Dr.", "Mr.", "U.S.", "e.g.", "etc.", "Jan.", "Inc.", "a.m.", "No.", "vs.", "J.", "A.",
+        "x.", "3.", "42.", "5th.", "...", ". . .", "--", "?", "!", "?!", ".", ",", ";", ":", '"',
+        "'", "''", "(", ")", "[", "]", "The", "the", "He", "he", "However", "however", "But",
+        "Smith", "went", "home", "In", "in", "1,000", "3.5", "-2", "I", "\n", "\n\n", "\x1c",
+    ]
+)  # fmt: skip
+SENTENCES = st.lists(
+    st.tuples(SENTENCE_PIECES, st.sampled_from([" ", " ", "", "\n", "  "])), max_size=30
+).map(lambda parts: "".join(piece + gap for piece, gap in parts))
+
+
 @PROPERTY_SETTINGS
-@given(text=ASCII_TEXT)
-def test_sentence_split_fast_path_equals_punkt(nltk_punkt: Any, text: str) -> None:
+@given(text=ASCII_TEXT | SENTENCES)
+def test_sentence_splitting_equals_nltk_punkt(nltk_punkt: Any, text: str) -> None:
+    """The fast path and the Punkt port give what NLTK's Punkt gives with the same model."""
     assert _nltk_compat.sent_tokenize(text) == nltk_punkt.tokenize(text)
 
 
@@ -300,10 +314,27 @@ def test_punkt_model_splits_english_like_nltk() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("name", "category"),
+    [("NUMBER", "Number"), ("PUNCTUATION", "Punctuation"), ("SYMBOL", "Symbol")],
+)
+def test_perluniprops_ranges_equal_the_data(name: str, category: str) -> None:
+    """The vendored ranges hold exactly the characters NLTK reads (`chars(...)`, stripped)."""
+    import re
+
+    from pytest_llmgate.evaluators import _perluniprops
+
+    corpus = pytest.importorskip("sacremoses.corpus")
+    expected = set("".join(corpus.Perluniprops().chars(category)).strip())
+    pattern = re.compile(f"[{getattr(_perluniprops, name)}]")
+    got = {chr(code) for code in range(0x110000) if pattern.match(chr(code))}
+    assert got == expected
+
+
 @pytest.fixture(scope="module")
 def nltk_perluniprops(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """NLTK's NISTTokenizer, reading perluniprops files written from sacremoses' copy."""
-    from sacremoses.corpus import Perluniprops
+    Perluniprops = pytest.importorskip("sacremoses.corpus").Perluniprops
 
     root = tmp_path_factory.mktemp("nltk_data")
     props = root / "misc" / "perluniprops"

@@ -1,0 +1,382 @@
+"""Prompt subjects: a Jinja2 chat prompt (`type: prompt`) or a `.prompty` file (`type: prompty`)
+rendered with the row and sent to a named model through the session's pooled client.
+
+    subjects:
+      rag:
+        type: prompt
+        model: subject                      # a name from `models:` (default: the subject model)
+        messages:                           # or template: prompts/rag.jinja2 (role sections)
+          - {role: system, content: "Answer from the context only."}
+          - {role: user, content: "Context: {{ context }}\\nQuestion: {{ question }}"}
+        inputs: {question: "${data.question}", context: "${data.context}"}   # optional
+        parameters: {temperature: 0, max_tokens: 300}
+        output: text                        # or json (parse the reply; use with json_object)
+        variants:
+          strict: {}
+          chatty: {template: prompts/chatty.jinja2, temperature: 0.7}
+          mini: {model: small, seed: 7}
+
+A variant may set `model`, `messages`, `template`, `path` (prompty), `parameters`, `output`; any
+other key is a sampling parameter (`temperature`, `max_tokens`, `seed`, `top_p`,
+`response_format`...). Parameters merge: prompty `model.parameters` < subject < variant.
+
+Templates render in a sandboxed Jinja2 environment with `StrictUndefined`: a variable the row does
+not supply is an error naming the template and the variable, never an empty string. Role sections
+(`system:`, `user:`, `assistant:` alone on a line) split a template into messages, as `.prompty`
+files do. A prompty's `model.configuration` is not used to connect (secrets and endpoints come from
+named models), only its parameters and inputs (with defaults) are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_llmgate.mapping import data_columns
+from pytest_llmgate.subjects.base import ALIASES, SubjectSpec, mapped_inputs
+
+__all__ = [
+    "ChatTemplate",
+    "PromptSubject",
+    "PromptTemplateError",
+    "build_prompt_subject",
+    "load_prompty",
+    "parse_chat",
+]
+
+ROLES = ("system", "user", "assistant", "developer")
+_ROLE_LINE = re.compile(r"(?im)^\s*#?\s*(system|user|assistant|developer)\s*:\s*\n")
+_FRONT_MATTER = re.compile(r"\A\ufeff?-{3,}[ \t]*\r?\n(.*?)^-{3,}[ \t]*\r?\n?(.*)\Z", re.S | re.M)
+STRUCTURAL = frozenset({"model", "messages", "template", "path", "parameters", "output"})
+
+
+class PromptTemplateError(ValueError):
+    """A template cannot be loaded or rendered (names the template and the problem)."""
+
+
+_ENV: Any = None
+
+
+def _environment() -> Any:
+    global _ENV
+    if _ENV is None:
+        from jinja2 import StrictUndefined
+        from jinja2.sandbox import SandboxedEnvironment
+
+        # the settings .prompty files render with (trim_blocks, keep_trailing_newline)
+        _ENV = SandboxedEnvironment(
+            undefined=StrictUndefined, trim_blocks=True, keep_trailing_newline=True
+        )
+    return _ENV
+
+
+def parse_chat(text: str, where: str) -> list[dict[str, str]]:
+    """Split rendered text at role lines into messages; text before the first role is an error."""
+    parts = _ROLE_LINE.split(text)
+    head, rest = parts[0], parts[1:]
+    if head.strip():
+        raise PromptTemplateError(
+            f"{where}: text before the first role line (start with 'system:' or 'user:')"
+        )
+    messages = []
+    for role, content in zip(rest[::2], rest[1::2], strict=True):
+        messages.append({"role": role.lower(), "content": content.strip()})
+    if not messages:
+        raise PromptTemplateError(f"{where}: no role sections ('system:', 'user:', 'assistant:')")
+    return messages
+
+
+@dataclass(frozen=True)
+class ChatTemplate:
+    """Either a list of {role, content} templates or one text with role sections."""
+
+    where: str  # file path or "subject 'x' messages" (for messages)
+    text: str | None = None
+    messages: tuple[tuple[str, str], ...] = ()
+    defaults: Mapping[str, Any] | None = None
+    declared: tuple[str, ...] | None = None  # prompty `inputs:` names
+    parameters: Mapping[str, Any] | None = None
+
+    @property
+    def sha256(self) -> str:
+        payload = self.text if self.text is not None else json.dumps(self.messages)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    def _compiled(self) -> list[tuple[str | None, Any]]:
+        cached = self.__dict__.get("_compiled_cache")
+        if cached is None:
+            from jinja2 import TemplateSyntaxError
+
+            env = _environment()
+            try:
+                if self.text is not None:
+                    cached = [(None, env.from_string(self.text))]
+                else:
+                    cached = [(role, env.from_string(content)) for role, content in self.messages]
+            except TemplateSyntaxError as exc:
+                raise PromptTemplateError(
+                    f"{self.where}: template syntax error line {exc.lineno}: {exc.message}"
+                ) from None
+            object.__setattr__(self, "_compiled_cache", cached)
+        return cached
+
+    def variables(self) -> set[str]:
+        """Names the template reads (Jinja2's undeclared variables)."""
+        from jinja2 import meta
+
+        env = _environment()
+        sources = [self.text] if self.text is not None else [c for _, c in self.messages]
+        found: set[str] = set()
+        for source in sources:
+            found |= meta.find_undeclared_variables(env.parse(source))
+        return found
+
+    def render(self, values: Mapping[str, Any]) -> list[dict[str, str]]:
+        from jinja2 import UndefinedError
+
+        compiled = self._compiled()
+        try:
+            if self.text is not None:
+                return parse_chat(compiled[0][1].render(values), self.where)
+            return [
+                {"role": str(role), "content": template.render(values)}
+                for role, template in compiled
+            ]
+        except UndefinedError as exc:
+            shown = ", ".join(sorted(values)) or "none"
+            raise PromptTemplateError(
+                f"{self.where}: {exc.message} (variables given: {shown})"
+            ) from None
+        except PromptTemplateError:
+            raise
+        except Exception as exc:  # a sandbox violation, a filter failing on the row's data
+            raise PromptTemplateError(f"{self.where}: {type(exc).__name__}: {exc}") from None
+
+
+def _shown(path: Path, rootdir: Path) -> str:
+    try:
+        return path.resolve().relative_to(rootdir.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def load_prompty(path: Path, shown: str | None = None) -> ChatTemplate:
+    """Parse a `.prompty` file: front matter (model.parameters, inputs with defaults) + body."""
+    import yaml
+
+    where = shown or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PromptTemplateError(f"{where}: cannot read: {exc.strerror or exc}") from None
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        raise PromptTemplateError(f"{where}: expected YAML front matter between '---' lines")
+    try:
+        front = yaml.safe_load(match.group(1)) or {}
+    except yaml.YAMLError as exc:
+        raise PromptTemplateError(f"{where}: front matter is not valid YAML: {exc}") from None
+    if not isinstance(front, dict):
+        raise PromptTemplateError(f"{where}: front matter must be a mapping")
+    model = front.get("model") or {}
+    params = dict(model.get("parameters") or {}) if isinstance(model, dict) else {}
+    inputs = front.get("inputs")
+    declared: tuple[str, ...] | None = None
+    defaults: dict[str, Any] = {}
+    if isinstance(inputs, dict):
+        declared = tuple(str(k) for k in inputs)
+        for name, spec in inputs.items():
+            if isinstance(spec, dict) and "default" in spec:
+                defaults[str(name)] = spec["default"]
+    template = ChatTemplate(
+        where=where, text=match.group(2), defaults=defaults, declared=declared, parameters=params
+    )
+    template._compiled()  # syntax errors surface at collection
+    return template
+
+
+def _template_from(value: Any, spec: SubjectSpec, key: str) -> ChatTemplate:
+    if key == "messages":
+        if not isinstance(value, Sequence) or isinstance(value, str) or not value:
+            raise PromptTemplateError(
+                f"subject {spec.name!r}: messages must be a list of {{role, content}}"
+            )
+        pairs = []
+        for index, item in enumerate(value):
+            if not isinstance(item, Mapping) or set(item) - {"role", "content"} or (
+                str(item.get("role")) not in ROLES or not isinstance(item.get("content"), str)
+            ):
+                raise PromptTemplateError(
+                    f"subject {spec.name!r}: messages[{index}] must be {{role: "
+                    f"{'|'.join(ROLES)}, content: <text>}}"
+                )
+            pairs.append((str(item["role"]), str(item["content"])))
+        template = ChatTemplate(where=f"subject {spec.name!r} messages", messages=tuple(pairs))
+        template._compiled()
+        return template
+    path = Path(str(value))
+    if not path.is_absolute():
+        path = spec.suite_dir / path
+    shown = _shown(path, spec.rootdir)
+    if key == "path" or path.suffix == ".prompty":
+        return load_prompty(path, shown)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PromptTemplateError(f"{shown}: cannot read: {exc.strerror or exc}") from None
+    template = ChatTemplate(where=shown, text=text)
+    template._compiled()
+    return template
+
+
+@dataclass(frozen=True)
+class _Variant:
+    template: ChatTemplate
+    model: str | None
+    params: dict[str, Any]
+    output: str
+
+
+class PromptSubject:
+    """A chat prompt on a named model; the output is the reply text (or its JSON)."""
+
+    needs_model = True
+
+    def __init__(self, spec: SubjectSpec) -> None:
+        self.spec = spec
+        raw = spec.raw
+        self.kind = spec.type
+        self.mapping = dict(raw.get("inputs") or {})
+        self._variants: dict[str, _Variant] = {}
+        self._models: dict[str, Any] = {}
+        for variant, overrides in spec.variants.items():
+            self._variants[variant] = self._build_variant(variant, dict(overrides or {}))
+
+    def _build_variant(self, variant: str, overrides: dict[str, Any]) -> _Variant:
+        raw = self.spec.raw
+        source = overrides if _overridden(overrides) else raw
+        template: ChatTemplate | None = None
+        for key in ("path", "template", "messages"):
+            if source.get(key) is not None:
+                template = _template_from(source[key], self.spec, key)
+                break
+        if template is None:
+            need = "path: <file>.prompty" if self.kind == "prompty" else "messages: or template:"
+            raise PromptTemplateError(f"subject {self.spec.name!r}: needs {need}")
+        params: dict[str, Any] = dict(template.parameters or {})
+        params.update(raw.get("parameters") or {})
+        params.update(overrides.get("parameters") or {})
+        params.update({k: v for k, v in overrides.items() if k not in STRUCTURAL})
+        for reserved in ("model", "messages", "stream", "n"):
+            if reserved in params:
+                raise PromptTemplateError(
+                    f"subject {self.spec.name!r} variant {variant!r}: parameter {reserved!r} "
+                    "cannot be set here"
+                    + (" (use model: <name> at the subject or variant level)"
+                       if reserved == "model" else "")
+                )
+        output = str(overrides.get("output", raw.get("output", "text")))
+        if output not in ("text", "json"):
+            raise PromptTemplateError(
+                f"subject {self.spec.name!r}: output must be text or json, not {output!r}"
+            )
+        model = overrides.get("model", raw.get("model"))
+        return _Variant(template, str(model) if model else None, params, output)
+
+    # --- Subject protocol ---------------------------------------------------------------------
+    def describe(self, variant: str) -> dict[str, Any]:
+        v = self._variants[variant]
+        out: dict[str, Any] = {
+            "type": self.kind,
+            "model": v.model or "(default)",
+            "params": dict(v.params),
+            "template": v.template.where,
+            "template_sha256": v.template.sha256,
+            "output": v.output,
+        }
+        return out
+
+    def input_columns(self) -> set[str] | None:
+        if self.mapping:
+            return {column for _, column in data_columns(self.mapping)}
+        needed: set[str] = set()
+        for v in self._variants.values():
+            if v.template.declared is not None:
+                return None  # prompty inputs take aliases and defaults: checked per row
+            needed |= v.template.variables()
+        return needed
+
+    def _inputs(self, data: Mapping[str, Any], template: ChatTemplate) -> dict[str, Any]:
+        if self.mapping:
+            values = mapped_inputs(self.mapping, data)
+        elif template.declared is not None:
+            values = {}
+            for name in template.declared:
+                if name in data:
+                    values[name] = data[name]
+                    continue
+                alias = next((a for a in ALIASES.get(name, ()) if a in data), None)
+                if alias is not None:
+                    values[name] = data[alias]
+        else:
+            values = dict(data)
+        for name, default in (template.defaults or {}).items():
+            values.setdefault(name, default)
+        if template.declared is not None:
+            missing = [n for n in template.declared if n not in values]
+            if missing:
+                raise LookupError(
+                    f"{template.where}: no value for input {missing[0]!r} (row columns: "
+                    f"{', '.join(data)}; map it under inputs: or give it a default)"
+                )
+        return values
+
+    def _model(self, variant: str, name: str | None) -> Any:
+        model = self._models.get(variant)
+        if model is None:
+            from pytest_llmgate.llm_session import model_for
+
+            model = self._models[variant] = model_for(
+                name, "subject", suite_models=self.spec.models, source=str(self.spec.suite_dir)
+            )
+        return model
+
+    def render(self, data: Mapping[str, Any], variant: str) -> tuple[dict[str, Any], list[Any]]:
+        """(inputs, messages) for one row; no model needed (dry runs, tests)."""
+        v = self._variants[variant]
+        inputs = self._inputs(data, v.template)
+        return inputs, v.template.render(inputs)
+
+    async def run(self, data: Mapping[str, Any], variant: str) -> tuple[dict[str, Any], Any]:
+        from pytest_llmgate.llm import chat
+
+        v = self._variants[variant]
+        inputs, messages = self.render(data, variant)
+        model = self._model(variant, v.model)
+        result = await chat(model, messages, params=v.params, role="subject")
+        if v.output == "json":
+            try:
+                return inputs, json.loads(result.text)
+            except ValueError:
+                raise ValueError(
+                    f"output: json, but the reply is not JSON: {result.text[:80]!r}"
+                ) from None
+        return inputs, result.text
+
+
+def _overridden(overrides: Mapping[str, Any]) -> bool:
+    return any(k in overrides for k in ("path", "template", "messages"))
+
+
+def build_prompt_subject(spec: SubjectSpec) -> PromptSubject:
+    """The adapter for `type: prompt` and `type: prompty` subjects."""
+    if spec.type == "prompty" and "path" not in spec.raw and not any(
+        "path" in (v or {}) for v in spec.variants.values()
+    ):
+        raise PromptTemplateError(f"subject {spec.name!r}: type prompty needs path: <file>.prompty")
+    return PromptSubject(spec)

@@ -150,6 +150,9 @@ def resolve_evaluator(
             obj = import_target(use, search_paths, base_dir)
         except ImportTargetError as exc:
             raise EvaluatorSpecError(str(exc)) from None
+        from pytest_llmgate.evaluators.judge import adapt_model_evaluator  # ${judge} in args
+
+        obj, needs_model = adapt_model_evaluator(obj, args)
     elif use.endswith(".prompty"):
         from pytest_llmgate.evaluators.judge import prompty_judge_factory
 

@@ -222,10 +222,10 @@ def sentences(text: str) -> list[str]:
                 result.append(text[start:stop])
             continue
         next_start, next_stop = slices[index + 1]
-        match = _BOUNDARY_REALIGNMENT.match(text[next_start:next_stop])
-        if match:
-            result.append(text[start : next_start + len(match.group(0).rstrip())])
-            realign = match.end()
+        realigned = _BOUNDARY_REALIGNMENT.match(text[next_start:next_stop])
+        if realigned:
+            result.append(text[start : next_start + len(realigned.group(0).rstrip())])
+            realign = realigned.end()
         else:
             realign = 0
             if text[start:stop]:

@@ -80,7 +80,7 @@ LEXNAMES_TEXT = "".join(
 _REQUIRED_FILES = ("index.noun", "data.noun", "index.sense", "noun.exc")
 DEFAULT_DICT_DIRS = ("/usr/share/wordnet",)
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _found: dict[str, tuple[Any, str] | None] = {}
 
 
@@ -172,11 +172,13 @@ class WordNetSynonyms:
         self.lookup = lru_cache(maxsize=65536)(self._lookup)
 
     def _lookup(self, word: str) -> frozenset[str]:
-        names = {
-            lemma.name()
-            for synset in self._reader.synsets(word)
-            for lemma in synset.lemmas()
-            if lemma.name().find("_") < 0
-        }
+        # NLTK's reader seeks shared file handles: one lookup at a time across threads.
+        with _lock:
+            names = {
+                lemma.name()
+                for synset in self._reader.synsets(word)
+                for lemma in synset.lemmas()
+                if lemma.name().find("_") < 0
+            }
         names.add(word)
         return frozenset(names)

@@ -436,7 +436,8 @@ def meteor(
         frag_frac = float(_count_chunks(matches)) / matches_count
     except ZeroDivisionError:
         return 0.0
-    return (1 - gamma * frag_frac**beta) * fmean
+    penalty: float = gamma * frag_frac**beta
+    return (1 - penalty) * fmean
 
 
 class Meteor:

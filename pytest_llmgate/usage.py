@@ -7,6 +7,7 @@ the runner opens a fresh ledger per row phase and the client appends to whatever
 
 from __future__ import annotations
 
+import math
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -44,7 +45,7 @@ class Ledger:
 
     @property
     def cost_usd(self) -> float:
-        return sum(c.cost_usd for c in self.calls)
+        return math.fsum(c.cost_usd for c in self.calls)  # exact: same total in any call order
 
     @property
     def cache_hits(self) -> int:

@@ -46,10 +46,15 @@ def _num(value: float | None) -> float | None:
 
 def _cut(value: Any) -> Any:
     """Bound every string in a JSON-able value (and make the value JSON-able)."""
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         if len(value) > MAX_STRING:
             return value[:MAX_STRING] + f"\u2026 [{len(value) - MAX_STRING} more characters]"
         return value
+    if kind is dict:  # the common case (dataset rows): short strings pass straight through
+        return {k if type(k) is str else str(k):
+                v if type(v) is str and len(v) <= MAX_STRING else _cut(v)
+                for k, v in value.items()}
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
@@ -85,15 +90,18 @@ def _metric_ranges(items: Sequence[ItemResult]) -> dict[str, tuple[float, float]
     return ranges
 
 
-def _histogram(rows: Sequence[RowResult], metric: str, low: float, high: float) -> list[int]:
-    bins = [0] * BINS
-    width = (high - low) / BINS if high > low else 0.0
+def _histograms(rows: Sequence[RowResult], ranges: Mapping[str, tuple[float, float]]
+                ) -> dict[str, list[int]]:
+    """Row counts in BINS equal bins per metric, one pass over the rows."""
+    bins = {m: [0] * BINS for m in ranges}
+    scale = {m: (lo, BINS / (hi - lo) if hi > lo else 0.0) for m, (lo, hi) in ranges.items()}
     for row in rows:
-        value = row.metrics.get(metric)
-        if value is None or not math.isfinite(value):
-            continue
-        index = int((value - low) / width) if width else 0
-        bins[min(max(index, 0), BINS - 1)] += 1
+        for metric, value in row.metrics.items():
+            found = scale.get(metric)
+            if found is None or not math.isfinite(value):
+                continue
+            index = int((value - found[0]) * found[1])
+            bins[metric][min(max(index, 0), BINS - 1)] += 1
     return bins
 
 
@@ -122,7 +130,8 @@ def _item_data(index: int, item: ItemResult, diff: RunDiff | None,
                "min": _num(c.min), "max": _num(c.max), "verdict": c.verdict,
                "baseline": _num(c.baseline), "message": c.message, "source": c.source}
               for c in item.checks]
-    hist = {m: {"lo": _num(lo), "hi": _num(hi), "bins": _histogram(item.rows, m, lo, hi)}
+    counts = _histograms(item.rows, ranges)
+    hist = {m: {"lo": _num(lo), "hi": _num(hi), "bins": counts[m]}
             for m, (lo, hi) in ranges.items() if m in item.aggregates}
     latency = item.aggregates.get("latency_ms", {}).get("mean")
     return {
@@ -147,7 +156,8 @@ def _row_data(index: int, item: ItemResult) -> list[list[Any]]:
         # inputs usually restate dataset columns: keep only what adds information
         extra_inputs = {k: v for k, v in row.inputs.items() if row.data.get(k) != v}
         out.append([
-            index, row.id, status, {k: _num(v) for k, v in row.metrics.items()},
+            index, row.id, status,
+            {k: round(v, 6) if math.isfinite(v) else None for k, v in row.metrics.items()},
             _cut(row.output), _cut(dict(row.data)), _cut(extra_inputs), list(row.errors),
             _cut(dict(row.details)), failing, row.line, row.repeat,
         ])

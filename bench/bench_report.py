@@ -1,0 +1,180 @@
+"""Benchmark the reports on a 50,000-row run: HTML under 10 s, Markdown under GitHub's limit.
+
+    python bench/bench_report.py [--rows 50000] [--items 10] [--browser]
+
+Prints the time and size of every renderer (with a baseline, so deltas are computed too). With
+--browser and Chromium + websocket-client installed, also loads the page headless and times how
+long until it is rendered and how long the "failing rows" filter takes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from pytest_llmgate.compare import diff_runs
+from pytest_llmgate.gate import aggregates_for
+from pytest_llmgate.reporting.csv import render_csv
+from pytest_llmgate.reporting.html import render_html
+from pytest_llmgate.reporting.junit import render_junit
+from pytest_llmgate.reporting.markdown import COMMENT_LIMIT, render_markdown
+from pytest_llmgate.results import Check, ItemResult, RowResult, RunResult, write_results
+
+WORDS = ("plan renew monthly refund password reset export invoice account billing support "
+         "settings page email link days business team admin user data csv report").split()
+
+
+def _text(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(words)).capitalize() + "."
+
+
+def make_run(rows: int, items: int, seed: int, shift: float = 0.0) -> RunResult:
+    rng = random.Random(seed)
+    per_item = rows // items
+    out = []
+    for index in range(items):
+        subject, variant = f"bot{index % 2}", f"v{index}"
+        row_results = []
+        for n in range(per_item):
+            rrng = random.Random(n)  # the same data in every variant and in the baseline
+            data = {"id": f"row-{n:06d}", "question": _text(rrng, 10),
+                    "context": _text(rrng, 60), "ground_truth": _text(rrng, 15)}
+            errors = ("model call timed out after 30s",) if rng.random() < 0.005 else ()
+            f1 = min(1.0, max(0.0, rng.gauss(0.75 + shift - index * 0.02, 0.15)))
+            metrics = {} if errors else {
+                "f1_score": f1, "contains": float(rng.random() < 0.95),
+                "length_chars": float(rng.randint(40, 400)),
+                "latency_ms": rng.uniform(200, 1500), "cost_usd": rng.uniform(1e-4, 1e-3)}
+            row_results.append(RowResult(
+                id=data["id"], line=n + 1, data=data, inputs={"question": data["question"]},
+                output=_text(rng, 25), metrics=metrics, errors=errors,
+                latency_ms=metrics.get("latency_ms", 0.0)))
+        aggs = aggregates_for(row_results)
+        f1_mean = aggs["f1_score"]["mean"]
+        errored = sum(1 for r in row_results if r.errors)
+        checks = (
+            Check(kind="threshold", metric="f1_score", aggregate="mean", value=f1_mean,
+                  verdict="pass" if f1_mean >= 0.7 else "fail", min=0.7,
+                  message="" if f1_mean >= 0.7 else f"f1_score mean = {f1_mean:.4g}, needs >= 0.7"),
+            Check(kind="errors", metric="error_rate", aggregate="rate",
+                  value=errored / per_item, verdict="fail" if errored else "pass", max=0.0,
+                  message=f"{errored} of {per_item} rows errored"),
+        )
+        verdict = "failed" if any(c.verdict == "fail" for c in checks) else "passed"
+        cost = sum(r.metrics.get("cost_usd", 0.0) for r in row_results)
+        out.append(ItemResult(
+            nodeid=f"suites/bench.yaml::{subject}[{variant}-qa]", suite="bench", subject=subject,
+            variant=variant, dataset="qa", verdict=verdict, dataset_sha256="a" * 64,
+            dataset_rows=per_item, rows=tuple(row_results), aggregates=aggs, checks=checks,
+            usage={"subject": {"cost_usd": cost}}, duration_s=12.5))
+    return RunResult(items=tuple(out), meta={"started_at": "2026-01-01T00:00:00+00:00",
+                                             "git": {"commit": "f" * 40, "branch": "bench"}})
+
+
+def _timed(label: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    value = fn(*args, **kwargs)
+    elapsed = time.perf_counter() - start
+    size = f"{len(value):>12,} chars" if isinstance(value, str) else ""
+    print(f"{label:<34} {elapsed:7.2f} s  {size}")
+    return value, elapsed
+
+
+def browser_figures(page: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        import websocket
+    except ImportError:
+        websocket = None
+    if chromium is None or websocket is None:
+        print("browser: skipped (needs chromium and websocket-client)")
+        return
+    with tempfile.TemporaryDirectory() as profile:
+        proc = subprocess.Popen(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--remote-debugging-port=0",
+             "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            port_file = Path(profile) / "DevToolsActivePort"
+            deadline = time.monotonic() + 60
+            while not (port_file.is_file() and port_file.read_text().strip()):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("chromium did not start")
+                time.sleep(0.1)
+            port = int(port_file.read_text().split()[0])
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            targets = json.loads(opener.open(f"http://127.0.0.1:{port}/json/list").read())
+            url = next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"]
+            ws = websocket.create_connection(url, timeout=120, suppress_origin=True)
+            counter = iter(range(1, 1_000_000))
+
+            def call(method: str, **params: object) -> dict:
+                ident = next(counter)
+                ws.send(json.dumps({"id": ident, "method": method, "params": params}))
+                while True:
+                    message = json.loads(ws.recv())
+                    if message.get("id") == ident:
+                        return message.get("result", {})
+
+            def js(expression: str) -> object:
+                return call("Runtime.evaluate", expression=expression, returnByValue=True,
+                            awaitPromise=True)["result"].get("value")
+
+            start = time.perf_counter()
+            call("Page.navigate", url=page.as_uri())
+            while js("document.body && document.body.dataset.rendered") != "true":
+                time.sleep(0.05)
+            print(f"{'browser: load + render':<34} {time.perf_counter() - start:7.2f} s")
+            took = js("(() => { const t = performance.now(); const f = document.getElementById("
+                      "'filter'); f.value = 'failing'; f.dispatchEvent(new Event('change'));"
+                      " return performance.now() - t; })()")
+            shown = js("document.getElementById('row-status').textContent")
+            print(f"{'browser: failing-rows filter':<34} {float(took) / 1000:7.2f} s  ({shown})")
+            took = js("(() => { const t = performance.now(); document.getElementById('next')"
+                      ".click(); return performance.now() - t; })()")
+            print(f"{'browser: next page':<34} {float(took) / 1000:7.2f} s")
+            ws.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--items", type=int, default=10)
+    parser.add_argument("--browser", action="store_true", help="also time the page in Chromium")
+    args = parser.parse_args()
+
+    head, _ = _timed(f"build run ({args.rows:,} rows)", make_run, args.rows, args.items, 1)
+    base, _ = _timed("build baseline", make_run, args.rows, args.items, 2, 0.03)
+    diff, _ = _timed("diff_runs", diff_runs, head, base)
+    html, html_s = _timed("render_html (with baseline)", render_html, head, diff=diff)
+    md, _ = _timed("render_markdown (with baseline)", render_markdown, head, diff=diff)
+    md_plain, _ = _timed("render_markdown (no baseline)", render_markdown, head)
+    _timed("render_junit (with baseline)", render_junit, head, diff=diff)
+    _timed("render_csv", render_csv, head)
+    print(f"HTML size: {len(html.encode()) / 1e6:.1f} MB; render {html_s:.2f} s (limit 10 s)")
+    print(f"Markdown: {len(md):,} / {len(md_plain):,} chars (limit {COMMENT_LIMIT:,})")
+    ok = html_s < 10 and len(md) < COMMENT_LIMIT and len(md_plain) < COMMENT_LIMIT
+    if args.browser:
+        with tempfile.TemporaryDirectory() as tmp:
+            page = Path(tmp) / "report.html"
+            page.write_text(html, encoding="utf-8")
+            write_results(head, Path(tmp) / "results.json")
+            browser_figures(page)
+    print("OK" if ok else "OVER BUDGET")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

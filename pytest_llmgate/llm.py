@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import os
 import random
 import threading
 import time
@@ -194,8 +195,14 @@ class ModelPool:
         breaker_threshold: int = 5,
         breaker_cooldown_s: float = 30.0,
         rng: random.Random | None = None,
+        transport: str | None = None,
     ) -> None:
         self.cache = cache
+        # "auto" uses openai's aiohttp transport when aiohttp is installed (it comes with
+        # azure-ai-evaluation): ~25% less client CPU per call than httpx's connection pool.
+        self.transport = transport or os.environ.get("LLMGATE_HTTP_TRANSPORT", "auto")
+        if self.transport not in ("auto", "httpx", "aiohttp"):
+            raise ValueError(f"transport must be auto, httpx or aiohttp, not {self.transport!r}")
         self.concurrency = concurrency
         self.rate_share = rate_share  # 1 / number of xdist workers sharing the rpm/tpm budget
         self.backoff_base_s = backoff_base_s
@@ -288,11 +295,14 @@ class ModelPool:
         return result
 
     async def aclose(self) -> None:
-        """Close the clients of the running loop (call before the loop ends)."""
+        """Close the clients of the running loop (call before the loop ends) and wait for the
+        cache's pending writes."""
         state = self._states.pop(asyncio.get_running_loop(), None)
         if state is not None:
             for client in state.clients.values():
                 await client.close()
+        if self.cache is not None:
+            await asyncio.to_thread(self.cache.flush)
 
     # --- internals -------------------------------------------------------------------------------
 
@@ -336,23 +346,30 @@ class ModelPool:
             import openai  # seconds to import: only when a call really goes out
 
             key = model.api_key.get() if model.api_key else "not-needed"
+            common: dict[str, Any] = {"api_key": key, "max_retries": 0, "timeout": model.timeout_s}
+            http_client = self._http_client(openai)
+            if http_client is not None:
+                common["http_client"] = http_client
             if model.kind == "azure":
                 client = openai.AsyncAzureOpenAI(
                     azure_endpoint=model.azure_endpoint or "",
-                    api_key=key,
                     api_version=model.api_version,
-                    max_retries=0,
-                    timeout=model.timeout_s,
+                    **common,
                 )
             else:
-                client = openai.AsyncOpenAI(
-                    base_url=model.base_url,
-                    api_key=key,
-                    max_retries=0,
-                    timeout=model.timeout_s,
-                )
+                client = openai.AsyncOpenAI(base_url=model.base_url, **common)
             state.clients[model] = client
         return client
+
+    def _http_client(self, openai: Any) -> Any:
+        if self.transport == "httpx":
+            return None
+        try:
+            return openai.DefaultAioHttpClient()
+        except (RuntimeError, ImportError, AttributeError):
+            if self.transport == "aiohttp":
+                raise ModelCallError("the aiohttp transport needs `pip install aiohttp`") from None
+            return None
 
     def _buckets(self, state: _LoopState, model: ModelConfig) -> tuple[TokenBucket | None, ...]:
         buckets = state.buckets.get(model)
@@ -512,17 +529,19 @@ def _retry_after(headers: Any) -> float | None:
 def _classify(exc: Exception, model: ModelConfig) -> _Failure:
     import openai
 
-    if isinstance(exc, openai.APITimeoutError):
-        return _Failure(f"timed out after {model.timeout_s:g}s", retryable=True)
-    if isinstance(exc, openai.APIConnectionError):
+    if isinstance(exc, openai.APIConnectionError):  # APITimeoutError included
         chain: list[BaseException] = []
         cur: BaseException | None = exc
         while cur is not None and len(chain) < 8:
             chain.append(cur)
             cur = cur.__cause__ or cur.__context__
-        refused = any(
-            isinstance(e, ConnectionRefusedError) or "refused" in str(e).lower() for e in chain
-        )
+        # Checked before the type: openai's aiohttp transport reports a refused connection as a
+        # connect *timeout*, and the circuit breaker must see it as a refusal.
+        if any(isinstance(e, ConnectionRefusedError) for e in chain):
+            return _Failure("connection refused", retryable=True, refused=True)
+        if isinstance(exc, openai.APITimeoutError):
+            return _Failure(f"timed out after {model.timeout_s:g}s", retryable=True)
+        refused = any("connection refused" in str(e).lower() for e in chain)
         cause = "connection refused" if refused else f"connection failed ({chain[-1]!s:.120})"
         return _Failure(cause, retryable=True, refused=refused)
     if isinstance(exc, openai.APIStatusError):

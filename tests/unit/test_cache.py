@@ -147,7 +147,8 @@ def test_rw_round_trip_and_layout(tmp_path: Path) -> None:
     k = key({"messages": MESSAGES})
     assert cache.get(k) is None
     cache.put(k, {"text": "hello", "cost_usd": 0.25}, meta={"model": "gpt-4o"})
-    assert cache.get(k) == {"text": "hello", "cost_usd": 0.25}
+    assert cache.get(k) == {"text": "hello", "cost_usd": 0.25}  # pending or written: visible
+    cache.flush()
     path = tmp_path / "c" / "v1" / k[:2] / f"{k}.json"
     assert path.is_file()
     assert cache.path_for(k) == path
@@ -157,6 +158,7 @@ def test_rw_round_trip_and_layout(tmp_path: Path) -> None:
         "misses": 1,
         "writes": 1,
         "corrupt": 0,
+        "write_errors": 0,
         "saved_usd": 0.25,
     }
     assert cache.entries() == 1
@@ -166,10 +168,10 @@ def test_rw_round_trip_and_layout(tmp_path: Path) -> None:
 
 def test_modes(tmp_path: Path) -> None:
     k = key({"messages": MESSAGES})
-    ResponseCache(tmp_path, "rw").put(k, {"text": "old"})
+    ResponseCache(tmp_path, "rw", background=False).put(k, {"text": "old"})
     assert ResponseCache(tmp_path, "ro").get(k) == {"text": "old"}
     assert ResponseCache(tmp_path, "off").get(k) is None
-    refresh = ResponseCache(tmp_path, "refresh")
+    refresh = ResponseCache(tmp_path, "refresh", background=False)
     assert refresh.get(k) is None  # refresh never reads...
     refresh.put(k, {"text": "new"})  # ...but writes
     assert ResponseCache(tmp_path, "ro").get(k) == {"text": "new"}
@@ -212,9 +214,46 @@ def test_values_are_redacted_before_they_reach_disk(tmp_path: Path) -> None:
     cache = ResponseCache(tmp_path, "rw")
     k = key({"messages": MESSAGES})
     cache.put(k, {"text": "the key is sk-cache-secret-abcdef123456"})
+    assert cache.get(k) == {"text": "the key is ***"}  # as the next run will read it
+    cache.flush()
     assert "sk-cache-secret" not in cache.path_for(k).read_text(encoding="utf-8")
 
 
+def test_background_writes_are_visible_at_once_and_durable_after_flush(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path, "rw")
+    keys = [key({"messages": [{"role": "user", "content": str(i)}]}) for i in range(50)]
+    for i, k in enumerate(keys):
+        cache.put(k, {"text": str(i)})
+    assert all(cache.get(k) == {"text": str(i)} for i, k in enumerate(keys))
+    cache.close()
+    fresh = ResponseCache(tmp_path, "ro")
+    assert all(fresh.get(k) == {"text": str(i)} for i, k in enumerate(keys))
+    assert cache.stats.writes == 50
+    cache.put(keys[0], {"text": "again"})  # a put after close starts a new writer
+    cache.close()
+    assert ResponseCache(tmp_path, "ro").get(keys[0]) == {"text": "again"}
+
+
+def test_inline_writes(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path, "rw", background=False)
+    k = key({"messages": MESSAGES})
+    cache.put(k, {"text": "now"})
+    assert cache.path_for(k).is_file()
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_a_failing_write_is_counted_not_raised(tmp_path: Path, background: bool) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x", encoding="utf-8")
+    cache = ResponseCache(blocker, "rw", background=background)
+    cache.put(key({"messages": MESSAGES}), {"text": "lost"})
+    cache.flush()
+    assert cache.stats.write_errors == 1
+    assert cache.last_write_error is not None
+    assert cache.get(key({"messages": MESSAGES})) is None
+
+
+# No close() or flush(): the interpreter-exit hook must write the pending entries.
 WRITER = """
 import sys
 from pytest_llmgate.cache import ResponseCache

@@ -372,3 +372,36 @@ def test_module_level_pool() -> None:
         assert get_pool() is mine
     finally:
         set_pool(previous)
+
+
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+def test_both_transports_classify_failures_alike(
+    llm: LLMServer, llm_model: ModelConfig, transport: str
+) -> None:
+    if transport == "aiohttp":
+        pytest.importorskip("aiohttp")
+    pool = fast_pool(transport=transport, breaker_threshold=100)
+    model = dataclasses.replace(llm_model, max_retries=0, timeout_s=0.2)
+    causes = {}
+    for name, switch in [
+        ("429", "error_rate_429"),
+        ("500", "error_rate_500"),
+        ("timeout", "timeout_rate"),
+        ("malformed", "malformed_rate"),
+    ]:
+        llm.reset()
+        llm.configure(**{switch: 1.0, "hang_s": 5})
+        with pytest.raises(ModelCallError) as info:
+            run(pool, lambda: pool.chat(model, RAG))
+        causes[name] = str(info.value).split(": ", 1)[1]
+    refused = dataclasses.replace(model, base_url="http://127.0.0.1:9/v1")
+    with pytest.raises(ModelCallError) as info:
+        run(pool, lambda: pool.chat(refused, RAG))
+    causes["refused"] = str(info.value).split(": ", 1)[1]
+    assert causes["429"].startswith("HTTP 429 rate_limit_exceeded")
+    assert causes["500"].startswith("HTTP 500 server_error")
+    assert causes["timeout"] == "timed out after 0.2s (after 1 attempt)"
+    assert causes["malformed"].startswith("malformed response")
+    assert causes["refused"] == "connection refused (after 1 attempt)"
+    llm.reset()
+    assert run(pool, lambda: pool.chat(model, RAG)).text == "The warranty lasts two years."

@@ -312,7 +312,12 @@ def test_scaffolded_project_passes_the_gate(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "LLM gate passed" in (tmp_path / "c.md").read_text()
-    assert main(["validate", "--rootdir", str(tmp_path), str(tmp_path / "suites")]) == 0
+    # in a subprocess: validating imports the scaffold's `evaluators` package, which must not
+    # shadow other tests' packages of the same name in this process
+    proc = subprocess.run([sys.executable, "-m", "pytest_llmgate", "validate"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ok suites/example.yaml (suite, 1 item(s))" in proc.stdout
 
 
 def test_scaffold_workflow_is_the_repository_workflow() -> None:

@@ -73,6 +73,10 @@ _REASONS = {
 _Reply = tuple[int, dict[str, str], bytes]
 
 
+def _loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 def _error(status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> _Reply:
     body = json.dumps({"error": {"message": message, "type": kind, "param": None, "code": kind}})
     return status, headers or {}, body.encode()
@@ -100,6 +104,8 @@ class LLMServer:
     require_key: str | None
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, **switches: Any) -> None:
+        if not _loopback(host):
+            raise ValueError(f"the test server only listens on loopback addresses, not {host!r}")
         self.host = host
         self.port = port
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -643,6 +649,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             parser.add_argument(flag, type=type(default), default=default)
     args = vars(parser.parse_args(argv))
+    if not _loopback(args["host"]):
+        parser.error("the test server only listens on loopback addresses (127.0.0.0/8, ::1)")
     server = LLMServer(args.pop("host"), args.pop("port"), **args)
 
     async def run() -> None:

@@ -422,3 +422,8 @@ def test_custom_judge_scale_is_read_from_the_prompt(llm: LLMServer) -> None:
     )
     resp = ask(llm, prompt, response_format={"type": "json_object"})
     assert json.loads(resp.choices[0].message.content)["score"] == 10
+
+
+def test_only_loopback_addresses() -> None:
+    with pytest.raises(ValueError, match="only listens on loopback"):
+        LLMServer(host="0.0.0.0")

@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_llmgate import llm
 from pytest_llmgate.cache import ResponseCache
 from pytest_llmgate.llm import ModelPool
 from pytest_llmgate.models import ModelConfig, Secret
@@ -116,14 +118,14 @@ async def harness(
     template: str,
 ) -> list[str]:
     async def one(variant: int, i: int) -> str:
-        answer = await pool.chat(
+        answer = await llm.chat(
             subject,
             subject_messages(variant, i),
             role="subject",
             params={"temperature": 0.0, "max_tokens": 200},
         )
         question, context = row(i)
-        verdict = await pool.chat(
+        verdict = await llm.chat(
             judge,
             render(template, query=question, context=context, response=answer.text),
             role="judge",
@@ -132,10 +134,12 @@ async def harness(
         )
         return verdict.text
 
+    previous = llm.set_pool(pool)  # what the runner does for a session
     try:
         return await asyncio.gather(*[one(v, i) for v in range(variants) for i in range(rows)])
     finally:
         await pool.aclose()
+        llm.set_pool(previous)
 
 
 async def bare_openai(
@@ -241,6 +245,15 @@ def main(argv: list[str] | None = None) -> int:
         def stats() -> dict[str, Any]:
             return dict(server.stats()) if args.in_process else server.stats()
 
+        def server_cpu() -> float:
+            """CPU seconds the server process has used so far (Linux /proc; 0 in-process)."""
+            proc = getattr(server, "_proc", None)
+            try:
+                fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except (AttributeError, OSError):
+                return 0.0
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
         # 1. The raw client: same request mix (half subject prompts, half judge prompts).
         mix = []
         for n in range(args.bare_calls):
@@ -266,13 +279,14 @@ def main(argv: list[str] | None = None) -> int:
         bare_runs = [bare()]
 
         # 2. The harness, cold cache.
-        before = stats()["requests"]
+        before, server_before = stats()["requests"], server_cpu()
         cache = ResponseCache(Path(tmp) / "cache", "rw")
         pool = ModelPool(cache=cache, concurrency=args.concurrency, transport=args.transport)
         wall, cpu, verdicts = timed(
             lambda: asyncio.run(harness(pool, subject, judge, args.rows, args.variants, template))
         )
         cold_requests = stats()["requests"] - before
+        server_ms = (server_cpu() - server_before) / max(1, cold_requests) * 1000
         scores = [json.loads(v)["score"] for v in verdicts]
 
         bare_runs.append(bare())
@@ -331,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{cold_requests} HTTP requests, cache writes {cache.stats.writes}, "
         f"mean judge score {mean:.2f}"
     )
+    if not args.in_process:
+        print(f"server process: {server_ms:.3f} ms CPU per request")
     print(f"latency bound: {latency_bound:.2f} s   CPU bound: {cpu_bound:.2f} s")
     print(f"ratio wall / max(bounds): {wall / bound:.2f}  (target <= 1.5)")
     print(f"CPU per call, harness / bare: {cpu / calls / cpu_per_call:.2f}")

@@ -247,3 +247,12 @@ def test_unreadable_baseline_is_one_line(tmp_path: Path) -> None:
     complete = tmp_path / "ok.json"
     write_results(run(item(rows=scored("r", [1]))), complete)
     assert load_baseline(complete).items[0].rows[0].id == "r0"
+
+
+def test_pass_rate_regression_rule_compares_means_and_says_so() -> None:
+    base = item(rows=scored("r", [1, 1]))
+    rule = RegressionRule("f1", aggregate="pass_rate", max_drop=0.1)
+    [check] = regression_checks(scored("r", [1, 0]), base, policy(f1=rule),
+                                dataset_sha256="a" * 64)
+    assert (check.aggregate, check.verdict, check.value) == ("mean", "fail", 0.5)
+    assert "f1 mean 1 -> 0.5" in check.message

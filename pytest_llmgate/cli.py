@@ -65,8 +65,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 # ---- diff ----------------------------------------------------------------------------------------
 def cmd_diff(args: argparse.Namespace) -> int:
     from pytest_llmgate.compare import check_baseline, default_rules, diff_runs
-    from pytest_llmgate.reporting._common import fmt, fmt_delta
-    from pytest_llmgate.reporting.text import table
+    from pytest_llmgate.reporting.difftext import render_diff
     from pytest_llmgate.thresholds import Policy, load_thresholds
 
     base = check_baseline(_load(args.base), str(args.base))
@@ -86,35 +85,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
         from pytest_llmgate.results import atomic_write_text
 
         atomic_write_text(args.md, render_markdown(head, diff=diff))
-    body: list[list[object]] = []
-    for item in diff.items:
-        if item.status != "matched":
-            body.append([item.nodeid, "", "", "", "", item.status])
-            continue
-        shown = [m for m in item.metrics if m.verdict or (args.all and m.gated)]
-        if args.all:
-            shown = list(item.metrics)
-        for index, metric in enumerate(shown):
-            verdict = metric.verdict.upper() if metric.verdict in ("fail", "warn") else (
-                metric.verdict or metric.change)
-            if metric.improved:
-                verdict += " (refresh baseline)"
-            body.append([item.nodeid if index == 0 else "", f"{metric.metric} {metric.aggregate}",
-                         fmt(metric.baseline), fmt(metric.current), fmt_delta(metric), verdict])
-        if item.newly_failing:
-            body.append(["" if shown else item.nodeid, "item verdict", item.baseline.verdict
-                         if item.baseline else "", item.current.verdict if item.current else "",
-                         "", "FAIL"])
-        for note in item.notes:
-            body.append(["", "note", "", "", "", note])
-    if body:
-        print(table(["item", "metric", "base", "head", "delta", "verdict"], body))
+    print(render_diff(diff, every_metric=args.all, prefix="llmgate diff"))
     regressed = diff.regressed
-    cost = ""
-    if diff.cost_delta is not None:
-        cost = f", cost {diff.cost_delta:+.4f} USD"
-    print(f"llmgate diff: {len(regressed)} regressed item(s), {len(diff.new)} new, "
-          f"{len(diff.removed)} removed, {len(diff.not_like_for_like)} not like for like{cost}")
     return BAD if regressed and args.fail_on_regression else OK
 
 

@@ -19,10 +19,12 @@ __all__ = [
     "__version__",
     "evaluate",
     "load_results",
+    "results_frame",
 ]
 
 if TYPE_CHECKING:
     from pytest_llmgate.api import Evaluation, evaluate
+    from pytest_llmgate.frame import results_frame
     from pytest_llmgate.results import Check, ItemResult, RowResult, RunResult, load_results
 
 _LAZY = {
@@ -33,6 +35,7 @@ _LAZY = {
     "RowResult": "pytest_llmgate.results",
     "RunResult": "pytest_llmgate.results",
     "load_results": "pytest_llmgate.results",
+    "results_frame": "pytest_llmgate.frame",
 }
 
 

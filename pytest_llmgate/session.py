@@ -79,11 +79,11 @@ class GateSession:
         self.loader = SuiteLoader(self.settings.rootdir, self.settings.limit)
         self.baseline: RunResult | None = None
         if self.settings.baseline_path is not None:
-            from pytest_llmgate.results import ResultsFormatError, load_results
+            from pytest_llmgate.compare import BaselineError, load_baseline
 
             try:
-                self.baseline = load_results(self.settings.baseline_path)
-            except ResultsFormatError as exc:
+                self.baseline = load_baseline(self.settings.baseline_path)
+            except BaselineError as exc:
                 raise pytest.UsageError(f"--llm-gate-baseline: {exc}") from None
         self.items: dict[str, ItemResult] = {}
         self.warnings: list[str] = []
@@ -308,7 +308,7 @@ class GateSession:
             from pytest_llmgate.reporting.artifacts import write_reports
         except ImportError:
             return
-        write_reports(run, settings)
+        write_reports(run, settings, baseline=self.baseline)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or self._run is None:
@@ -317,6 +317,11 @@ class GateSession:
 
         terminalreporter.section("llm-gate")
         terminalreporter.write_line(render_summary(self._run))
+        if self.baseline is not None:
+            from pytest_llmgate.compare import diff_runs
+            from pytest_llmgate.reporting.difftext import render_diff
+
+            terminalreporter.write_line(render_diff(diff_runs(self._run, self.baseline)))
         for line in self.summary_lines:
             terminalreporter.write_line(line)
         for warning in self._run.warnings:

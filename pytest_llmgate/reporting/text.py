@@ -35,7 +35,8 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 def _check_row(check: Check) -> list[object]:
     shown = check.verdict.upper() if check.verdict != "pass" else "pass"
-    return [check.metric, check.aggregate, format_value(check.value), check.bound, shown]
+    metric = f"{check.metric} (regression)" if check.kind == "regression" else check.metric
+    return [metric, check.aggregate, format_value(check.value), check.bound, shown]
 
 
 def _worst_rows(item: ItemResult, limit: int = 5) -> list[RowResult]:

@@ -130,7 +130,7 @@ def model_for(
     state = _require_state()
     visible = models(suite_models, source)
     if name:
-        model = visible.get(name)
+        model: ModelConfig | None = visible.get(name)
         if model is None:
             known = ", ".join(sorted(visible)) or "none"
             raise ModelNotConfigured(f"model {name!r} is not configured (models: {known})")
@@ -138,7 +138,8 @@ def model_for(
     if role == "subject":
         for candidate in ("subject", "openai", "azure"):
             if candidate in visible:
-                return visible[candidate]
+                chosen: ModelConfig = visible[candidate]
+                return chosen
     try:
         judge = default_judge(visible, env=state.env)
     except InputError as exc:

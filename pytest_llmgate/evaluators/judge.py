@@ -257,14 +257,14 @@ def parse_answer(
                 threshold,
             )
         score = _to_float(answer.get("score", math.nan), text)
-        properties = answer.get("properties", {}) or {}
+        found = answer.get("properties", {}) or {}
         return _result(
             key,
             score,
             _verdict(score, threshold),
             answer.get("reason", ""),
             "completed",
-            properties,
+            found,
             threshold,
         )
     if isinstance(answer, str):

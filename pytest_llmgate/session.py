@@ -94,6 +94,7 @@ class GateSession:
         )
         self.interrupted = False
         self.lost_workers: list[str] = []
+        self.crashed: dict[str, tuple[str, str]] = {}  # worker id -> (its item, the error)
         self._run: RunResult | None = None
         self.summary_lines: list[str] = []
 
@@ -227,16 +228,27 @@ class GateSession:
     def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
         self.interrupted = True
 
-    def merge_worker(self, node: Any) -> None:
+    def merge_worker(self, node: Any, error: Any = None) -> None:
         """xdist controller: merge a worker's items; a worker without a payload fails the gate."""
         output = getattr(node, "workeroutput", {}) or {}
         payload = output.get(WORKER_OUTPUT_KEY)
         if payload is None:
-            self.lost_workers.append(str(getattr(node, "gateway", node)))
+            name = getattr(getattr(node, "gateway", None), "id", None) or str(node)
+            self.lost_workers.append(name)
+            self.crashed.setdefault(name, ("", str(error or "no results")))
             return
         for data in payload:
             result = ItemResult.from_dict(data)
             self.items[result.nodeid] = result
+
+    def lost_lines(self) -> list[str]:
+        """One line per xdist worker that died without reporting: which item it was running."""
+        lines = []
+        for name in self.lost_workers:
+            item, error = self.crashed.get(name, ("", "no results"))
+            running = f" while running {item}" if item else ""
+            lines.append(f"xdist worker {name} crashed{running} ({error})")
+        return lines
 
     def build_run(self) -> RunResult:
         order = [i.nodeid for i in getattr(self.config, "_llm_gate_order", [])]
@@ -254,8 +266,7 @@ class GateSession:
                         f"{source}: metric {metric!r} matched no item in this run "
                         f"(produced: {', '.join(sorted(produced)) or 'none'})"
                     )
-        if self.lost_workers:
-            warnings.append(f"{len(self.lost_workers)} xdist worker(s) ended without results")
+        warnings.extend(f"{lost}: its results are missing" for lost in self.lost_lines())
         meta = {
             "started_at": self.started.isoformat(),
             "finished_at": datetime.now(timezone.utc).isoformat(),
@@ -317,6 +328,11 @@ class GateSession:
 
         terminalreporter.section("llm-gate")
         terminalreporter.write_line(render_summary(self._run))
+        if self._run.incomplete:
+            why = "; ".join(self.lost_lines()) or "interrupted before every item ran"
+            terminalreporter.write_line(
+                f"llm-gate: INCOMPLETE: {why}; not usable as a baseline", red=True
+            )
         if self.baseline is not None:
             from pytest_llmgate.compare import diff_runs
             from pytest_llmgate.reporting.difftext import render_diff
@@ -356,4 +372,11 @@ class XdistHooks:
         self.gate = gate
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        self.gate.merge_worker(node)
+        self.gate.merge_worker(node, error)
+
+    def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:
+        # called after pytest_testnodedown: fill in the item the lost worker was running
+        worker = getattr(getattr(report, "node", None), "gateway", None)
+        name = getattr(worker, "id", None) or str(getattr(report, "node", "?"))
+        error = self.gate.crashed.get(name, ("", "no results"))[1]
+        self.gate.crashed[name] = (crashitem, error)

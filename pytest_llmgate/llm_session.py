@@ -58,11 +58,18 @@ def _read_models(path: Path | None) -> Mapping[str, Any] | None:
     return data.get("models") if isinstance(data, dict) else None
 
 
+def _workers() -> int:
+    return max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1))
+
+
 def _widen(models: dict[str, ModelConfig], concurrency: int) -> dict[str, ModelConfig]:
+    # A declared `concurrency:` is the endpoint's budget for the whole run, so each xdist worker
+    # gets its share; environment-only models have no budget, only the per-process row bound.
+    workers = _workers()
     return {
         name: dataclasses.replace(m, concurrency=max(m.concurrency, concurrency))
         if m.source == "<environment>"
-        else m
+        else dataclasses.replace(m, concurrency=max(1, m.concurrency // workers))
         for name, m in models.items()
     }
 
@@ -88,8 +95,7 @@ def prepare(settings: Any) -> None:
         cache = None
         if mode != "off":
             cache = ResponseCache(Path(cache_dir) if cache_dir else Path(".llmgate/cache"), mode)
-        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
-        pool = ModelPool(cache=cache, rate_share=1.0 / max(1, workers))
+        pool = ModelPool(cache=cache, rate_share=1.0 / _workers())
         set_pool(pool)
         _state = _State(rootdir, env, _widen(loaded, concurrency), concurrency, pool)
 

@@ -172,6 +172,8 @@ class ItemResult:
     usage: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     duration_s: float = 0.0
     message: str = ""
+    # set when a sharded run took a slice of this item's rows: `llmgate merge` joins the slices
+    part: Mapping[str, Any] | None = None
 
     @property
     def key(self) -> str:
@@ -209,6 +211,7 @@ class ItemResult:
             "checks": [c.to_dict() for c in self.checks],
             "usage": self.usage,
             "rows": [r.to_dict() for r in self.rows],
+            **({"part": dict(self.part)} if self.part else {}),
         }
 
     @classmethod
@@ -235,6 +238,7 @@ class ItemResult:
             checks=tuple(Check.from_dict(c) for c in d.get("checks", ())),
             usage=d.get("usage", {}),
             duration_s=float(d.get("duration_s", 0.0)),
+            part=d.get("part"),
         )
 
 

@@ -94,11 +94,19 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from pytest_llmgate.shard import ShardMergeError, merge_slices
+
     parts = [_load(p) for p in args.parts]
     items: dict[str, tuple[ItemResult, Path]] = {}
     merged: list[ItemResult] = []
+    slices: dict[str, list[ItemResult]] = {}
     for part, path in zip(parts, args.parts, strict=True):
         for item in part.items:
+            if item.part:  # a row slice of a large item: joined below
+                if item.nodeid not in slices:
+                    merged.append(item)
+                slices.setdefault(item.nodeid, []).append(item)
+                continue
             seen = items.get(item.nodeid)
             if seen is None:
                 items[item.nodeid] = (item, path)
@@ -106,6 +114,19 @@ def cmd_merge(args: argparse.Namespace) -> int:
             elif _content(seen[0]) != _content(item):
                 raise CommandError(f"{item.nodeid} is in {seen[1]} and {path} with different "
                                    "results: merge shards of one run only")
+    baseline = None
+    if args.baseline is not None:
+        from pytest_llmgate.compare import load_baseline
+
+        baseline = load_baseline(args.baseline)
+    try:
+        merged = [
+            merge_slices(slices[i.nodeid], baseline.item(i.nodeid) if baseline else None)
+            if i.part else i
+            for i in merged
+        ]
+    except ShardMergeError as exc:
+        raise CommandError(str(exc)) from None
     starts = [str(p.meta.get("started_at")) for p in parts if p.meta.get("started_at")]
     ends = [str(p.meta.get("finished_at")) for p in parts if p.meta.get("finished_at")]
     meta = dict(parts[0].meta)
@@ -120,7 +141,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     write_results(run, args.output)
     print(f"wrote {args.output}: {len(merged)} item(s) from {len(parts)} part(s), "
           f"verdict {run.verdict}")
-    return OK
+    return BAD if args.fail_on_breach and run.verdict != "passed" else OK
 
 
 def _content(item: ItemResult) -> str:
@@ -295,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("parts", type=Path, nargs="+", metavar="PART", help="results JSON of a shard")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="RESULTS",
                    help="merged results JSON to write")
+    p.add_argument("--baseline", type=Path, metavar="PATH",
+                   help="the baseline the shards ran with (re-checks regressions of split items)")
+    p.add_argument("--fail-on-breach", action="store_true",
+                   help="exit with status 1 unless the merged run passes the gate")
     p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("baseline", help="save a results file as a baseline",

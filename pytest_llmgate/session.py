@@ -94,6 +94,8 @@ class GateSession:
         )
         self.interrupted = False
         self.lost_workers: list[str] = []
+        self.slices: dict[str, tuple[int, int]] = {}  # node id -> row bounds (sharded runs)
+        self.slice_totals: dict[str, int] = {}
         self.crashed: dict[str, tuple[str, str]] = {}  # worker id -> (its item, the error)
         self._run: RunResult | None = None
         self.summary_lines: list[str] = []
@@ -125,6 +127,9 @@ class GateSession:
         rows = list(dataset.rows)
         if self.settings.limit is not None:
             rows = rows[: self.settings.limit]
+        bounds = self.slices.get(item.nodeid)
+        if bounds is not None:  # a row slice of a large item (--llm-gate-shard)
+            rows = rows[bounds[0] : bounds[1]]
         spec = suite.subjects[item.subject_name]
         options = RunOptions(
             concurrency=suite.concurrency or self.settings.concurrency,
@@ -158,8 +163,17 @@ class GateSession:
             checks=verdict.checks,
             usage=_usage(row_results),
             duration_s=time.perf_counter() - started,
+            part=self._part(item.nodeid, policy),
             **base,
         )
+
+    def _part(self, nodeid: str, policy: Policy) -> dict[str, Any] | None:
+        bounds = self.slices.get(nodeid)
+        if bounds is None or self.settings.shard is None:
+            return None
+        from pytest_llmgate.shard import part_record
+
+        return part_record(*self.settings.shard, bounds, self.slice_totals[nodeid], policy)
 
     def _skip_reason(self, subject: Any, evaluators: list[Any]) -> str | None:
         if not (getattr(subject, "needs_model", False) or any(e.needs_model for e in evaluators)):
@@ -214,16 +228,30 @@ class GateSession:
         if shard is None:
             return
         from pytest_llmgate.collect import GateItem
+        from pytest_llmgate.shard import assign
 
         index, count = shard
-        keep, drop = [], []
         gate_items = [i for i in items if isinstance(i, GateItem)]
-        for position, item in enumerate(sorted(gate_items, key=lambda i: i.nodeid)):
-            (keep if position % count == index - 1 else drop).append(item)
+        sizes = {i.nodeid: self._row_count(i) for i in gate_items}
+        kept = assign(list(sizes.items()), index, count)
+        drop = [i for i in gate_items if i.nodeid not in kept]
+        for nodeid, bounds in kept.items():
+            if bounds is not None:
+                self.slices[nodeid] = bounds
+                self.slice_totals[nodeid] = sizes[nodeid]
         if drop:
             dropped = set(map(id, drop))
             items[:] = [i for i in items if id(i) not in dropped]
             config.hook.pytest_deselected(items=drop)
+
+    def _row_count(self, item: GateItem) -> int:
+        """Rows the item will run (0 when its dataset cannot load: the item reports that)."""
+        try:
+            rows = len(self.loader.dataset(item.suite.datasets[item.dataset_name]).rows)
+        except GateError:
+            return 0
+        limit = self.settings.limit
+        return rows if limit is None else min(rows, limit)
 
     def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
         self.interrupted = True

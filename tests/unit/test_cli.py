@@ -77,7 +77,7 @@ HELP = {
           --md PATH             also write the Markdown diff
         """,
     ("merge",): """
-        usage: llmgate merge [-h] -o RESULTS PART [PART ...]
+        usage: llmgate merge [-h] -o RESULTS [--baseline PATH] [--fail-on-breach] PART [PART ...]
 
         Combine the results of shards (--llm-gate-shard I/N) into one results JSON. An item present in two
         parts with different results is an error.
@@ -89,6 +89,8 @@ HELP = {
           -h, --help            show this help message and exit
           -o RESULTS, --output RESULTS
                                 merged results JSON to write
+          --baseline PATH       the baseline the shards ran with (re-checks regressions of split items)
+          --fail-on-breach      exit with status 1 unless the merged run passes the gate
         """,
     ("baseline",): """
         usage: llmgate baseline [-h] -o PATH RESULTS

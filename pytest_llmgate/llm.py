@@ -294,6 +294,10 @@ class ModelPool:
         )
         return result
 
+    def unreachable(self) -> list[str]:
+        """Endpoints whose breaker opened (connections refused): for the one-line run summary."""
+        return [endpoint for endpoint, b in self._breakers.items() if b.open_until > 0]
+
     async def aclose(self) -> None:
         """Close the clients of the running loop (call before the loop ends) and wait for the
         cache's pending writes."""

@@ -175,9 +175,14 @@ def finish() -> list[str]:
     if not stats.calls:
         return []
     lines = [
+        f"llm-gate: model endpoint {endpoint} is down (connections refused): later calls failed "
+        f"fast; start the server or fix its base URL"
+        for endpoint in pool.unreachable()
+    ]
+    lines.append(
         f"model calls: {stats.calls} ({stats.http_requests} HTTP requests, {stats.retries} "
         f"retries, {stats.failures} failed attempts)"
-    ]
+    )
     cache = pool.cache
     if cache is not None:
         c = cache.stats

@@ -253,6 +253,23 @@ class GateSession:
         limit = self.settings.limit
         return rows if limit is None else min(rows, limit)
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """SIGTERM (CI cancelling a job) ends the run like Ctrl-C: the results gathered so far are
+        written, marked incomplete. Only the main thread may install signal handlers."""
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        import signal
+
+        previous = getattr(self, "_previous_sigterm", None)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+            self._previous_sigterm = None
+
     def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
         self.interrupted = True
 
@@ -371,6 +388,10 @@ class GateSession:
         for warning in self._run.warnings:
             terminalreporter.write_line(f"warning: {warning}", yellow=True)
         terminalreporter.write_line(f"results: {_relative(self.settings.json_path, Path.cwd())}")
+
+
+def _sigterm_to_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum} (SIGTERM)")
 
 
 def _relative(path: Path | None, root: Path) -> str:

@@ -293,7 +293,21 @@ def run_sync(coro: Any) -> Any:
         _loop.set_default_executor(
             ThreadPoolExecutor(max_workers=MAX_THREADS, thread_name_prefix="llmgate")
         )
-    return _loop.run_until_complete(coro)
+    try:
+        return _loop.run_until_complete(coro)
+    except BaseException:
+        # Ctrl-C / SIGTERM mid-item: unwind the rows in flight now, while the loop still runs,
+        # instead of leaving pending tasks to be destroyed with the loop at session end
+        _cancel_pending(_loop)
+        raise
+
+
+def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
 
 def close_loop() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -55,15 +56,20 @@ def llm_project(pytester: pytest.Pytester, llm: LLMServer, llm_env: dict[str, st
         monkeypatch.delenv(name, raising=False)
     for name, value in llm_env.items():
         monkeypatch.setenv(name, value)
-    pytester.makefile(".ini", pytest=INI)
-    (pytester.path / "data").mkdir()
-    (pytester.path / "data/qa.jsonl").write_text(_rows(24), "utf-8")
-    (pytester.path / "suites").mkdir()
-    (pytester.path / "suites/faults.yaml").write_text(SUITE, "utf-8")
-    (pytester.path / "thresholds.yaml").write_text(
-        f"models:\n  openai:\n    base_url: {llm.base_url}\n    model: gpt-4o-mini\n"
-        f"    timeout_s: 0.4\n    max_retries: 8\n", "utf-8")
+    write_project(pytester.path, llm.base_url, 24)
     return pytester
+
+
+def write_project(root: Path, base_url: str, rows: int, suite: str = SUITE) -> None:
+    """A prompt-subject suite on the test server (shared with the interruption tests)."""
+    (root / "pytest.ini").write_text(INI, "utf-8")
+    (root / "data").mkdir(exist_ok=True)
+    (root / "data/qa.jsonl").write_text(_rows(rows), "utf-8")
+    (root / "suites").mkdir(exist_ok=True)
+    (root / "suites/faults.yaml").write_text(suite, "utf-8")
+    (root / "thresholds.yaml").write_text(
+        f"models:\n  openai:\n    base_url: {base_url}\n    model: gpt-4o-mini\n"
+        f"    timeout_s: 0.4\n    max_retries: 8\n", "utf-8")
 
 
 def _results(pytester: pytest.Pytester) -> dict[str, Any]:

@@ -7,6 +7,7 @@ suite's own thresholds. Every problem is one `file:line: field: problem` line.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -119,8 +120,23 @@ def _resolve_path(doc: Located, key: tuple[str | int, ...], text: str, rootdir: 
     candidates = [raw] if raw.is_absolute() else [doc.path.parent / raw, rootdir / raw]
     for candidate in candidates:
         if candidate.exists():
-            return candidate.resolve()
+            resolved = candidate.resolve()
+            if not resolved.is_relative_to(rootdir.resolve()) and not _outside_allowed():
+                # a suite from an untrusted branch must not read e.g. ~/.ssh into the results
+                raise doc.error(
+                    key,
+                    f"{text} resolves outside the project root {rootdir} "
+                    f"(set {ALLOW_OUTSIDE_ROOT}=1 to allow)",
+                )
+            return resolved
     raise doc.error(key, f"file not found: {text}")
+
+
+ALLOW_OUTSIDE_ROOT = "LLMGATE_ALLOW_OUTSIDE_ROOT"
+
+
+def _outside_allowed() -> bool:
+    return os.environ.get(ALLOW_OUTSIDE_ROOT, "").strip().lower() in ("1", "true", "yes")
 
 
 def _dataset_specs(doc: Located, rootdir: Path) -> dict[str, DatasetSpec]:

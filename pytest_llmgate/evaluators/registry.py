@@ -38,6 +38,7 @@ class Builtin:
 _LEX = "pytest_llmgate.evaluators.lexical"
 _FMT = "pytest_llmgate.evaluators.format"
 _JUDGE = "pytest_llmgate.evaluators.judge"
+_SAFE = "pytest_llmgate.evaluators.safety"
 BUILTINS: dict[str, Builtin] = {
     "exact_match": Builtin(f"{_LEX}:ExactMatch", inline=True),
     "f1_score": Builtin(f"{_LEX}:F1Score", inline=True),
@@ -58,6 +59,25 @@ BUILTINS: dict[str, Builtin] = {
     "similarity": Builtin(f"{_JUDGE}:Similarity", needs_model=True),
     "retrieval": Builtin(f"{_JUDGE}:Retrieval", needs_model=True),
     "response_completeness": Builtin(f"{_JUDGE}:ResponseCompleteness", needs_model=True),
+    "pii": Builtin(f"{_SAFE}.pii:Pii", inline=True),
+    "toxicity": Builtin(f"{_SAFE}.toxicity:Toxicity"),
+    "prompt_injection": Builtin(f"{_SAFE}.injection:PromptInjection", inline=True),
+    "refusal": Builtin(f"{_SAFE}.refusal:Refusal", inline=True),
+    "safety_judge": Builtin(f"{_SAFE}.rubric:SafetyJudge", needs_model=True),
+    **{
+        name: Builtin(f"{_SAFE}.azure:{cls}")
+        for name, cls in (
+            ("violence", "Violence"),
+            ("sexual", "Sexual"),
+            ("self_harm", "SelfHarm"),
+            ("hate_unfairness", "HateUnfairness"),
+            ("content_safety", "ContentSafety"),
+            ("protected_material", "ProtectedMaterial"),
+            ("indirect_attack", "IndirectAttack"),
+            ("code_vulnerability", "CodeVulnerability"),
+            ("ungrounded_attributes", "UngroundedAttributes"),
+        )
+    },
 }
 ALIASES = {
     "bleu_score": "bleu",

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pytest_llmgate.results import ERROR, FAILED, PASSED, Check, RowResult, bound_text
-from pytest_llmgate.stats import aggregate, pass_rate, summarize
+from pytest_llmgate.stats import aggregate, interval, mean_interval, summarize, wilson_interval
 from pytest_llmgate.thresholds import Policy, Rule
 
 __all__ = ["Verdict", "aggregates_for", "judge"]
@@ -31,11 +32,23 @@ def metric_values(rows: Sequence[RowResult], metric: str) -> list[float]:
 
 
 def aggregates_for(rows: Sequence[RowResult]) -> dict[str, dict[str, float]]:
-    """Standard aggregates of every metric any row produced, in first-seen order."""
+    """Standard aggregates of every metric any row produced, in first-seen order.
+
+    `ci_low`/`ci_high` are the 95% interval of the mean over golden rows (repeats averaged
+    within a row first), so every metric in the results carries its uncertainty.
+    """
     names: dict[str, None] = {}
     for row in rows:
         names.update(dict.fromkeys(row.metrics))
-    return {name: summarize(metric_values(rows, name)) for name in names}
+    out: dict[str, dict[str, float]] = {}
+    for name in names:
+        summary = summarize(metric_values(rows, name))
+        groups = [[v for v in g if v is not None] for g in row_groups(rows, name)]
+        ci = mean_interval([sum(g) / len(g) for g in groups if g])
+        if ci is not None:
+            summary["ci_low"], summary["ci_high"] = ci
+        out[name] = summary
+    return out
 
 
 @dataclass(frozen=True)
@@ -45,14 +58,68 @@ class Verdict:
     notes: tuple[str, ...] = ()
 
 
-def _rule_value(rule: Rule, rows: Sequence[RowResult]) -> float | None:
+def row_groups(rows: Sequence[RowResult], metric: str) -> list[list[float | None]]:
+    """Values of `metric` per golden row (one entry per repeat; None where the repeat errored)."""
+    groups: dict[str, list[float | None]] = {}
+    for row in rows:
+        groups.setdefault(row.id, []).append(row.metrics.get(metric))
+    return list(groups.values())
+
+
+def _row_passes(values: Sequence[float | None], rule: Rule) -> bool:
+    """k-of-n: a golden row passes when enough of its repeats lie within the row bound."""
+    ok = sum(
+        1
+        for v in values
+        if v is not None
+        and (rule.row_min is None or v >= rule.row_min)
+        and (rule.row_max is None or v <= rule.row_max)
+    )
+    if rule.pass_k == "any":
+        return ok >= 1
+    if rule.pass_k == "all":
+        return ok == len(values)
+    return ok >= min(int(rule.pass_k), len(values))
+
+
+def _rule_value(
+    rule: Rule, rows: Sequence[RowResult], seed: int
+) -> tuple[float | None, tuple[float, float] | None]:
+    """The rule's aggregate and its confidence interval (None when it cannot be estimated)."""
+    groups = row_groups(rows, rule.metric)
     if rule.aggregate == "pass_rate":
-        return pass_rate([r.metrics.get(rule.metric) for r in rows], rule.row_min, rule.row_max)
-    return aggregate(metric_values(rows, rule.metric), rule.aggregate)
+        if not groups:
+            return None, None
+        passed = [_row_passes(g, rule) for g in groups]
+        return sum(passed) / len(passed), wilson_interval(sum(passed), len(passed), rule.confidence)
+    values = [v for g in groups for v in g if v is not None]
+    value = aggregate(values, rule.aggregate)
+    present = [[v for v in g if v is not None] for g in groups]
+    return value, interval(present, rule.aggregate, rule.confidence, seed=seed)
 
 
-def _rule_check(rule: Rule, rows: Sequence[RowResult], produced: set[str]) -> Check | None:
-    base = dict(
+def _decide(rule: Rule, value: float, ci: tuple[float, float] | None) -> tuple[str, float]:
+    """pass / fail / inconclusive, and the number the decision was made on."""
+    if rule.on == "value" or ci is None:
+        return ("fail" if _breaches(value, rule.min, rule.max) else "pass"), value
+    low, high = ci
+    if rule.on == "ci_low":
+        return ("fail" if _breaches(low, rule.min, rule.max) else "pass"), low
+    if rule.on == "ci_high":
+        return ("fail" if _breaches(high, rule.min, rule.max) else "pass"), high
+    # on: interval: decided only when the whole interval is on one side of every bound
+    low_bad, high_bad = _breaches(low, rule.min, rule.max), _breaches(high, rule.min, rule.max)
+    if low_bad and high_bad:
+        return "fail", value
+    if not low_bad and not high_bad:
+        return "pass", value
+    return "inconclusive", value
+
+
+def _rule_check(
+    rule: Rule, rows: Sequence[RowResult], produced: set[str], seed: int = 0
+) -> Check | None:
+    base: dict[str, Any] = dict(
         kind="threshold",
         metric=rule.metric,
         aggregate=rule.aggregate,
@@ -65,7 +132,7 @@ def _rule_check(rule: Rule, rows: Sequence[RowResult], produced: set[str]) -> Ch
         if any(r.errors for r in rows):
             return Check(
                 value=None,
-                verdict="error",  # type: ignore[arg-type]
+                verdict="error",
                 message=f"no value for {rule.metric}: the rows that would produce it errored",
                 **base,
             )
@@ -75,31 +142,57 @@ def _rule_check(rule: Rule, rows: Sequence[RowResult], produced: set[str]) -> Ch
             f"metric {rule.metric!r} is not produced by any evaluator of this item "
             f"(produced: {', '.join(sorted(produced)) or 'none'})"
         )
-        return Check(value=None, verdict="error", message=message, **base)  # type: ignore[arg-type]
-    value = _rule_value(rule, rows)
+        return Check(value=None, verdict="error", message=message, **base)
+    value, ci = _rule_value(rule, rows, seed)
     if value is None:
         return Check(
             value=None,
-            verdict="error",  # type: ignore[arg-type]
+            verdict="error",
             message=f"no value for {rule.metric}: every row errored",
             **base,
         )
     if rule.aggregate == "pass_rate":
-        base["aggregate"] = f"pass_rate({bound_text(rule.row_min, rule.row_max)})"
-    if _breaches(value, rule.min, rule.max):
-        verdict = "fail" if rule.severity == "fail" else "warn"
+        k = "" if rule.pass_k == "all" else f", {rule.pass_k} of n"
+        base["aggregate"] = f"pass_rate({bound_text(rule.row_min, rule.row_max)}{k})"
+    if rule.on != "value":
+        base["aggregate"] += f" [{rule.on}]"
+    if ci is not None:
+        base["ci_low"], base["ci_high"] = ci
+    outcome, decided_on = _decide(rule, value, ci)
+    needs = bound_text(rule.min, rule.max)
+    shown = f"{rule.metric} {base['aggregate']} = {value:.4g}"
+    if ci is not None:
+        shown += (
+            f" (95% CI {ci[0]:.4g}..{ci[1]:.4g})"
+            if rule.confidence == 0.95
+            else (f" ({rule.confidence:.0%} CI {ci[0]:.4g}..{ci[1]:.4g})")
+        )
+    if outcome == "inconclusive":
+        verdict = {"fail": "inconclusive", "rerun": "inconclusive", "warn": "warn"}[
+            rule.on_inconclusive
+        ]
         return Check(
             value=value,
-            verdict=verdict,  # type: ignore[arg-type]
-            message=f"{rule.metric} {base['aggregate']} = {value:.4g}, "
-            f"needs {bound_text(rule.min, rule.max)}",
+            verdict=verdict,
+            message=f"{shown}: the interval straddles {needs}; inconclusive "
+            f"(on_inconclusive: {rule.on_inconclusive})",
             **base,
         )
-    return Check(value=value, verdict="pass", **base)  # type: ignore[arg-type]
+    if outcome == "fail":
+        verdict = "fail" if rule.severity == "fail" else "warn"
+        on = "" if rule.on == "value" else f" ({rule.on} {decided_on:.4g})"
+        return Check(value=value, verdict=verdict, message=f"{shown}{on}, needs {needs}", **base)
+    return Check(value=value, verdict="pass", **base)
 
 
-def judge(rows: Sequence[RowResult], policy: Policy, extra: Sequence[Check] = ()) -> Verdict:
-    """Apply thresholds and the error budget; `extra` carries regression checks from compare."""
+def judge(
+    rows: Sequence[RowResult], policy: Policy, extra: Sequence[Check] = (), *, seed: int = 0
+) -> Verdict:
+    """Apply thresholds and the error budget; `extra` carries regression checks from compare.
+
+    An `inconclusive` check (an interval rule whose interval straddles the bound) fails the item:
+    a gate that cannot tell does not pass. `on_inconclusive: warn` makes it a warning instead.
+    """
     produced: set[str] = set()
     for row in rows:
         produced.update(row.metrics)
@@ -122,11 +215,11 @@ def judge(rows: Sequence[RowResult], policy: Policy, extra: Sequence[Check] = ()
         )
     for metric_rules in policy.rules.values():
         for rule in metric_rules:
-            check = _rule_check(rule, rows, produced)
+            check = _rule_check(rule, rows, produced, seed)
             if check is not None:
                 checks.append(check)
     checks.extend(extra)
-    failed = any(c.verdict in ("fail", "error") for c in checks)
+    failed = any(c.verdict in ("fail", "error", "inconclusive") for c in checks)
     if not rows:
         return Verdict(ERROR, tuple(checks), ("no rows to evaluate",))
     return Verdict(FAILED if failed else PASSED, tuple(checks))

@@ -600,9 +600,19 @@ async def chat(
     repeat: int = 0,
     cache_extra: Mapping[str, Any] | None = None,
 ) -> ChatResult:
-    """A chat completion through the session's pool (see `ModelPool.chat`)."""
+    """A chat completion through the session's pool (see `ModelPool.chat`).
+
+    `repeat` defaults to the repeat index of the row sample being produced (`usage.current_repeat`).
+    """
+    from pytest_llmgate.usage import current_repeat
+
     return await get_pool().chat(
-        model, messages, params=params, role=role, repeat=repeat, cache_extra=cache_extra
+        model,
+        messages,
+        params=params,
+        role=role,
+        repeat=repeat or current_repeat.get(),
+        cache_extra=cache_extra,
     )
 
 

@@ -143,6 +143,13 @@ def add_options(parser: pytest.Parser) -> None:
         help="run a deterministic slice I of N of the items (CI matrices).",
     )
     group.addoption(
+        "--llm-gate-repeat",
+        metavar="N",
+        type=_positive_int,
+        default=None,
+        help="run every row N times (independent samples; overrides the suites' repeat:).",
+    )
+    group.addoption(
         "--llm-gate-progress",
         choices=("auto", "on", "off"),
         default=None,
@@ -212,6 +219,7 @@ class Settings:
     shard: tuple[int, int] | None
     progress: str
     max_error_rate: float
+    repeat: int | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -271,4 +279,5 @@ class Settings:
             shard=shard,
             progress=progress,
             max_error_rate=max_error_rate,
+            repeat=_opt(config, "llm_gate_repeat"),
         )

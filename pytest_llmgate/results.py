@@ -125,6 +125,9 @@ class Check:
     baseline: float | None = None
     message: str = ""
     source: str = ""
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
 
     @property
     def bound(self) -> str:
@@ -143,6 +146,15 @@ class Check:
             "baseline": _clean(self.baseline),
             "message": self.message,
             "source": self.source,
+            **{
+                k: _clean(v)
+                for k, v in (
+                    ("ci_low", self.ci_low),
+                    ("ci_high", self.ci_high),
+                    ("p_value", self.p_value),
+                )
+                if v is not None
+            },
         }
 
     @classmethod

@@ -21,7 +21,7 @@ from pytest_llmgate.mapping import MappingError, resolve
 from pytest_llmgate.results import RowResult
 from pytest_llmgate.subjects.base import ALIASES, Subject
 from pytest_llmgate.subjects.python import call_maybe_async
-from pytest_llmgate.usage import Ledger, current_ledger
+from pytest_llmgate.usage import Ledger, current_ledger, current_repeat
 
 __all__ = [
     "Progress",
@@ -42,6 +42,7 @@ class RunOptions:
     concurrency: int = 16
     timeout_s: float | None = None
     evaluator_timeout_s: float | None = None
+    repeats: int = 1  # subject repeats: each row is generated (and scored) this many times
 
 
 @dataclass
@@ -141,15 +142,20 @@ async def _score(
     errors: list[str] = []
     owner: dict[str, str] = {}
 
+    async def once(ev: BoundEvaluator, kwargs: dict[str, Any]) -> Any:
+        if ev.inline and not ev.signature.is_async:
+            return ev.fn(**kwargs)
+        call = call_maybe_async(ev.fn, kwargs, in_thread=True)
+        if options.evaluator_timeout_s:
+            return await asyncio.wait_for(call, options.evaluator_timeout_s)
+        return await call
+
     async def one(ev: BoundEvaluator) -> tuple[BoundEvaluator, Any, BaseException | None]:
         try:
             kwargs = evaluator_inputs(ev, data, output, inputs, latency_ms)
-            if ev.inline and not ev.signature.is_async:
-                return ev, ev.fn(**kwargs), None
-            call = call_maybe_async(ev.fn, kwargs, in_thread=True)
-            if options.evaluator_timeout_s:
-                return ev, await asyncio.wait_for(call, options.evaluator_timeout_s), None
-            return ev, await call, None
+            if ev.repeat <= 1:
+                return ev, await once(ev, kwargs), None
+            return ev, await _judge_repeats(ev, kwargs, once), None
         except Exception as exc:
             return ev, None, exc
 
@@ -182,18 +188,41 @@ async def _score(
     return metrics, details, errors
 
 
+async def _judge_repeats(ev: BoundEvaluator, kwargs: dict[str, Any], once: Any) -> dict[str, Any]:
+    """Judge the same answer `ev.repeat` times (each an independent sample: its own cache key)
+    and average the scores; the per-repeat values stay in the details so spread is visible."""
+    samples: list[dict[str, float]] = []
+    details: dict[str, Any] = {}
+    for index in range(ev.repeat):
+        token = current_repeat.set(index)
+        try:
+            metrics, extra = normalize_output(ev.name, await once(ev, kwargs))
+        finally:
+            current_repeat.reset(token)
+        samples.append(metrics)
+        details.update(extra)
+    merged: dict[str, Any] = dict(details)
+    for key in samples[0]:
+        values = [s[key] for s in samples if key in s]
+        merged[key] = sum(values) / len(values)
+        merged[f"{key}_repeats"] = {"values": values}
+    return merged
+
+
 async def _run_row(
     row: Row,
     subject: Subject,
     variant: str,
     evaluators: Sequence[BoundEvaluator],
     options: RunOptions,
+    repeat: int = 0,
 ) -> RowResult:
     errors: list[str] = []
     inputs: dict[str, Any] = {}
     output: Any = None
     ledger = Ledger("subject")
     token = current_ledger.set(ledger)
+    repeat_token = current_repeat.set(repeat)
     started = time.perf_counter()
     try:
         call = subject.run(row.data, variant)
@@ -205,6 +234,7 @@ async def _run_row(
         errors.append(f"subject: {_describe(exc)}")
     finally:
         current_ledger.reset(token)
+        current_repeat.reset(repeat_token)
     latency_ms = (time.perf_counter() - started) * 1000.0
     metrics: dict[str, float] = {"latency_ms": latency_ms}
     metrics.update(_usage_metrics(ledger, ""))
@@ -237,6 +267,7 @@ async def _run_row(
         details=details,
         errors=tuple(errors),
         latency_ms=latency_ms,
+        repeat=repeat,
     )
 
 
@@ -248,23 +279,31 @@ async def run_rows(
     options: RunOptions,
     progress: Progress | None = None,
     on_row: Callable[[RowResult], None] | None = None,
+    jobs: Sequence[tuple[int, int]] | None = None,
 ) -> list[RowResult]:
-    """Run rows with at most `options.concurrency` in flight; results keep dataset order."""
-    results: list[RowResult | None] = [None] * len(rows)
+    """Run rows (x repeats) with at most `options.concurrency` in flight, in dataset order.
+
+    `jobs` lists (row index, repeat index) pairs to run instead of every row x `options.repeats`
+    (adaptive re-runs add repeats to a few rows only).
+    """
+    if jobs is None:
+        jobs = [(i, r) for i in range(len(rows)) for r in range(max(1, options.repeats))]
+    results: list[RowResult | None] = [None] * len(jobs)
     progress = progress or Progress()
-    progress.total = len(rows)
-    cursor = iter(range(len(rows)))
+    progress.total = len(jobs)
+    cursor = iter(range(len(jobs)))
 
     async def worker() -> None:
         for index in cursor:
-            result = await _run_row(rows[index], subject, variant, evaluators, options)
+            row_index, repeat = jobs[index]
+            result = await _run_row(rows[row_index], subject, variant, evaluators, options, repeat)
             results[index] = result
             progress.done += 1
             progress.errors += bool(result.errors)
             if on_row is not None:
                 on_row(result)
 
-    width = min(options.concurrency, len(rows), MAX_THREADS)
+    width = min(options.concurrency, len(jobs), MAX_THREADS)
     workers = [asyncio.ensure_future(worker()) for _ in range(width)]
     try:
         await asyncio.gather(*workers)
@@ -326,9 +365,10 @@ def run_rows_sync(
     evaluators: Sequence[BoundEvaluator],
     options: RunOptions,
     progress: Progress | None = None,
+    jobs: Sequence[tuple[int, int]] | None = None,
 ) -> list[RowResult]:
     """`run_rows` from synchronous code (pytest items)."""
     result: list[RowResult] = run_sync(
-        run_rows(rows, subject, variant, evaluators, options, progress)
+        run_rows(rows, subject, variant, evaluators, options, progress, jobs=jobs)
     )
     return result

@@ -20,6 +20,7 @@ import pytest
 from pytest_llmgate.errors import GateError
 from pytest_llmgate.options import Settings
 from pytest_llmgate.results import ERROR, SKIPPED, ItemResult, RunResult, write_results
+from pytest_llmgate.stats import seed_for
 from pytest_llmgate.suite import SuiteLoader
 from pytest_llmgate.thresholds import Policy, Thresholds, load_thresholds
 
@@ -134,6 +135,7 @@ class GateSession:
         options = RunOptions(
             concurrency=suite.concurrency or self.settings.concurrency,
             timeout_s=spec.timeout or suite.timeout,
+            repeats=self.settings.repeat or spec.raw.get("repeat") or suite.repeat_subject,
         )
         base = self._base(item)
         skip = self._skip_reason(subject, evaluators)
@@ -147,14 +149,27 @@ class GateSession:
             prepare(self.settings)
         row_results = run_rows_sync(rows, subject, item.variant, evaluators, options)
         policy = self.policy_for(item)
-        extra = []
-        if self.baseline is not None:
-            from pytest_llmgate.compare import regression_checks
+        seed = seed_for(item.nodeid)
 
-            extra = regression_checks(
-                row_results, self.baseline.item(item.nodeid), policy, dataset_sha256=dataset.sha256
-            )
-        verdict = judge(row_results, policy, extra)
+        def decide(results: list[Any]) -> Any:
+            extra = []
+            if self.baseline is not None:
+                from pytest_llmgate.compare import regression_checks
+
+                extra = regression_checks(
+                    results, self.baseline.item(item.nodeid), policy, dataset_sha256=dataset.sha256
+                )
+            return judge(results, policy, extra, seed=seed)
+
+        verdict = decide(row_results)
+        row_results, verdict = adaptive_rerun(
+            rows,
+            row_results,
+            verdict,
+            policy,
+            decide,
+            lambda jobs: run_rows_sync(rows, subject, item.variant, evaluators, options, jobs=jobs),
+        )
         return ItemResult(
             verdict=verdict.verdict,
             message="; ".join(verdict.notes),
@@ -412,6 +427,49 @@ def _usage(rows: Any) -> dict[str, dict[str, float]]:
             names = ("prompt_tokens", "completion_tokens", "cost_usd")
             totals[role] = dict(zip(names, values, strict=True))
     return totals
+
+
+def _distance(values: list[float | None], bound: float | None) -> float:
+    present = [v for v in values if v is not None]
+    if not present or bound is None:
+        return 0.0
+    return abs(sum(present) / len(present) - bound)
+
+
+def adaptive_rerun(
+    rows: Any, results: list[Any], verdict: Any, policy: Policy, decide: Any, run_jobs: Any
+) -> tuple[list[Any], Any]:
+    """`on_inconclusive: rerun`: add repeats to the rows nearest the bound until every such
+    check is decided or its budget (extra repeats per row) is spent; then the check stands as
+    inconclusive (which fails, like any check that cannot tell)."""
+    from pytest_llmgate.gate import row_groups
+
+    rules = {
+        r.metric: r for rs in policy.rules.values() for r in rs if r.on_inconclusive == "rerun"
+    }
+    spent = 0
+    while True:
+        pending = [c for c in verdict.checks if c.verdict == "inconclusive" and c.metric in rules]
+        if not pending:
+            return results, verdict
+        rule = rules[pending[0].metric]
+        if spent >= rule.rerun_budget:
+            return results, verdict
+        spent += 1
+        bound = rule.min if rule.min is not None else rule.max
+        ids = list(dict.fromkeys(r.id for r in results))
+        groups = dict(zip(ids, row_groups(results, rule.metric), strict=True))
+
+        # the half of the rows closest to the bound carry the uncertainty: re-sample those
+        nearest = sorted(ids, key=lambda i: _distance(groups[i], bound))[: max(1, len(ids) // 2)]
+        index_of = {row.id: i for i, row in enumerate(rows)}
+        next_repeat = {i: 0 for i in ids}
+        for r in results:
+            next_repeat[r.id] = max(next_repeat[r.id], r.repeat + 1)
+        jobs = [(index_of[i], next_repeat[i]) for i in nearest if i in index_of]
+        results = results + list(run_jobs(jobs))
+        results.sort(key=lambda r: (index_of.get(r.id, 0), r.repeat))
+        verdict = decide(results)
 
 
 class XdistHooks:

@@ -10,7 +10,22 @@ import math
 import re
 from collections.abc import Sequence
 
-__all__ = ["AGGREGATE_PATTERN", "aggregate", "is_aggregate", "pass_rate", "percentile", "summarize"]
+__all__ = [
+    "AGGREGATE_PATTERN",
+    "aggregate",
+    "bootstrap_interval",
+    "interval",
+    "is_aggregate",
+    "mcnemar_p",
+    "mean_interval",
+    "pass_rate",
+    "percentile",
+    "seed_for",
+    "sign_flip_p",
+    "summarize",
+    "t_quantile",
+    "wilson_interval",
+]
 
 AGGREGATE_PATTERN = re.compile(r"^(mean|median|min|max|sum|std|count|pass_rate|p(\d{1,3}))$")
 SUMMARY = ("mean", "median", "min", "max", "std", "p10", "p90", "p95", "sum", "count")
@@ -90,3 +105,153 @@ def summarize(values: Sequence[float]) -> dict[str, float]:
         if value is not None:
             out[name] = value
     return out
+
+
+# ---- uncertainty ---------------------------------------------------------------------------------
+# Methods (documented in docs/verdicts.md):
+# - mean: Student's t interval on per-row means (repeats are averaged within a row first, so a
+#   row is the independent unit: a cluster-level interval);
+# - pass_rate: Wilson score interval on rows;
+# - every other aggregate: percentile bootstrap over rows (resampling rows with their repeats),
+#   seeded from the item id so reports are reproducible;
+# - paired regression tests: sign-flip permutation test on per-row deltas (exact below 16 rows),
+#   and an exact McNemar test for 0/1 metrics.
+
+
+def _normal_quantile(p: float) -> float:
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(p)
+
+
+def t_quantile(p: float, df: int) -> float:
+    """Student-t quantile: Cornish-Fisher expansion (error < 1e-3 for df >= 3), exact for df 1/2."""
+    if df <= 0:
+        raise ValueError("degrees of freedom must be positive")
+    if df == 1:
+        return math.tan(math.pi * (p - 0.5))
+    if df == 2:
+        a = 4 * p * (1 - p)
+        return (2 * p - 1) * math.sqrt(2 / a)
+    z = _normal_quantile(p)
+    v = float(df)
+    return (
+        z
+        + (z**3 + z) / (4 * v)
+        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v**2)
+        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * v**3)
+        + (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / (92160 * v**4)
+    )
+
+
+def mean_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float] | None:
+    """Two-sided t interval for the mean; None with fewer than two values."""
+    n = len(values)
+    if n < 2:
+        return None
+    mean = _mean(values)
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    half = t_quantile(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
+    return mean - half, mean + half
+
+
+def wilson_interval(successes: float, n: int, level: float = 0.95) -> tuple[float, float] | None:
+    """Wilson score interval for a proportion."""
+    if n <= 0:
+        return None
+    z = _normal_quantile(0.5 + level / 2)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def seed_for(text: str) -> int:
+    """A stable seed from an item id (hash() is salted per process)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
+
+
+def bootstrap_interval(
+    groups: Sequence[Sequence[float]],
+    name: str,
+    level: float = 0.95,
+    *,
+    seed: int = 0,
+    resamples: int = 1000,
+) -> tuple[float, float] | None:
+    """Percentile bootstrap of aggregate `name`, resampling rows (groups of repeats) whole."""
+    import random
+
+    groups = [g for g in groups if g]
+    if len(groups) < 2:
+        return None
+    rng = random.Random(seed)
+    n = len(groups)
+    stats: list[float] = []
+    for _ in range(resamples):
+        sample: list[float] = []
+        for _ in range(n):
+            sample.extend(groups[rng.randrange(n)])
+        value = aggregate(sample, name)
+        if value is not None:
+            stats.append(value)
+    stats.sort()
+    alpha = (1 - level) / 2
+    return percentile(stats, alpha * 100), percentile(stats, (1 - alpha) * 100)
+
+
+def interval(
+    groups: Sequence[Sequence[float]], name: str, level: float = 0.95, *, seed: int = 0
+) -> tuple[float, float] | None:
+    """Confidence interval of aggregate `name` over rows given as groups of repeat values."""
+    if name in ("count", "sum") or not groups:
+        return None
+    if name == "mean":
+        return mean_interval([_mean(g) for g in groups if g], level)
+    return bootstrap_interval(groups, name, level, seed=seed)
+
+
+def sign_flip_p(
+    deltas: Sequence[float], *, worse_is_negative: bool = True, seed: int = 0, resamples: int = 4000
+) -> float:
+    """One-sided p-value that the mean paired delta is this far in the worse direction by chance.
+
+    Paired sign-flip permutation test: under no change, each row's delta is equally likely to have
+    either sign. Exact enumeration up to 15 rows; seeded Monte Carlo beyond.
+    """
+    import itertools
+    import random
+
+    values = [d if worse_is_negative else -d for d in deltas if d == d]
+    n = len(values)
+    if n == 0:
+        return 1.0
+    observed = math.fsum(values)
+    tol = 1e-12 * max(1.0, abs(observed))
+    if n <= 15:
+        count = 0
+        total = 0
+        for signs in itertools.product((1, -1), repeat=n):
+            total += 1
+            if math.fsum(s * v for s, v in zip(signs, values, strict=True)) <= observed + tol:
+                count += 1
+        return count / total
+    rng = random.Random(seed)
+    count = 1  # the observed assignment itself (keeps p > 0)
+    for _ in range(resamples):
+        flipped = math.fsum(v if rng.random() < 0.5 else -v for v in values)
+        if flipped <= observed + tol:
+            count += 1
+    return count / (resamples + 1)
+
+
+def mcnemar_p(worsened: int, improved: int) -> float:
+    """Exact one-sided McNemar p: P(X >= worsened) for X ~ Binomial(worsened + improved, 1/2)."""
+    n = worsened + improved
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(worsened, n + 1))
+    return min(1.0, tail / 2**n)

@@ -51,6 +51,7 @@ class EvaluatorEntry:
     inputs: Mapping[str, Any]
     prefix: str
     key: tuple[str | int, ...]
+    repeat: int | None = None
 
 
 @dataclass
@@ -68,6 +69,8 @@ class Suite:
     concurrency: int | None
     timeout: float | None
     search_paths: tuple[Path, ...]
+    repeat_subject: int = 1
+    repeat_judge: int = 1
     _subjects: dict[str, Subject] = field(default_factory=dict)
     _evaluators: dict[str, BoundEvaluator] = field(default_factory=dict)
 
@@ -101,6 +104,8 @@ class Suite:
                     search_paths=self.search_paths,
                     base_dir=self.path.parent,
                 )
+                bound = self._evaluators[entry.name]
+                bound.repeat = entry.repeat or (self.repeat_judge if bound.needs_model else 1)
             except GateError:
                 raise
             except (EvaluatorSpecError, ImportTargetError, ValueError, TypeError) as exc:
@@ -219,9 +224,19 @@ def _evaluator_entries(doc: Located) -> list[EvaluatorEntry]:
                 inputs=spec.get("inputs") or {},
                 prefix=spec.get("prefix", ""),
                 key=key,
+                repeat=spec.get("repeat"),
             )
         )
     return entries
+
+
+def _repeat(value: Any, role: str) -> int:
+    """`repeat: 3` repeats subjects; `repeat: {subject: 3, judge: 2}` sets each separately."""
+    if isinstance(value, int):
+        return value if role == "subject" else 1
+    if isinstance(value, Mapping):
+        return int(value.get(role, 1))
+    return 1
 
 
 class SuiteLoader:
@@ -304,6 +319,8 @@ class SuiteLoader:
             concurrency=data.get("concurrency"),
             timeout=data.get("timeout"),
             search_paths=tuple(search),
+            repeat_subject=_repeat(data.get("repeat"), "subject"),
+            repeat_judge=_repeat(data.get("repeat"), "judge"),
         )
 
     def check_columns(self, suite: Suite, subject_name: str, dataset_name: str) -> None:

@@ -57,6 +57,11 @@ class Rule:
     severity: str = "fail"
     source: str = ""
     strict: bool = False  # from a suite file: the metric must exist
+    on: str = "value"  # value | ci_low | ci_high | interval
+    pass_k: int | str = "all"  # with repeats: a row passes when k of its n repeats pass
+    confidence: float = 0.95
+    on_inconclusive: str = "fail"  # fail | warn | rerun (when on: interval)
+    rerun_budget: int = 3  # extra repeats per row that `rerun` may spend
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,8 @@ class RegressionRule:
     direction: str | None = None
     severity: str = "fail"
     source: str = ""
+    significance: float | None = None  # require a paired test's p below this to call it a drop
+    min_effect: float | None = None  # and a worsening at least this large
 
 
 @dataclass(frozen=True)
@@ -170,6 +177,13 @@ def _rules(
                     severity=raw.get("severity", defaults.get("severity", "fail")),
                     source=_source(doc, where),
                     strict=strict,
+                    on=raw.get("on", defaults.get("on", "value")),
+                    pass_k=raw.get("pass_k", defaults.get("pass_k", "all")),
+                    confidence=float(raw.get("confidence", defaults.get("confidence", 0.95))),
+                    on_inconclusive=raw.get(
+                        "on_inconclusive", defaults.get("on_inconclusive", "fail")
+                    ),
+                    rerun_budget=int(raw.get("rerun_budget", defaults.get("rerun_budget", 3))),
                 )
             )
         out[metric] = tuple(built)
@@ -179,11 +193,12 @@ def _rules(
 def _regression(doc: Located, key: Key, raw: Mapping[str, Any] | None) -> dict[str, RegressionRule]:
     out: dict[str, RegressionRule] = {}
     for metric, spec in (raw or {}).items():
-        keys = ("max_drop", "max_drop_pct", "max_rise", "max_rise_pct")
+        keys = ("max_drop", "max_drop_pct", "max_rise", "max_rise_pct", "significance")
         if not any(k in spec for k in keys):
             raise doc.error(
                 (*key, metric),
-                "a regression rule needs max_drop, max_drop_pct, max_rise or max_rise_pct",
+                "a regression rule needs max_drop, max_drop_pct, max_rise, max_rise_pct "
+                "or significance",
             )
         out[metric] = RegressionRule(
             metric=metric,
@@ -195,6 +210,8 @@ def _regression(doc: Located, key: Key, raw: Mapping[str, Any] | None) -> dict[s
             direction=spec.get("direction"),
             severity=spec.get("severity", "fail"),
             source=_source(doc, (*key, metric)),
+            significance=spec.get("significance"),
+            min_effect=spec.get("min_effect"),
         )
     return out
 

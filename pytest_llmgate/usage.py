@@ -11,7 +11,7 @@ import math
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-__all__ = ["CallRecord", "Ledger", "current_ledger", "record_call"]
+__all__ = ["CallRecord", "Ledger", "current_ledger", "current_repeat", "record_call"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,9 @@ class Ledger:
 
 
 current_ledger: ContextVar[Ledger | None] = ContextVar("llmgate_ledger", default=None)
+# the repeat index of the sample being produced: part of every model call's cache key, so repeats
+# are independent samples (the subject phase sees the row's repeat, a judge its judge repeat)
+current_repeat: ContextVar[int] = ContextVar("llmgate_repeat", default=0)
 
 
 def record_call(record: CallRecord) -> None:

@@ -155,6 +155,7 @@ class BoundEvaluator:
     inline: bool = False  # cheap, CPU-bound built-ins run on the event loop thread
     needs_model: bool = False
     version: str = "1"
+    repeat: int = 1  # judge repeats: re-judge the same answer, average the scores
 
     @property
     def spec(self) -> dict[str, Any]:

@@ -286,7 +286,8 @@ def mask(kind: str, matched: str) -> str:
     n = len(matched)
     if kind == "payment_card":
         digits = re.sub(r"\D", "", matched)
-        return f"payment_card:****{digits[-4:]} ({len(digits)} digits)"
+        last = digits[-4:] if len(digits) >= 13 else ""  # only ever shown for a whole card
+        return f"payment_card:****{last} ({len(digits)} digits)"
     if kind == "private_key":
         algo = re.match(r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE", matched)
         return f"private_key:{(algo.group(1).strip() if algo else '') or 'PKCS8'}*** ({n} chars)"
@@ -298,8 +299,9 @@ def mask(kind: str, matched: str) -> str:
         shown += prefix.group(0) if prefix else ""
         return f"secret:{shown}*** ({n} chars)"
     if kind == "email":
-        tld = matched.rsplit(".", 1)[-1]
-        return f"email:***@***.{tld} ({n} chars)"
+        whole = re.fullmatch(r"[A-Za-z0-9][^@\s]*@[^@\s]+\.([A-Za-z]{2,24})", matched)
+        tld = f".{whole.group(1)}" if whole else ""
+        return f"email:***@***{tld} ({n} chars)"
     prefix = _PUBLIC_PREFIX.match(matched)
     shown = prefix.group(0) if prefix else ""
     return f"{kind}:{shown}*** ({n} chars)"

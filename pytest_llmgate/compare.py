@@ -35,7 +35,7 @@ from pytest_llmgate.results import (
     RunResult,
     load_results,
 )
-from pytest_llmgate.stats import AGGREGATE_PATTERN, aggregate
+from pytest_llmgate.stats import AGGREGATE_PATTERN, aggregate, mcnemar_p, sign_flip_p
 from pytest_llmgate.thresholds import (
     HIGHER_IS_BETTER,
     LOWER_IS_BETTER,
@@ -148,8 +148,10 @@ def _pair_rows(
     if not reasons:
         return _Pairing(pairing_cur, pairing_base, True)
     if same:
-        note = (f"{NOT_LIKE_FOR_LIKE}: {'; '.join(reasons)}; compared on the {len(same)} of "
-                f"{len(current)} row(s) unchanged in both runs")
+        note = (
+            f"{NOT_LIKE_FOR_LIKE}: {'; '.join(reasons)}; compared on the {len(same)} of "
+            f"{len(current)} row(s) unchanged in both runs"
+        )
     else:
         note = f"{NOT_LIKE_FOR_LIKE}: {'; '.join(reasons)}; no unchanged rows to compare"
     return _Pairing(pairing_cur, pairing_base, False, note)
@@ -254,11 +256,25 @@ def _checks(
     elif baseline_item.aggregates and dataset_sha256 == baseline_item.dataset_sha256 != "":
         pairing = _Pairing(tuple(rows), (), True)  # a baseline stripped of rows: aggregates only
     else:
-        pairing = _Pairing((), (), False, f"{NOT_LIKE_FOR_LIKE}: the baseline item has no rows "
-                           f"({baseline_item.verdict}); nothing to compare")
+        pairing = _Pairing(
+            (),
+            (),
+            False,
+            f"{NOT_LIKE_FOR_LIKE}: the baseline item has no rows "
+            f"({baseline_item.verdict}); nothing to compare",
+        )
     if pairing.note:
-        checks.append(Check(kind="regression", metric="dataset", aggregate="rows", value=None,
-                            verdict="warn", severity="warn", message=pairing.note))
+        checks.append(
+            Check(
+                kind="regression",
+                metric="dataset",
+                aggregate="rows",
+                value=None,
+                verdict="warn",
+                severity="warn",
+                message=pairing.note,
+            )
+        )
     if not pairing.current:
         return checks
     for rule in rules.values():
@@ -271,25 +287,116 @@ def _checks(
             base = _value(pairing.baseline, rule.metric, rule.aggregate)
         else:
             base = baseline_item.aggregates.get(rule.metric, {}).get(rule.aggregate)
-        common: dict[str, Any] = dict(kind="regression", metric=rule.metric,
-                                      aggregate=rule.aggregate, severity=rule.severity,
-                                      source=rule.source)
+        common: dict[str, Any] = dict(
+            kind="regression",
+            metric=rule.metric,
+            aggregate=rule.aggregate,
+            severity=rule.severity,
+            source=rule.source,
+        )
         if base is None:
             continue  # nothing to regress from: the metric is new
         if current is None:
             verdict = "fail" if rule.severity == "fail" else "warn"
-            checks.append(Check(value=None, baseline=base, verdict=verdict,
-                                message=f"regression: {rule.metric} has no value in this run "
-                                f"(baseline {rule.aggregate} {_fmt(base)})", **common))
+            checks.append(
+                Check(
+                    value=None,
+                    baseline=base,
+                    verdict=verdict,
+                    message=f"regression: {rule.metric} has no value in this run "
+                    f"(baseline {rule.aggregate} {_fmt(base)})",
+                    **common,
+                )
+            )
             continue
         outcome = evaluate_rule(rule, base, current)
-        checks.append(Check(value=current, baseline=base, verdict=outcome.verdict,
-                            min=outcome.min, max=outcome.max, message=outcome.message, **common))
+        p_value = None
+        if rule.significance is not None and pairing.baseline:
+            outcome, p_value = _with_significance(rule, outcome, pairing, base, current)
+        checks.append(
+            Check(
+                value=current,
+                baseline=base,
+                verdict=outcome.verdict,
+                min=outcome.min,
+                max=outcome.max,
+                message=outcome.message,
+                p_value=p_value,
+                **common,
+            )
+        )
     return checks
 
 
-def default_rules(item: ItemResult, tolerance_pct: float = DEFAULT_TOLERANCE_PCT
-                  ) -> dict[str, RegressionRule]:
+def paired_deltas(
+    current: Sequence[RowResult], baseline: Sequence[RowResult], metric: str
+) -> list[tuple[float, float]]:
+    """(baseline, current) per golden row present in both, repeats averaged within a row."""
+
+    def means(rows: Sequence[RowResult]) -> dict[str, float]:
+        sums: dict[str, list[float]] = {}
+        for row in rows:
+            if metric in row.metrics:
+                sums.setdefault(row.id, []).append(row.metrics[metric])
+        return {k: math.fsum(v) / len(v) for k, v in sums.items()}
+
+    cur, base = means(current), means(baseline)
+    return [(base[k], cur[k]) for k in cur if k in base]
+
+
+def paired_p_value(
+    pairs: Sequence[tuple[float, float]], higher_is_better: bool, seed: int = 0
+) -> float:
+    """One-sided p that the current run is this much worse by chance (paired over rows).
+
+    0/1 metrics (pass/fail per row) use the exact McNemar test on discordant rows; other metrics
+    a sign-flip permutation test on per-row deltas."""
+    binary = all(v in (0.0, 1.0) for pair in pairs for v in pair)
+    if binary:
+        worsened = sum(1 for b, c in pairs if (b > c) == higher_is_better and b != c)
+        improved = sum(1 for b, c in pairs if b != c) - worsened
+        return mcnemar_p(worsened, improved)
+    deltas = [c - b for b, c in pairs]
+    return sign_flip_p(deltas, worse_is_negative=higher_is_better, seed=seed)
+
+
+def _with_significance(
+    rule: RegressionRule, outcome: RuleOutcome, pairing: _Pairing, base: float, current: float
+) -> tuple[RuleOutcome, float | None]:
+    """A drop counts only when a paired test says it is not noise (and it is big enough)."""
+    higher = rule_direction(rule) == HIGHER_IS_BETTER
+    pairs = paired_deltas(pairing.current, pairing.baseline, rule.metric)
+    if len(pairs) < 2:
+        return outcome, None
+    p = paired_p_value(pairs, higher, seed=len(pairs))
+    worse_by = (base - current) if higher else (current - base)
+    limits = any(
+        x is not None for x in (rule.max_drop, rule.max_drop_pct, rule.max_rise, rule.max_rise_pct)
+    )
+    big_enough = worse_by > 0 and worse_by >= (rule.min_effect or 0.0) - _tol(base)
+    significant = p < rule.significance  # type: ignore[operator]
+    breached = (outcome.verdict != "pass" or not limits) and big_enough and significant
+    label = f"{rule.metric} {rule.aggregate} {_fmt(base)} -> {_fmt(current)}"
+    sign = "-" if current < base else "+"
+    shown = f"{'▼' if current < base else '▲'} {sign}{_fmt(abs(current - base))} (p={p:.3g})"
+    if breached:
+        verdict = "fail" if rule.severity == "fail" else "warn"
+        return replace(
+            outcome,
+            verdict=verdict,
+            message=f"regression: {label}: {shown}, significant at {rule.significance:g}",
+        ), p
+    note = (
+        outcome.message
+        if outcome.improved
+        else (f"{label}: {shown}: within noise" if worse_by > 0 else outcome.message)
+    )
+    return replace(outcome, verdict="pass", message=note), p
+
+
+def default_rules(
+    item: ItemResult, tolerance_pct: float = DEFAULT_TOLERANCE_PCT
+) -> dict[str, RegressionRule]:
     """`llmgate diff` without --thresholds: every metric a threshold gates may worsen by at most
     `tolerance_pct` percent of its baseline (ungated metrics such as latency are too noisy)."""
     rules: dict[str, RegressionRule] = {}
@@ -372,8 +479,12 @@ class ItemDiff:
 
     @property
     def newly_failing(self) -> bool:
-        return (self.current is not None and self.baseline is not None
-                and self.baseline.verdict == PASSED and self.current.verdict in (FAILED, ERROR))
+        return (
+            self.current is not None
+            and self.baseline is not None
+            and self.baseline.verdict == PASSED
+            and self.current.verdict in (FAILED, ERROR)
+        )
 
     @property
     def regressed(self) -> bool:
@@ -476,16 +587,18 @@ def _check_direction(check: Check | None, metric: str) -> str:
     return direction_of(metric)
 
 
-def _item_diff(current: ItemResult, baseline: ItemResult,
-               rules: Mapping[str, RegressionRule] | None) -> ItemDiff:
+def _item_diff(
+    current: ItemResult, baseline: ItemResult, rules: Mapping[str, RegressionRule] | None
+) -> ItemDiff:
     if rules is None:
         checks = [c for c in current.checks if c.kind == "regression"]
     else:
         checks = _checks(current.rows, baseline, rules, current.dataset_sha256)
     by_metric = {c.metric: c for c in checks if c.metric != "dataset"}
     if baseline.rows and current.rows:
-        pairing = _pair_rows(current.rows, baseline.rows, current.dataset_sha256,
-                             baseline.dataset_sha256)
+        pairing = _pair_rows(
+            current.rows, baseline.rows, current.dataset_sha256, baseline.dataset_sha256
+        )
         cur_rows, base_rows, like = pairing.current, pairing.baseline, pairing.like_for_like
         notes: tuple[str, ...] = (pairing.note,) if pairing.note else ()
     else:
@@ -510,21 +623,39 @@ def _item_diff(current: ItemResult, baseline: ItemResult,
         if check is not None and check.baseline is not None:
             base_value, cur_value = check.baseline, check.value
         else:
-            cur_value = _value(cur_rows, name, agg) if cur_rows else current.aggregates.get(
-                name, {}).get(agg)
-            base_value = _value(base_rows, name, agg) if base_rows else (
-                baseline.aggregates.get(name, {}).get(agg) if like else None)
-        metrics.append(MetricDiff(
-            metric=name, aggregate=agg, baseline=base_value, current=cur_value,
-            direction=direction,
-            verdict=check.verdict if check is not None else "",
-            bound=check.bound if check is not None and check.bound != "-" else "",
-            message=check.message if check is not None else "",
-            gated=name in gated,
-            improved=check is not None and REFRESH in check.message,
-        ))
-    return ItemDiff(nodeid=current.nodeid, status=MATCHED, current=current, baseline=baseline,
-                    metrics=tuple(metrics), like_for_like=like and not notes, notes=notes)
+            cur_value = (
+                _value(cur_rows, name, agg)
+                if cur_rows
+                else current.aggregates.get(name, {}).get(agg)
+            )
+            base_value = (
+                _value(base_rows, name, agg)
+                if base_rows
+                else (baseline.aggregates.get(name, {}).get(agg) if like else None)
+            )
+        metrics.append(
+            MetricDiff(
+                metric=name,
+                aggregate=agg,
+                baseline=base_value,
+                current=cur_value,
+                direction=direction,
+                verdict=check.verdict if check is not None else "",
+                bound=check.bound if check is not None and check.bound != "-" else "",
+                message=check.message if check is not None else "",
+                gated=name in gated,
+                improved=check is not None and REFRESH in check.message,
+            )
+        )
+    return ItemDiff(
+        nodeid=current.nodeid,
+        status=MATCHED,
+        current=current,
+        baseline=baseline,
+        metrics=tuple(metrics),
+        like_for_like=like and not notes,
+        notes=notes,
+    )
 
 
 def diff_runs(run: RunResult, baseline: RunResult, *, rules: RulesFor | None = None) -> RunDiff:
@@ -540,16 +671,34 @@ def diff_runs(run: RunResult, baseline: RunResult, *, rules: RulesFor | None = N
         seen.add(item.nodeid)
         base = base_items.get(item.nodeid)
         if base is None:
-            diffs.append(ItemDiff(nodeid=item.nodeid, status=NEW, current=item, baseline=None,
-                                  notes=("new: not in the baseline",)))
+            diffs.append(
+                ItemDiff(
+                    nodeid=item.nodeid,
+                    status=NEW,
+                    current=item,
+                    baseline=None,
+                    notes=("new: not in the baseline",),
+                )
+            )
             continue
         diffs.append(_item_diff(item, base, rules(item) if rules is not None else None))
     for nodeid, base in base_items.items():
         if nodeid not in seen:
-            diffs.append(ItemDiff(nodeid=nodeid, status=REMOVED, current=None, baseline=base,
-                                  notes=("removed: in the baseline, not in this run",)))
-    return RunDiff(items=tuple(diffs), baseline_meta=dict(baseline.meta),
-                   cost_baseline=run_cost(baseline), cost_current=run_cost(run))
+            diffs.append(
+                ItemDiff(
+                    nodeid=nodeid,
+                    status=REMOVED,
+                    current=None,
+                    baseline=base,
+                    notes=("removed: in the baseline, not in this run",),
+                )
+            )
+    return RunDiff(
+        items=tuple(diffs),
+        baseline_meta=dict(baseline.meta),
+        cost_baseline=run_cost(baseline),
+        cost_current=run_cost(run),
+    )
 
 
 def changed_rows(diff: ItemDiff, metric: str) -> list[tuple[str, float | None, float | None]]:

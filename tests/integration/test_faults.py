@@ -69,7 +69,7 @@ def write_project(root: Path, base_url: str, rows: int, suite: str = SUITE) -> N
     (root / "suites/faults.yaml").write_text(suite, "utf-8")
     (root / "thresholds.yaml").write_text(
         f"models:\n  openai:\n    base_url: {base_url}\n    model: gpt-4o-mini\n"
-        f"    timeout_s: 0.4\n    max_retries: 8\n", "utf-8")
+        f"    api_key: ${{OPENAI_API_KEY}}\n    timeout_s: 0.4\n    max_retries: 8\n", "utf-8")
 
 
 def _results(pytester: pytest.Pytester) -> dict[str, Any]:

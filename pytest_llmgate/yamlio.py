@@ -7,6 +7,7 @@ overwrites, are reported instead.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,25 @@ class Located:
         return InputError(self.path, problem, line=self.line(key), field=dotted(key) or None)
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans: only true/false are booleans.
+
+    YAML 1.1 also reads on/off/yes/no/y/n as booleans, which turns a threshold's `on: ci_low`
+    key into `True` and a country code `NO` into False.
+    """
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+for _first in "tTfF":
+    _Loader.yaml_implicit_resolvers.setdefault(_first, []).insert(
+        0, ("tag:yaml.org,2002:bool", _BOOL)
+    )
+
+
 def _walk(node: yaml.Node, key: Key, lines: dict[Key, int], path: Path) -> None:
     lines.setdefault(key, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
@@ -78,7 +98,7 @@ def _walk(node: yaml.Node, key: Key, lines: dict[Key, int], path: Path) -> None:
 def parse_yaml(text: str, path: Path) -> Located:
     """Parse YAML text safely; syntax errors become one-line `InputError`s."""
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         try:
             node = loader.get_single_node()
             data = loader.construct_document(node) if node is not None else None

@@ -66,6 +66,11 @@ def _properties(item: ItemResult, diff: ItemDiff | None) -> Iterable[tuple[str, 
         if check.bound != "-":
             yield f"{key}.bound", check.bound
         yield f"{key}.verdict", check.verdict
+        if check.ci_low is not None and check.ci_high is not None:
+            yield f"{key}.ci_low", fmt(check.ci_low, 6)
+            yield f"{key}.ci_high", fmt(check.ci_high, 6)
+        if check.p_value is not None:
+            yield f"{key}.p_value", fmt(check.p_value, 6)
         if check.baseline is not None:
             yield f"{key}.baseline", fmt(check.baseline, 6)
     for role, usage in item.usage.items():

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from pytest_llmgate.compare import BETTER, WORSE, ItemDiff, MetricDiff, RunDiff, diff_runs, run_cost
 from pytest_llmgate.reporting._common import fmt, fmt_delta, output_text, truncate, worst_rows
+from pytest_llmgate.reporting.text import with_interval
 from pytest_llmgate.results import ERROR, FAILED, PASSED, SKIPPED, Check, ItemResult, RunResult
 
 __all__ = ["COMMENT_LIMIT", "MARKER", "md_escape", "render_markdown"]
@@ -102,7 +103,7 @@ def _item_name(item: ItemResult) -> str:
 
 
 def _verdict_cell(verdict: str) -> str:
-    if verdict in ("fail", "error"):
+    if verdict in ("fail", "error", "inconclusive"):
         return f"**{verdict.upper()}**"
     return {"warn": "warn", "pass": "pass"}.get(verdict, verdict)
 
@@ -204,8 +205,8 @@ def _check_rows(run: RunResult) -> list[list[str]]:
                                 e[0].nodeid))
     rows = []
     for item, check in entries:
-        breach = check.verdict in ("fail", "error")
-        value = fmt(check.value)
+        breach = check.verdict in ("fail", "error", "inconclusive")
+        value = md_escape(with_interval(check), 40)
         rows.append([_item_name(item), md_escape(f"{check.metric} ({check.aggregate})", 60),
                      f"**{value}**" if breach else value, md_escape(check.bound, 40),
                      _verdict_cell(check.verdict)])

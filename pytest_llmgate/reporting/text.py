@@ -33,15 +33,31 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
+def with_interval(check: Check) -> str:
+    """`4.12 ± 0.08` when the check carries a confidence interval; `▼ -0.21 (p=0.003)` style
+    significance is part of regression messages."""
+    text = format_value(check.value)
+    if check.value is not None and check.ci_low is not None and check.ci_high is not None:
+        half = max(check.value - check.ci_low, check.ci_high - check.value)
+        text += f" ± {half:.2g}"
+    if check.p_value is not None:
+        text += f" (p={check.p_value:.2g})"
+    return text
+
+
 def _check_row(check: Check) -> list[object]:
     shown = check.verdict.upper() if check.verdict != "pass" else "pass"
     metric = f"{check.metric} (regression)" if check.kind == "regression" else check.metric
-    return [metric, check.aggregate, format_value(check.value), check.bound, shown]
+    return [metric, check.aggregate, with_interval(check), check.bound, shown]
 
 
 def _worst_rows(item: ItemResult, limit: int = 5) -> list[RowResult]:
     errored = [r for r in item.rows if r.errors]
-    failing = [c for c in item.checks if c.verdict in ("fail", "error") and c.kind == "threshold"]
+    failing = [
+        c
+        for c in item.checks
+        if c.verdict in ("fail", "error", "inconclusive") and c.kind == "threshold"
+    ]
     ranked: list[RowResult] = list(errored)
     if failing:
         metric = failing[0].metric
@@ -66,7 +82,7 @@ def render_item_failure(item: ItemResult) -> str:
             )
         )
     for check in item.checks:
-        if check.verdict in ("fail", "error") and check.message:
+        if check.verdict in ("fail", "error", "inconclusive") and check.message:
             where = f" [{check.source}]" if check.source else ""
             lines.append(f"  {check.verdict.upper()}: {check.message}{where}")
     worst = _worst_rows(item)

@@ -334,6 +334,8 @@ def load_models(
     if raw is not None and not isinstance(raw, Mapping):
         raise InputError(source, "expected a mapping of model names to settings", field="models")
     for name, spec in (raw or {}).items():
+        if name == "azure_ai_project":  # the Azure AI project of the safety evaluators
+            continue
         if not isinstance(spec, Mapping):
             raise InputError(source, "expected a mapping of settings", field=f"models.{name}")
         models[str(name)] = _model_from_spec(str(name), spec, source=str(source), env=env)

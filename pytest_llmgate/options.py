@@ -97,6 +97,12 @@ def add_options(parser: pytest.Parser) -> None:
         help="also write this run's results as a baseline file.",
     )
     group.addoption(
+        "--llm-gate-env",
+        metavar="NAME",
+        default=None,
+        help="apply experiment.NAME.yaml overlays to Prompt Flow experiment.yaml files.",
+    )
+    group.addoption(
         "--llm-gate-concurrency",
         metavar="N",
         type=_positive_int,
@@ -143,6 +149,12 @@ def add_options(parser: pytest.Parser) -> None:
         help="run a deterministic slice I of N of the items (CI matrices).",
     )
     group.addoption(
+        "--llm-gate-redact-outputs",
+        action="store_true",
+        default=None,
+        help="mask personal data and secrets in outputs, inputs and rows in every artifact.",
+    )
+    group.addoption(
         "--llm-gate-repeat",
         metavar="N",
         type=_positive_int,
@@ -164,6 +176,9 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("llm_gate_concurrency", "rows run at once per item", default="16")
     parser.addini("llm_gate_cache", "model call cache mode", default="rw")
     parser.addini("llm_gate_cache_dir", "model call cache directory", default="")
+    parser.addini(
+        "llm_gate_redact_outputs", "mask PII/secrets in artifacts", type="bool", default=False
+    )
     parser.addini("llm_gate_max_error_rate", "default max error rate per item", default="0")
 
 
@@ -220,6 +235,8 @@ class Settings:
     progress: str
     max_error_rate: float
     repeat: int | None = None
+    env: str | None = None
+    redact_outputs: bool = False
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -280,4 +297,8 @@ class Settings:
             progress=progress,
             max_error_rate=max_error_rate,
             repeat=_opt(config, "llm_gate_repeat"),
+            env=_opt(config, "llm_gate_env"),
+            redact_outputs=bool(
+                _opt(config, "llm_gate_redact_outputs") or config.getini("llm_gate_redact_outputs")
+            ),
         )

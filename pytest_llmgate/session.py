@@ -77,7 +77,7 @@ class GateSession:
             )
         except GateError as exc:
             raise pytest.UsageError(str(exc)) from None
-        self.loader = SuiteLoader(self.settings.rootdir, self.settings.limit)
+        self.loader = SuiteLoader(self.settings.rootdir, self.settings.limit, env=self.settings.env)
         self.baseline: RunResult | None = None
         if self.settings.baseline_path is not None:
             from pytest_llmgate.compare import BaselineError, load_baseline
@@ -170,6 +170,10 @@ class GateSession:
             decide,
             lambda jobs: run_rows_sync(rows, subject, item.variant, evaluators, options, jobs=jobs),
         )
+        if self.settings.redact_outputs:
+            from pytest_llmgate.redact import redact_rows
+
+            row_results = redact_rows(row_results)
         return ItemResult(
             verdict=verdict.verdict,
             message="; ".join(verdict.notes),
@@ -191,13 +195,26 @@ class GateSession:
         return part_record(*self.settings.shard, bounds, self.slice_totals[nodeid], policy)
 
     def _skip_reason(self, subject: Any, evaluators: list[Any]) -> str | None:
+        """Why an item that needs a model (or an Azure AI project) cannot run, or None."""
+        if any(getattr(e.fn, "needs_azure_project", False) for e in evaluators):
+            from pytest_llmgate.evaluators.safety.azure import azure_project_reason
+
+            reason = azure_project_reason(
+                evaluators,
+                rootdir=self.settings.rootdir,
+                thresholds_path=self.settings.thresholds_path,
+            )
+            if reason:
+                return str(reason)
         if not (getattr(subject, "needs_model", False) or any(e.needs_model for e in evaluators)):
             return None
-        try:
-            from pytest_llmgate.models import models_configured
-        except ImportError:
-            return "model support is not installed"
-        return models_configured(self.settings.rootdir)
+        from pytest_llmgate.llm_session import _read_models
+        from pytest_llmgate.models import environment, load_models, models_configured
+
+        path = self.settings.thresholds_path
+        env = environment(self.settings.rootdir)
+        configured = load_models(_read_models(path), source=path or "<environment>", env=env)
+        return models_configured(self.settings.rootdir, models=configured)
 
     def _base(self, item: GateItem) -> dict[str, Any]:
         suite = item.suite

@@ -107,11 +107,15 @@ ARTIFACTS = {
 }
 
 
-def _run_with_artifacts(p: Project) -> dict[str, str]:
+def _run_with_artifacts(p: Project, *extra: str) -> dict[str, str]:
     args = [f"{opt}={path}" for opt, path in ARTIFACTS.items()]
-    result = p.pytester.runpytest("suites", "--llm-gate", "-p", "no:xdist", "-k", "leaky", *args)
+    result = p.pytester.runpytest(
+        "suites", "--llm-gate", "-p", "no:xdist", "-k", "leaky", *args, *extra
+    )
     assert result.ret == 1
-    return {path: (p.path / path).read_text("utf-8") for path in ARTIFACTS.values()}
+    texts = {path: (p.path / path).read_text("utf-8") for path in ARTIFACTS.values()}
+    texts["<terminal>"] = result.stdout.str() + result.stderr.str()
+    return texts
 
 
 def test_pii_details_are_masked_in_every_artifact(project: Project) -> None:
@@ -128,13 +132,9 @@ def test_pii_details_are_masked_in_every_artifact(project: Project) -> None:
             assert CARD not in blob and KEY not in blob and "Q2xT9vLm4Nw8" not in blob
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="outputs are written as-is; needs the redact_outputs reporting option (see docs/safety.md)",
-)
-def test_planted_secret_appears_in_no_artifact(project: Project) -> None:
+def test_planted_secret_appears_in_no_artifact_when_outputs_are_redacted(project: Project) -> None:
     p = _project(project)
-    texts = _run_with_artifacts(p)
+    texts = _run_with_artifacts(p, "--llm-gate-redact-outputs")
     for path, text in texts.items():
         for raw in (CARD, CARD.replace(" ", ""), KEY):
             assert raw not in text, path

@@ -347,7 +347,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path, nargs="?", default=Path("."), metavar="DIR",
                    help="repository root (default: .)")
     p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("noise", help="measure run-to-run spread per metric",
+                       description="Run the gate K times on unchanged code with the call cache "
+                       "off and print, per item and metric, the spread of the mean across runs "
+                       "(the noise floor thresholds should sit above).")
+    p.add_argument("pytest_args", nargs="*", metavar="PYTEST_ARG",
+                   help="what to run, as for pytest (default: suites/)")
+    p.add_argument("-k", "--runs", type=int, default=5, metavar="K", help="runs (default: 5)")
+    p.set_defaults(func=cmd_noise)
     return parser
+
+
+def cmd_noise(args: argparse.Namespace) -> int:
+    from pytest_llmgate.noise import measure, noise_floor, render_noise
+
+    if args.runs < 2:
+        raise CommandError("--runs must be at least 2")
+    runs = measure(args.pytest_args or ["suites/"], args.runs)
+    print(render_noise(noise_floor(runs)))
+    return OK
 
 
 def _percent(text: str) -> float:

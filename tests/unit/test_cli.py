@@ -31,6 +31,7 @@ HELP = {
             baseline  save a results file as a baseline
             validate  check suites, thresholds and datasets
             init      scaffold a gate into an existing repository
+            noise     measure run-to-run spread per metric
 
         options:
           -h, --help  show this help message and exit
@@ -331,3 +332,39 @@ def test_python_dash_m() -> None:
                           text=True, timeout=60, check=False)
     assert proc.returncode == 0
     assert proc.stdout.startswith("usage: llmgate")
+
+
+def test_noise_floor_reports_spread_across_runs() -> None:
+    from pytest_llmgate.noise import noise_floor, render_noise
+    from pytest_llmgate.results import ItemResult, RunResult
+
+    def run_with(mean: float) -> RunResult:
+        item = ItemResult(nodeid="s.yaml::a[v-d]", suite="s", subject="a", variant="v",
+                          dataset="d", verdict="passed", aggregates={"groundedness": {"mean": mean}})
+        return RunResult(items=(item,))
+
+    (row,) = noise_floor([run_with(m) for m in (4.0, 4.2, 3.8)])
+    assert row.runs == 3
+    assert row.mean == pytest.approx(4.0)
+    assert row.std == pytest.approx(0.2)
+    assert row.spread == pytest.approx(0.4)
+    assert "groundedness" in render_noise([row])
+
+
+def test_noise_command_runs_the_gate_repeatedly(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "golden_datasets").mkdir()
+    (tmp_path / "golden_datasets/d.jsonl").write_text('{"response": "a b c"}\n{"response": "a"}\n')
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites/s.yaml").write_text(textwrap.dedent("""
+        suite: s
+        datasets: {d: ../golden_datasets/d.jsonl}
+        subjects: {rec: {type: recorded}}
+        evaluators: [length]
+    """))
+    monkeypatch.chdir(tmp_path)
+    assert main(["noise", "-k", "2", "suites/"]) == 0
+    out = capsys.readouterr().out
+    assert "suites/s.yaml::rec[default-d]" in out
+    assert "length_words" in out

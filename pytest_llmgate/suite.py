@@ -37,7 +37,7 @@ def is_suite_file(path: Path) -> bool:
     if path.suffix not in (".yaml", ".yml"):
         return False
     try:
-        head = path.read_bytes()[:65536].decode("utf-8", errors="replace")
+        head = path.read_bytes()[:65536].decode("utf-8-sig", errors="replace")  # BOM: Notepad
     except OSError:
         return False
     return bool(_SUITE_KEY.search(head))

@@ -1,0 +1,98 @@
+"""Prompt Flow support: flows as subjects, evaluation flows as evaluators, experiment.yaml files.
+
+Importing this package is cheap and never imports `promptflow` (2-4 s): collection of a plain suite
+must not pay for it, and a missing optional extra must be one clear line, not a traceback. The
+heavy parts live in submodules imported when a flow actually runs.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "INSTALL_HINT",
+    "EvaluationFlow",
+    "PromptflowUnavailable",
+    "is_experiment_file",
+    "prepare_environment",
+    "require_promptflow",
+]
+
+INSTALL_HINT = 'pip install "pytest-llmgate[promptflow]"'
+_EXPERIMENT_NAME = re.compile(r"^experiment\.ya?ml$")
+_TOP_KEY = re.compile(r"^(datasets|flow)\s*:", re.MULTILINE)
+_lock = threading.Lock()
+_prepared = False
+
+
+class PromptflowUnavailable(ValueError):
+    """promptflow is not installed (ValueError: suites report it as `file:line: field: problem`)."""
+
+
+def require_promptflow() -> None:
+    """Raise one clear line when the optional extra is missing."""
+    try:
+        with warnings.catch_warnings():
+            # promptflow's import-time deprecation noise (marshmallow, pkg_resources) is not the
+            # user's to fix, and would fail runs under filterwarnings = error
+            warnings.simplefilter("ignore")
+            import promptflow.connections
+            import promptflow.executor  # noqa: F401
+    except ImportError as exc:
+        raise PromptflowUnavailable(
+            f"Prompt Flow flows need the promptflow package, which is not installed "
+            f"({exc.name or 'promptflow'}): {INSTALL_HINT}"
+        ) from None
+
+
+def prepare_environment() -> None:
+    """Keep Prompt Flow out of the user's home and quiet, before it is first imported.
+
+    promptflow's devkit creates `~/.promptflow` when imported (`PF_HOME_DIRECTORY` moves it) and
+    logs every node at INFO; tracing stays off (its default in the executor), so no exporter or
+    trace service is started.
+    """
+    global _prepared
+    with _lock:
+        if _prepared:
+            return
+        if not os.environ.get("PF_HOME_DIRECTORY"):
+            home = tempfile.mkdtemp(prefix="llmgate-promptflow-")
+            atexit.register(shutil.rmtree, home, True)
+            os.environ["PF_HOME_DIRECTORY"] = home
+        os.environ.setdefault("PF_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("PF_DISABLE_TRACING", "true")
+        for name in ("promptflow", "execution", "execution.flow", "execution.bulk"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        _prepared = True
+
+
+def is_experiment_file(path: Path) -> bool:
+    """`experiment.yaml` (GenAIOps template) with a top-level `datasets:` or `flow:` key.
+
+    Overlays (`experiment.pr.yaml`) are not collected on their own: `--llm-gate-env` applies them.
+    """
+    if not _EXPERIMENT_NAME.match(path.name):
+        return False
+    try:
+        head = path.read_bytes()[:65536].decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    return bool(_TOP_KEY.search(head))
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EvaluationFlow":
+        from pytest_llmgate.promptflow.evaluation import EvaluationFlow
+
+        return EvaluationFlow
+    raise AttributeError(name)

@@ -1,0 +1,223 @@
+"""One flow, one line at a time, in process, through Prompt Flow's own executor.
+
+Why `FlowExecutor.create(...).exec_line_async(...)`: it is the engine `pf flow test` and the batch
+engine use for a line (DAG scheduling, `activate` conditions, `${inputs.x}`/`${node.output}`
+references, node variants via `node_override`, flex flows with class entries and init kwargs), but
+without the pf client: no run folders, no local service on port 23333, no input files copied or
+deleted, no `~/.promptflow` (see `prepare_environment`). Awaiting it on the gate's event loop keeps
+the gate's concurrency bound and its per-row usage ledger (a context variable) intact: LLM nodes
+(`llm_tools`) run as tasks in the row's context, Python nodes in threads that copy it.
+
+Prompt Flow's input-mapping rules are reproduced exactly (`inputs_for`): the default mapping is
+`${data.<input>}` for every flow input *without* a default (an input with a default is never
+filled from a same-named column), explicit mappings win, mapping keys that are not flow inputs are
+ignored, and the mapping itself is applied by promptflow's `apply_inputs_mapping`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_llmgate.promptflow import prepare_environment, require_promptflow
+from pytest_llmgate.promptflow.flowfile import FlowFile
+
+__all__ = ["FlowLineError", "FlowRunner", "LineOutcome"]
+
+LINE_NUMBER_KEY = "line_number"
+
+
+class FlowLineError(RuntimeError):
+    """A line of the flow failed (message: the failing node and Prompt Flow's error)."""
+
+
+@dataclass
+class LineOutcome:
+    output: Any  # the flow outputs (a dict for DAG flows; what the entry returned for flex flows)
+    inputs: dict[str, Any]
+    aggregation_inputs: dict[str, Any] = field(default_factory=dict)
+    system_metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _error_text(run_info: Any) -> str:
+    error = getattr(run_info, "error", None) or {}
+    message = str(error.get("message") or error.get("code") or "the line failed")
+    return message.strip().splitlines()[0] if message.strip() else "the line failed"
+
+
+class FlowRunner:
+    """Executors for one flow, one per node-variant selection / init kwargs (built lazily)."""
+
+    def __init__(
+        self,
+        flow: FlowFile,
+        connections: Any,  # a callable returning the connections dict (built at first run)
+        *,
+        line_timeout_s: int | None = None,
+    ) -> None:
+        self.flow = flow
+        self._connections_factory = connections
+        self._connections: dict[str, Any] | None = None
+        self._executors: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.line_timeout_s = line_timeout_s
+
+    def connections(self) -> dict[str, Any]:
+        if self._connections is None:
+            self._connections = self._connections_factory()
+        return self._connections
+
+    def executor(
+        self, variants: Mapping[str, str] | None = None, init: Mapping[str, Any] | None = None
+    ) -> Any:
+        key = repr((sorted((variants or {}).items()), sorted((init or {}).items(), key=str)))
+        with self._lock:
+            found = self._executors.get(key)
+            if found is None:
+                found = self._executors[key] = self._create(variants or {}, init or {})
+        return found
+
+    def _create(self, variants: Mapping[str, str], init: Mapping[str, Any]) -> Any:
+        prepare_environment()  # before promptflow's first import: it reads these at import time
+        require_promptflow()
+        from pytest_llmgate.promptflow.llm_tools import register
+
+        register()
+        from promptflow.executor import FlowExecutor
+
+        name, working_dir = Path(self.flow.path.name), self.flow.working_dir
+        try:
+            if self.flow.kind == "dag":
+                if init:
+                    raise ValueError("init arguments are for flex flows only")
+                return FlowExecutor._create_from_flow(
+                    flow=self._dag_with(variants),
+                    connections=self.connections(),
+                    working_dir=working_dir,
+                    flow_file=name,
+                    raise_ex=False,
+                    line_timeout_sec=self.line_timeout_s,
+                )
+            if variants:
+                raise ValueError("node variants are for DAG flows only")
+            return FlowExecutor.create(
+                name,
+                self.connections(),
+                working_dir=working_dir,
+                raise_ex=False,
+                init_kwargs=dict(init) or None,
+                env_exporter_setup=False,
+            )
+        except (ValueError, LookupError):
+            raise
+        except Exception as exc:
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"{self.flow.path}: {text}") from None
+
+    def _dag_with(self, variants: Mapping[str, str]) -> Any:
+        """The DAG with the selected node variants as defaults, as `pf run --variant` does."""
+        from promptflow.contracts.flow import Flow
+
+        declared = self.flow.node_variants
+        for node, variant in variants.items():
+            if node not in declared:
+                known = ", ".join(sorted(declared)) or "none"
+                raise ValueError(f"node {node!r} has no variants (nodes with variants: {known})")
+            if variant not in declared[node][1]:
+                raise ValueError(
+                    f"node {node!r} has no variant {variant!r} "
+                    f"(variants: {', '.join(declared[node][1])})"
+                )
+        flow = Flow.from_yaml(Path(self.flow.path.name), working_dir=self.flow.working_dir)
+        for node, variant in variants.items():
+            flow.node_variants[node].default_variant_id = variant
+        return flow
+
+    def input_names(self, executor: Any) -> dict[str, bool]:
+        """Flow input -> has a default."""
+        definition = executor.get_inputs_definition() or {}
+        return {
+            name: getattr(d, "default", None) is not None for name, d in definition.items()
+        }
+
+    def inputs_for(
+        self,
+        executor: Any,
+        mapping: Mapping[str, Any] | None,
+        sources: Mapping[str, Mapping[str, Any]],
+    ) -> dict[str, Any]:
+        """Prompt Flow's column mapping for one line (`sources`: data, run.outputs, run.inputs)."""
+        from promptflow._utils.inputs_mapping_utils import apply_inputs_mapping
+
+        names = self.input_names(executor)
+        complete = {name: f"${{data.{name}}}" for name, has_default in names.items()
+                    if not has_default}
+        complete.update({k: v for k, v in (mapping or {}).items() if k in names})
+        data = sources.get("data") or {}
+        # an unmapped input whose column is absent is left to the flow (its default or an error
+        # naming the input), as the batch engine's default mapping does
+        for name in list(complete):
+            if (mapping is None or name not in mapping) and name not in data:
+                del complete[name]
+        return dict(apply_inputs_mapping(dict(sources), complete))
+
+    async def run_line(
+        self, executor: Any, inputs: Mapping[str, Any], index: int | None = None
+    ) -> LineOutcome:
+        result = await executor.exec_line_async(dict(inputs), index=index)
+        run_info = result.run_info
+        self._forget(executor, run_info)
+        status = str(getattr(run_info.status, "value", run_info.status))
+        if status != "Completed":
+            raise FlowLineError(_error_text(run_info))
+        output = result.output
+        if dataclasses.is_dataclass(output) and not isinstance(output, type):
+            output = dataclasses.asdict(output)  # a flex entry's dataclass: its fields, as pf does
+        if isinstance(output, Mapping):
+            output = {k: v for k, v in output.items() if k != LINE_NUMBER_KEY}
+        return LineOutcome(
+            output,
+            dict(inputs),
+            dict(result.aggregation_inputs or {}),
+            dict(getattr(run_info, "system_metrics", None) or {}),
+        )
+
+    @staticmethod
+    def _forget(executor: Any, run_info: Any) -> None:
+        """Drop the line's run records: the tracker would otherwise keep every line of the run."""
+        tracker = getattr(executor, "_run_tracker", None)
+        run_id = getattr(run_info, "run_id", None)
+        if tracker is None or run_id is None:
+            return
+        try:
+            for node_run in tracker.collect_child_node_runs(run_id):
+                tracker._node_runs.pop(node_run.run_id, None)
+            tracker._flow_runs.pop(run_id, None)
+        except Exception:  # private structures: a change there must not fail a run
+            pass
+
+    def aggregate(
+        self,
+        executor: Any,
+        inputs: Mapping[str, list[Any]],
+        aggregation_inputs: Mapping[str, list[Any]],
+    ) -> dict[str, Any]:
+        """Run the aggregation node(s) over the completed lines; the metrics they log."""
+        has_aggregation = getattr(executor, "has_aggregation_node", False)
+        if callable(has_aggregation):
+            has_aggregation = has_aggregation()
+        if not has_aggregation:
+            return {}
+        result = executor.exec_aggregation(dict(inputs), dict(aggregation_inputs))
+        failed = [
+            f"{name}: {_error_text(info)}"
+            for name, info in (getattr(result, "node_run_infos", None) or {}).items()
+            if str(getattr(info.status, "value", info.status)) not in ("Completed", "Bypassed")
+        ]
+        if failed:
+            raise FlowLineError(f"aggregation failed: {failed[0]}")
+        return dict(result.metrics or {})

@@ -1,0 +1,232 @@
+"""Prompt Flow's LLM node tools (`type: llm`, `api: chat`) answered by the gate's model client.
+
+Prompt Flow resolves an LLM node by its connection type: `AzureOpenAIConnection` -> the provider
+class named `AzureOpenAI`, `OpenAIConnection` -> `OpenAI`, method `chat`. promptflow-tools
+registers its own classes under those names; registering ours (after importing theirs, when it is
+installed) makes every LLM node call `pytest_llmgate.llm.chat`, so flow runs get the session's
+pooled client, cache, retries, rate limits and per-row cost ledger, exactly like prompt subjects.
+
+The prompt is rendered the way promptflow-tools renders it (Jinja2 with trim_blocks, flow inputs
+escaped so a row cannot inject role lines, `system:`/`user:` sections parsed by Prompt Flow's own
+`parse_chat`), so outputs match what `pf flow test` would have sent.
+
+No `from __future__ import annotations` here, on purpose: Prompt Flow reads these signatures'
+annotations at run time (`PromptTemplate` marks the template parameter, the connection annotation
+maps connection types to providers) and compares them with the classes, not with strings.
+"""
+
+import contextlib
+import threading
+from typing import Any
+
+from promptflow.connections import AzureOpenAIConnection, OpenAIConnection
+from promptflow.contracts.types import PromptTemplate
+from promptflow.core import ToolProvider, tool
+
+__all__ = ["AzureOpenAI", "OpenAI", "register"]
+
+_PARAMS = (
+    "temperature",
+    "top_p",
+    "stop",
+    "max_tokens",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "user",
+    "response_format",
+    "seed",
+    "tools",
+    "tool_choice",
+    "functions",
+    "function_call",
+)
+# promptflow-tools' defaults: sent only when the node sets something else, so a node that leaves
+# them alone produces the same request (and cache key) as a prompt subject would
+_DEFAULTS: dict[str, Any] = {
+    "temperature": 1.0,
+    "top_p": 1.0,
+    "presence_penalty": 0.0,
+    "frequency_penalty": 0.0,
+    "logit_bias": {},
+    "user": "",
+    "stop": None,
+    "max_tokens": None,
+    "response_format": None,
+    "seed": None,
+    "tools": None,
+    "tool_choice": None,
+    "functions": None,
+    "function_call": None,
+}
+_lock = threading.Lock()
+_models: dict[tuple[Any, ...], Any] = {}
+
+
+def _messages(prompt: str, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+    """Render like promptflow-tools' `build_messages` (escaping flow inputs' role lines)."""
+    from promptflow.core._prompty_utils import Escaper, parse_chat, render_jinja_template
+
+    to_escape = kwargs.pop("_inputs_to_escape", None)
+    escape = Escaper.build_escape_dict_from_kwargs(_inputs_to_escape=to_escape, **kwargs)
+    values = Escaper.escape_kwargs(escape_dict=escape, _inputs_to_escape=to_escape, **kwargs)
+    text = render_jinja_template(
+        prompt, trim_blocks=True, keep_trailing_newline=True, escape_dict=escape, **values
+    )
+    messages = parse_chat(text, escape_dict=escape)
+    if escape:
+        for message in messages:
+            for key, value in list(message.items()):
+                message[key] = Escaper.unescape_roles(value, escape)
+    return messages
+
+
+def _model(kind: str, connection: Any, deployment: str) -> Any:
+    """A `ModelConfig` for (connection, deployment); one per distinct endpoint so the pool keeps
+    one client for it."""
+    from pytest_llmgate.models import ModelConfig, Secret, register_secret
+
+    key_value = connection.api_key if hasattr(connection, "api_key") else None
+    if kind == "azure":
+        endpoint = str(connection.api_base)
+        identity: tuple[Any, ...] = (kind, endpoint, connection.api_version, deployment, key_value)
+    else:
+        endpoint = str(getattr(connection, "base_url", None) or "https://api.openai.com/v1")
+        identity = (kind, endpoint, deployment, key_value)
+    with _lock:
+        model = _models.get(identity)
+        if model is None:
+            register_secret(key_value)
+            name = str(getattr(connection, "name", None) or "promptflow")
+            if kind == "azure":
+                model = ModelConfig(
+                    name=name,
+                    kind="azure",
+                    model=deployment,
+                    deployment=deployment,
+                    azure_endpoint=endpoint,
+                    api_version=str(connection.api_version),
+                    api_key=Secret(key_value) if key_value else None,
+                    source="promptflow connection",
+                )
+            else:
+                model = ModelConfig(
+                    name=name,
+                    kind="openai",
+                    model=deployment,
+                    base_url=endpoint,
+                    api_key=Secret(key_value) if key_value else None,
+                    source="promptflow connection",
+                )
+            _models[identity] = model
+    return model
+
+
+async def _chat(kind: str, connection: Any, prompt: str, deployment: str, kwargs: dict[str, Any]):
+    from pytest_llmgate.llm import chat
+
+    params = {}
+    for name in _PARAMS:
+        if name in kwargs:
+            value = kwargs.pop(name)
+            if value != _DEFAULTS.get(name):
+                params[name] = value
+    for unsupported in ("n", "stream"):
+        value = kwargs.pop(unsupported, None)
+        if value not in (None, False, 1):
+            raise ValueError(
+                f"LLM node parameter {unsupported}={value!r} is not supported by the gate"
+            )
+    kwargs.pop("detail", None)
+    from pytest_llmgate.usage import current_ledger
+
+    messages = _messages(prompt, kwargs)
+    ledger = current_ledger.get()
+    # an evaluation flow's LLM nodes run in the row's judge phase and are accounted as judges
+    role = "judge" if ledger is not None and ledger.role == "judge" else "subject"
+    result = await chat(_model(kind, connection, deployment), messages, params=params, role=role)
+    return result.text
+
+
+class AzureOpenAI(ToolProvider):
+    """`AzureOpenAIConnection` LLM nodes."""
+
+    def __init__(self, connection: AzureOpenAIConnection):
+        super().__init__()
+        self.connection = connection
+
+    @tool
+    async def chat(
+        self,
+        prompt: PromptTemplate,
+        deployment_name: str,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        n: int = 1,
+        stream: bool = False,
+        stop: list | None = None,
+        max_tokens: int | None = None,
+        presence_penalty: float = 0,
+        frequency_penalty: float = 0,
+        logit_bias: dict = {},  # noqa: B006 - promptflow-tools' signature, never mutated
+        user: str = "",
+        response_format: object | None = None,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> str | dict:
+        values = dict(locals())
+        for name in ("self", "prompt", "deployment_name", "kwargs", "__class__"):
+            values.pop(name, None)
+        return await _chat("azure", self.connection, prompt, deployment_name, {**values, **kwargs})
+
+
+class OpenAI(ToolProvider):
+    """`OpenAIConnection` LLM nodes (OpenAI or any OpenAI-compatible `base_url`)."""
+
+    def __init__(self, connection: OpenAIConnection):
+        super().__init__()
+        self.connection = connection
+
+    @tool
+    async def chat(
+        self,
+        prompt: PromptTemplate,
+        model: str = "gpt-4o-mini",
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        n: int = 1,
+        stream: bool = False,
+        stop: list | None = None,
+        max_tokens: int | None = None,
+        presence_penalty: float = 0,
+        frequency_penalty: float = 0,
+        logit_bias: dict = {},  # noqa: B006 - promptflow-tools' signature, never mutated
+        user: str = "",
+        response_format: object | None = None,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> str | dict:
+        values = dict(locals())
+        for name in ("self", "prompt", "model", "kwargs", "__class__"):
+            values.pop(name, None)
+        return await _chat("openai", self.connection, prompt, model, {**values, **kwargs})
+
+
+_registered = False
+
+
+def register() -> None:
+    """Make Prompt Flow resolve LLM nodes to the classes above (idempotent)."""
+    global _registered
+    with _lock:
+        if _registered:
+            return
+        # promptflow-tools registers its providers on import: import it first, then replace
+        with contextlib.suppress(ImportError):
+            from promptflow.tools import aoai, openai  # noqa: F401
+        from promptflow._core.tools_manager import register_apis
+
+        register_apis(AzureOpenAI)
+        register_apis(OpenAI)
+        _registered = True
+

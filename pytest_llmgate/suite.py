@@ -36,6 +36,10 @@ def is_suite_file(path: Path) -> bool:
     """Cheap test used at collection: a YAML file with a top-level `suite:` key."""
     if path.suffix not in (".yaml", ".yml"):
         return False
+    from pytest_llmgate.promptflow import is_experiment_file
+
+    if is_experiment_file(path):  # Prompt Flow GenAIOps experiment.yaml: loaded as a suite
+        return True
     try:
         head = path.read_bytes()[:65536].decode("utf-8-sig", errors="replace")  # BOM: Notepad
     except OSError:
@@ -193,6 +197,20 @@ def _subject_type(raw: Mapping[str, Any]) -> str:
     return "python"
 
 
+def _flow_variants(
+    doc: Located, name: str, raw: Mapping[str, Any], suite_dir: Path, rootdir: Path
+) -> dict[str, dict[str, Any]]:
+    """A Prompt Flow DAG's node variants, one gate variant per (node, variant id)."""
+    from pytest_llmgate.promptflow.flowfile import locate_flow, node_variant_items
+    from pytest_llmgate.subjects.flow import flow_path_of
+
+    try:
+        flow = locate_flow(flow_path_of(raw, suite_dir, rootdir))
+    except ValueError as exc:
+        raise doc.error(("subjects", name, "path"), str(exc)) from None
+    return node_variant_items(flow) if flow.kind == "dag" else {}
+
+
 def _evaluator_entries(doc: Located) -> list[EvaluatorEntry]:
     raw = doc.data.get("evaluators") or []
     entries: list[EvaluatorEntry] = []
@@ -242,9 +260,10 @@ def _repeat(value: Any, role: str) -> int:
 class SuiteLoader:
     """Loads suites and datasets once per session (datasets are shared between suites)."""
 
-    def __init__(self, rootdir: Path, limit: int | None = None) -> None:
+    def __init__(self, rootdir: Path, limit: int | None = None, env: str | None = None) -> None:
         self.rootdir = rootdir
         self.limit = limit
+        self.env = env  # --llm-gate-env: experiment.<env>.yaml overlays
         self._datasets: dict[DatasetSpec, Dataset] = {}
 
     def dataset(self, spec: DatasetSpec) -> Dataset:
@@ -253,6 +272,12 @@ class SuiteLoader:
         return self._datasets[spec]
 
     def load(self, path: Path) -> Suite:
+        from pytest_llmgate.promptflow import is_experiment_file
+
+        if is_experiment_file(path):
+            from pytest_llmgate.promptflow.experiment import load_experiment
+
+            return load_experiment(self, path, self.env)
         doc = load_yaml(path)
         if not isinstance(doc.data, dict):
             raise doc.error((), "expected a mapping with a top-level 'suite:' key")
@@ -281,6 +306,8 @@ class SuiteLoader:
                         "a subject's inputs can only reference ${data.<column>}",
                     )
             variants = {k: dict(v or {}) for k, v in (raw.get("variants") or {}).items()}
+            if not variants and _subject_type(raw) == "flow":
+                variants = _flow_variants(doc, name, raw, path.parent, self.rootdir)
             subjects[name] = SubjectSpec(
                 name=name,
                 type=_subject_type(raw),

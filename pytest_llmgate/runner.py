@@ -366,9 +366,10 @@ def run_rows_sync(
     options: RunOptions,
     progress: Progress | None = None,
     jobs: Sequence[tuple[int, int]] | None = None,
+    on_row: Callable[[RowResult], None] | None = None,
 ) -> list[RowResult]:
     """`run_rows` from synchronous code (pytest items)."""
     result: list[RowResult] = run_sync(
-        run_rows(rows, subject, variant, evaluators, options, progress, jobs=jobs)
+        run_rows(rows, subject, variant, evaluators, options, progress, on_row, jobs=jobs)
     )
     return result

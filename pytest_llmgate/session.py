@@ -100,6 +100,7 @@ class GateSession:
         self.crashed: dict[str, tuple[str, str]] = {}  # worker id -> (its item, the error)
         self._run: RunResult | None = None
         self.summary_lines: list[str] = []
+        self.dry_run_totals: list[Any] = []
 
     # ---- running items -------------------------------------------------------------------
     def policy_for(self, item: GateItem) -> Policy:
@@ -138,16 +139,30 @@ class GateSession:
             repeats=self.settings.repeat or spec.raw.get("repeat") or suite.repeat_subject,
         )
         base = self._base(item)
+        if self.settings.dry_run:
+            from pytest_llmgate.dryrun import estimate_item
+            from pytest_llmgate.llm_session import prepare
+
+            if getattr(subject, "needs_model", False) or any(e.needs_model for e in evaluators):
+                prepare(self.settings)  # loads model configs for prices; calls nothing
+            estimate = estimate_item(subject, evaluators, rows, item.variant, options.repeats)
+            self.dry_run_totals.append(estimate)
+            return ItemResult(verdict=SKIPPED, message=estimate.line(), **base)
         skip = self._skip_reason(subject, evaluators)
         if skip:
             if self.settings.require_models:
                 raise GateError(f"{skip} (--llm-gate-require-models)")
             return ItemResult(verdict=SKIPPED, message=skip, **base)
-        if getattr(subject, "needs_model", False) or any(e.needs_model for e in evaluators):
+        needs_model = getattr(subject, "needs_model", False) or any(
+            e.needs_model for e in evaluators
+        )
+        if needs_model:
             from pytest_llmgate.llm_session import prepare
 
             prepare(self.settings)
-        row_results = run_rows_sync(rows, subject, item.variant, evaluators, options)
+        row_results = run_rows_sync(
+            rows, subject, item.variant, evaluators, options, on_row=self._progress(item, rows)
+        )
         policy = self.policy_for(item)
         seed = seed_for(item.nodeid)
 
@@ -193,6 +208,35 @@ class GateSession:
         from pytest_llmgate.shard import part_record
 
         return part_record(*self.settings.shard, bounds, self.slice_totals[nodeid], policy)
+
+    def _progress(self, item: GateItem, rows: list[Any]) -> Any:
+        """A row callback that redraws `rows done/total, errors, cache hits` at most twice a
+        second; on by default only on an interactive terminal outside CI (`--llm-gate-progress`)."""
+        mode = self.settings.progress
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        interactive = reporter is not None and reporter.isatty and not os.environ.get("CI")
+        if reporter is None or mode == "off" or (mode == "auto" and not interactive):
+            return None
+        state = {"done": 0, "errors": 0, "hits": 0, "shown": 0.0}
+
+        def on_row(result: Any) -> None:
+            state["done"] += 1
+            state["errors"] += bool(result.errors)
+            state["hits"] += int(result.details.get("cache_hits", 0) or 0)
+            now = time.monotonic()
+            if now - state["shown"] < 0.5 and state["done"] < len(rows):
+                return
+            state["shown"] = now
+            text = (
+                f"{item.name}: rows {state['done']}/{len(rows)}, {state['errors']} errors, "
+                f"{state['hits']} cache hits"
+            )
+            if interactive:
+                reporter.write("\r" + text.ljust(79)[:120])
+            else:
+                reporter.write_line(text)
+
+        return on_row
 
     def _skip_reason(self, subject: Any, evaluators: list[Any]) -> str | None:
         """Why an item that needs a model (or an Azure AI project) cannot run, or None."""
@@ -356,6 +400,7 @@ class GateSession:
             else None,
             "shard": list(self.settings.shard) if self.settings.shard else None,
             "ci": bool(os.environ.get("CI")),
+            "dry_run": self.settings.dry_run,
         }
         return RunResult(
             items=tuple(items),
@@ -379,6 +424,12 @@ class GateSession:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         if run.verdict != "passed" and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if self.dry_run_totals:
+            calls = sum(e.subject_calls + e.judge_calls for e in self.dry_run_totals)
+            cost = sum(e.cost_usd for e in self.dry_run_totals)
+            self.summary_lines.append(
+                f"dry run: {calls} model calls, estimated ${cost:.4f}; nothing was called"
+            )
         if "pytest_llmgate.llm_session" in sys.modules:
             from pytest_llmgate.llm_session import finish
 
@@ -390,7 +441,7 @@ class GateSession:
     def write_artifacts(self, run: RunResult) -> None:
         settings = self.settings
         write_results(run, settings.json_path)
-        if settings.save_path is not None and not run.incomplete:
+        if settings.save_path is not None and not run.incomplete and not settings.dry_run:
             write_results(run, settings.save_path)
         try:
             from pytest_llmgate.reporting.artifacts import write_reports

@@ -304,3 +304,23 @@ def test_secrets_absent_from_every_artifact(project: pytest.Pytester, llm: LLMSe
     assert any(p.name == "results.json" for p in files)
     for path in files:
         assert FAKE_KEY.encode() not in path.read_bytes(), path
+
+
+def test_dry_run_counts_calls_and_cost_without_calling(project: pytest.Pytester,
+                                                       llm: LLMServer) -> None:
+    result = project.runpytest("--llm-gate", "--llm-gate-dry-run", "-p", "no:xdist")
+    result.assert_outcomes(skipped=3)
+    assert llm.requests == 0
+    # per variant: 3 subject calls and 3 judges x 3 rows = 9 judge calls; 3 variants
+    result.stdout.fnmatch_lines([
+        "*rag.yaml::answer[[]chatty-qa[]]*dry run: 3 subject calls, 9 judge calls, ~*tokens, ~$*",
+        "dry run: 36 model calls, estimated $*; nothing was called",
+    ])
+    results = _results(project)
+    assert results["run"]["dry_run"] is True
+
+
+def test_progress_shows_rows_done(project: pytest.Pytester, llm: LLMServer) -> None:
+    result = project.runpytest("--llm-gate", "--llm-gate-progress", "on", "-p", "no:xdist",
+                               "-k", "strict")
+    result.stdout.fnmatch_lines(["*answer[[]strict-qa[]]: rows 3/3, 0 errors, * cache hits*"])

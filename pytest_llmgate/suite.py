@@ -238,7 +238,11 @@ def _evaluator_entries(doc: Located) -> list[EvaluatorEntry]:
             EvaluatorEntry(
                 name=entry_name,
                 use=str(use),
-                args=spec.get("args") or {},
+                # `model:` on an evaluator names the judge model (same as args.model)
+                args={
+                    **({"model": spec["model"]} if spec.get("model") else {}),
+                    **(spec.get("args") or {}),
+                },
                 inputs=spec.get("inputs") or {},
                 prefix=spec.get("prefix", ""),
                 key=key,

@@ -106,9 +106,10 @@ class Thresholds:
     strict: bool = False
 
     def metric_sources(self) -> dict[str, str]:
-        """metric -> `file:line` of its first rule (for 'unknown metric' messages)."""
+        """metric -> `file:line` of its rule in the base `metrics:` layer (for the 'matched no
+        item' warning; overrides target some items only, so they are not expected everywhere)."""
         found: dict[str, str] = {}
-        for layer in self.layers:
+        for layer in self.layers[:1]:
             for metric, rules in layer.metrics.items():
                 found.setdefault(metric, rules[0].source)
         return found

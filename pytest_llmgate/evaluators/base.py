@@ -21,6 +21,21 @@ __all__ = ["BoundEvaluator", "Signature", "normalize_output", "signature_of"]
 _OK_STATUS = frozenset({"completed", "success", "succeeded", "ok"})
 # keys of azure-ai-evaluation results that restate configuration or a pass/fail we decide ourselves
 _SKIP_SUFFIXES = ("_threshold", "_passed", "_result")
+# usage numbers azure nests in `K_properties`: the row's own ledger records usage, and letting
+# these through would overwrite the subject's `prompt_tokens` / `latency_ms`
+_USAGE_KEYS = frozenset(
+    {
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "input_token_count",
+        "output_token_count",
+        "total_token_count",
+        "cost_usd",
+        "latency_ms",
+        "duration",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -98,6 +113,8 @@ def _flatten(
         if key.endswith("_status") and isinstance(item, str) and item.lower() not in _OK_STATUS:
             reason = value.get(key[: -len("_status")] + "_reason") or value.get("error") or item
             raise EvaluationError(f"{key} is {item!r}: {reason}")
+        if prefix_key is not None and key in _USAGE_KEYS:
+            continue
         if key.endswith(_SKIP_SUFFIXES) and not isinstance(item, Mapping):
             if key.endswith("_result") and isinstance(item, str):
                 details[key] = item

@@ -22,14 +22,17 @@ __all__ = [
     "INSTALL_HINT",
     "EvaluationFlow",
     "PromptflowUnavailable",
+    "check_installed",
     "is_experiment_file",
     "prepare_environment",
+    "quiet_loggers",
     "require_promptflow",
 ]
 
 INSTALL_HINT = 'pip install "pytest-llmgate[promptflow]"'
 _EXPERIMENT_NAME = re.compile(r"^experiment\.ya?ml$")
 _TOP_KEY = re.compile(r"^(datasets|flow)\s*:", re.MULTILINE)
+_PF_LOGGERS = ("promptflow", "execution")
 _lock = threading.Lock()
 _prepared = False
 
@@ -54,6 +57,26 @@ def require_promptflow() -> None:
         ) from None
 
 
+def check_installed() -> None:
+    """Like `require_promptflow` but without importing it (collection stays fast)."""
+    import importlib.util
+    import sys
+
+    try:
+        # the top-level spec only: finding a submodule would import promptflow's __init__
+        spec = importlib.util.find_spec("promptflow")
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        found = sys.modules.get("promptflow", True) is not None and any(
+            (Path(p) / "executor").is_dir() for p in locations
+        )
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise PromptflowUnavailable(
+            f"Prompt Flow flows need the promptflow package, which is not installed: {INSTALL_HINT}"
+        )
+
+
 def prepare_environment() -> None:
     """Keep Prompt Flow out of the user's home and quiet, before it is first imported.
 
@@ -71,9 +94,15 @@ def prepare_environment() -> None:
             os.environ["PF_HOME_DIRECTORY"] = home
         os.environ.setdefault("PF_LOGGING_LEVEL", "WARNING")
         os.environ.setdefault("PF_DISABLE_TRACING", "true")
-        for name in ("promptflow", "execution", "execution.flow", "execution.bulk"):
-            logging.getLogger(name).setLevel(logging.WARNING)
         _prepared = True
+    quiet_loggers()
+
+
+def quiet_loggers() -> None:
+    """Prompt Flow's loggers at WARNING (it logs every node at INFO and sets levels itself)."""
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in _PF_LOGGERS]
+    for name in {*names, *_PF_LOGGERS}:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def is_experiment_file(path: Path) -> bool:

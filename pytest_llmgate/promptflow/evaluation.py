@@ -59,8 +59,10 @@ class EvaluationFlow:
         eval_rows: Sequence[Mapping[str, Any]] | None = None,
         reference_rows: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
+        from pytest_llmgate.promptflow import check_installed
         from pytest_llmgate.promptflow.executor import FlowRunner
 
+        check_installed()
         flow_path = Path(path)
         if not flow_path.is_absolute():
             flow_path = (Path(base_dir) if base_dir else Path.cwd()) / flow_path

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_llmgate.promptflow import prepare_environment, require_promptflow
+from pytest_llmgate.promptflow import prepare_environment, quiet_loggers, require_promptflow
 from pytest_llmgate.promptflow.flowfile import FlowFile
 
 __all__ = ["FlowLineError", "FlowRunner", "LineOutcome"]
@@ -84,10 +85,21 @@ class FlowRunner:
     def _create(self, variants: Mapping[str, str], init: Mapping[str, Any]) -> Any:
         prepare_environment()  # before promptflow's first import: it reads these at import time
         require_promptflow()
-        from pytest_llmgate.promptflow.llm_tools import register
+        with warnings.catch_warnings():  # import-time deprecation noise of promptflow's deps
+            warnings.simplefilter("ignore")
+            from promptflow.executor import FlowExecutor
 
-        register()
-        from promptflow.executor import FlowExecutor
+            from pytest_llmgate.promptflow.llm_tools import register
+
+            register()
+        try:
+            return self._create_executor(FlowExecutor, variants, init)
+        finally:
+            quiet_loggers()
+
+    def _create_executor(
+        self, FlowExecutor: Any, variants: Mapping[str, str], init: Mapping[str, Any]
+    ) -> Any:
 
         name, working_dir = Path(self.flow.path.name), self.flow.working_dir
         try:

@@ -162,8 +162,12 @@ class FlowSubject:
 
 def build_flow_subject(spec: SubjectSpec) -> FlowSubject:
     """The adapter for `type: flow` subjects (a flow directory, flow.dag.yaml or flow.flex.yaml)."""
+    from pytest_llmgate.promptflow import check_installed
+
     path = flow_path_of(spec.raw, spec.suite_dir, spec.rootdir)
     flow = locate_flow(path)
+    if flow.kind != "prompty":
+        check_installed()
     if flow.kind == "prompty":
         raise ValueError(
             f"{path.name} is a .prompty file: use type: prompty (or omit type:) for it"

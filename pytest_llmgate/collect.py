@@ -66,7 +66,7 @@ class SuiteFile(pytest.File):
                         dataset=dataset,
                     )
 
-    def repr_failure(  # type: ignore[override]
+    def repr_failure(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
     ) -> Any:
         return _one_line(excinfo) or super().repr_failure(excinfo)
@@ -107,13 +107,15 @@ class GateItem(pytest.Item):
         if result.verdict in (FAILED, ERROR):
             raise GateFailure(result)
 
-    def repr_failure(  # type: ignore[override]
+    def repr_failure(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
     ) -> Any:
         if excinfo.errisinstance(GateFailure):
             from pytest_llmgate.reporting.text import render_item_failure
 
-            return render_item_failure(excinfo.value.result)  # type: ignore[union-attr]
+            failure = excinfo.value
+            assert isinstance(failure, GateFailure)
+            return render_item_failure(failure.result)
         return _one_line(excinfo) or super().repr_failure(excinfo)
 
 

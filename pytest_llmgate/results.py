@@ -159,7 +159,8 @@ class Check:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Check:
-        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__ if k in d})
+        values: dict[str, Any] = {k: d.get(k) for k in cls.__dataclass_fields__ if k in d}
+        return cls(**values)
 
 
 @dataclass(frozen=True)

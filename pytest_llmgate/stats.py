@@ -33,7 +33,9 @@ SUMMARY = ("mean", "median", "min", "max", "std", "p10", "p90", "p95", "sum", "c
 
 def is_aggregate(name: str) -> bool:
     match = AGGREGATE_PATTERN.match(name)
-    return bool(match) and (match.group(2) is None or int(match.group(2)) <= 100)
+    if match is None:
+        return False
+    return match.group(2) is None or int(match.group(2)) <= 100
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -256,4 +258,4 @@ def mcnemar_p(worsened: int, improved: int) -> float:
     if n == 0:
         return 1.0
     tail = sum(math.comb(n, k) for k in range(worsened, n + 1))
-    return min(1.0, tail / 2**n)
+    return float(min(1.0, tail / 2**n))

@@ -175,9 +175,9 @@ def _dataset_specs(doc: Located, rootdir: Path) -> dict[str, DatasetSpec]:
             format=entry.get("format"),
             schema=schema,
             id_column=entry.get("id"),
-            limit=entry.get("limit"),
-            sample=entry.get("sample"),
-            seed=entry.get("seed", 0),
+            limit=int(entry["limit"]) if entry.get("limit") is not None else None,
+            sample=int(entry["sample"]) if entry.get("sample") is not None else None,
+            seed=int(entry.get("seed", 0)),
         )
     return specs
 

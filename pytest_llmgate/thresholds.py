@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_llmgate.errors import InputError
 from pytest_llmgate.schema import validate_located
-from pytest_llmgate.yamlio import Key, Located, load_yaml
+from pytest_llmgate.yamlio import Key, Located, dotted, load_yaml
 
 __all__ = ["Policy", "RegressionRule", "Rule", "Thresholds", "load_thresholds", "thresholds_from"]
 
@@ -235,14 +236,12 @@ def thresholds_from(doc: Located, key: Key = (), *, strict: bool = False) -> Thr
         validate_against = doc
     try:
         validate_located(validate_against, "thresholds")
-    except Exception as exc:
-        if key and hasattr(exc, "field"):
-            from pytest_llmgate.errors import InputError
-            from pytest_llmgate.yamlio import dotted
-
-            field_name = ".".join(p for p in (dotted(key), exc.field) if p)
-            raise InputError(exc.path, exc.problem, line=exc.line, field=field_name) from None
-        raise
+    except InputError as exc:
+        if not key:
+            raise
+        # the block was validated on its own: put the suite's path back in front of the field
+        field_name = ".".join(p for p in (dotted(key), exc.field) if p)
+        raise InputError(exc.path, exc.problem, line=exc.line, field=field_name) from None
     defaults = data.get("defaults") or {}
     layers = [
         _Layer(

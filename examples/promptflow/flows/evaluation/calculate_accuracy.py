@@ -1,0 +1,10 @@
+from typing import List
+
+from promptflow.core import log_metric, tool
+
+
+@tool
+def calculate_accuracy(grades: List[float]) -> float:
+    accuracy = round(sum(grades) / len(grades), 2)
+    log_metric("accuracy", accuracy)
+    return accuracy

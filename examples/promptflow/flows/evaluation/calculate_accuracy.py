@@ -1,3 +1,4 @@
+# ruff: noqa: UP006, UP035  (Prompt Flow reads typing.List in tool signatures)
 from typing import List
 
 from promptflow.core import log_metric, tool

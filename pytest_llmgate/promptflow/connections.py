@@ -98,6 +98,7 @@ def _from_env(name: str, env: Mapping[str, str]) -> dict[str, Any] | None:
         None,
     )
     base_url = env.get(f"{prefix}_BASE_URL")
+    value: dict[str, Any]
     if base and (env.get(f"{prefix}_API_TYPE", "azure").lower() == "azure"):
         value = {
             "api_base": base,

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="misc,untyped-decorator,type-arg,no-any-return"
+# (promptflow is untyped, and these signatures must keep the runtime shapes it parses)
 """Prompt Flow's LLM node tools (`type: llm`, `api: chat`) answered by the gate's model client.
 
 Prompt Flow resolves an LLM node by its connection type: `AzureOpenAIConnection` -> the provider
@@ -17,7 +19,7 @@ maps connection types to providers) and compares them with the classes, not with
 
 import contextlib
 import threading
-from typing import Any
+from typing import Any, Literal
 
 from promptflow.connections import AzureOpenAIConnection, OpenAIConnection
 from promptflow.contracts.types import PromptTemplate
@@ -122,7 +124,9 @@ def _model(kind: str, connection: Any, deployment: str) -> Any:
     return model
 
 
-async def _chat(kind: str, connection: Any, prompt: str, deployment: str, kwargs: dict[str, Any]):
+async def _chat(
+    kind: str, connection: Any, prompt: str, deployment: str, kwargs: dict[str, Any]
+) -> Any:
     from pytest_llmgate.llm import chat
 
     params = {}
@@ -143,7 +147,9 @@ async def _chat(kind: str, connection: Any, prompt: str, deployment: str, kwargs
     messages = _messages(prompt, kwargs)
     ledger = current_ledger.get()
     # an evaluation flow's LLM nodes run in the row's judge phase and are accounted as judges
-    role = "judge" if ledger is not None and ledger.role == "judge" else "subject"
+    role: Literal["subject", "judge"] = (
+        "judge" if ledger is not None and ledger.role == "judge" else "subject"
+    )
     result = await chat(_model(kind, connection, deployment), messages, params=params, role=role)
     return result.text
 

@@ -6,6 +6,7 @@ Registered as a plugin object only when the gate is on, so a plain pytest run pa
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -358,6 +359,8 @@ class GateSession:
             self.lost_workers.append(name)
             self.crashed.setdefault(name, ("", str(error or "no results")))
             return
+        if isinstance(payload, str):
+            payload = json.loads(payload)
         for data in payload:
             result = ItemResult.from_dict(data)
             self.items[result.nodeid] = result
@@ -413,7 +416,11 @@ class GateSession:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.is_worker:
             workeroutput = self.config.workeroutput  # type: ignore[attr-defined]
-            workeroutput[WORKER_OUTPUT_KEY] = [r.to_dict() for r in self.items.values()]
+            # one JSON string, not nested dicts: execnet serializes a str ~10x faster than
+            # 100,000 row dicts, and it is still builtins-only
+            workeroutput[WORKER_OUTPUT_KEY] = json.dumps(
+                [r.to_dict() for r in self.items.values()], separators=(",", ":")
+            )
             return
         run = self.build_run()
         self._run = run

@@ -185,8 +185,34 @@ def _rule_check(
     return Check(value=value, verdict="pass", **base)
 
 
+def _item_metric_check(rule: Rule, value: float) -> Check:
+    """A rule on an item-level metric (one number for the whole item, no rows to aggregate)."""
+    breached = _breaches(value, rule.min, rule.max)
+    verdict = "pass" if not breached else ("fail" if rule.severity == "fail" else "warn")
+    message = (
+        f"{rule.metric} = {value:.4g}, needs {bound_text(rule.min, rule.max)}" if breached else ""
+    )
+    return Check(
+        kind="threshold",
+        metric=rule.metric,
+        aggregate="value",
+        value=value,
+        verdict=verdict,
+        severity=rule.severity,
+        min=rule.min,
+        max=rule.max,
+        message=message,
+        source=rule.source,
+    )
+
+
 def judge(
-    rows: Sequence[RowResult], policy: Policy, extra: Sequence[Check] = (), *, seed: int = 0
+    rows: Sequence[RowResult],
+    policy: Policy,
+    extra: Sequence[Check] = (),
+    *,
+    seed: int = 0,
+    item_metrics: Mapping[str, float] | None = None,
 ) -> Verdict:
     """Apply thresholds and the error budget; `extra` carries regression checks from compare.
 
@@ -213,8 +239,12 @@ def judge(
                 f"(max_error_rate {policy.max_error_rate:g})",
             )
         )
+    item_metrics = item_metrics or {}
     for metric_rules in policy.rules.values():
         for rule in metric_rules:
+            if rule.metric in item_metrics:
+                checks.append(_item_metric_check(rule, item_metrics[rule.metric]))
+                continue
             check = _rule_check(rule, rows, produced, seed)
             if check is not None:
                 checks.append(check)

@@ -8,6 +8,7 @@ timeout, NaN or unscoreable return is recorded as an error on the row, never as 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -303,6 +304,12 @@ async def run_rows(
             if on_row is not None:
                 on_row(result)
 
+    prepare = getattr(subject, "prepare", None)
+    if prepare is not None:
+        # one-off set-up (imports, executors) before any row's latency is measured; if it fails,
+        # each row reports the failure itself, as an error row
+        with contextlib.suppress(Exception):
+            await prepare(variant)
     width = min(options.concurrency, len(jobs), MAX_THREADS)
     workers = [asyncio.ensure_future(worker()) for _ in range(width)]
     try:

@@ -167,15 +167,33 @@ class GateSession:
         policy = self.policy_for(item)
         seed = seed_for(item.nodeid)
 
+        item_values: dict[str, float] = {}  # item-level metrics of the latest decision
+
         def decide(results: list[Any]) -> Any:
-            extra = []
+            from pytest_llmgate.evaluators.base import item_level_metrics
+            from pytest_llmgate.results import Check
+
+            values, item_errors = item_level_metrics(evaluators, results)
+            item_values.clear()
+            item_values.update(values)
+            extra: list[Check] = [
+                Check(
+                    kind="errors",
+                    metric="aggregation",
+                    aggregate="item",
+                    value=None,
+                    verdict="error",
+                    message=text,
+                )
+                for text in item_errors
+            ]
             if self.baseline is not None:
                 from pytest_llmgate.compare import regression_checks
 
-                extra = regression_checks(
+                extra += regression_checks(
                     results, self.baseline.item(item.nodeid), policy, dataset_sha256=dataset.sha256
                 )
-            return judge(results, policy, extra, seed=seed)
+            return judge(results, policy, extra, seed=seed, item_metrics=item_values)
 
         verdict = decide(row_results)
         row_results, verdict = adaptive_rerun(
@@ -194,7 +212,10 @@ class GateSession:
             verdict=verdict.verdict,
             message="; ".join(verdict.notes),
             rows=tuple(row_results),
-            aggregates=aggregates_for(row_results),
+            aggregates={
+                **aggregates_for(row_results),
+                **{name: {"value": value} for name, value in item_values.items()},
+            },
             checks=verdict.checks,
             usage=_usage(row_results),
             duration_s=time.perf_counter() - started,
@@ -251,7 +272,15 @@ class GateSession:
             )
             if reason:
                 return str(reason)
-        if not (getattr(subject, "needs_model", False) or any(e.needs_model for e in evaluators)):
+        own_reason = getattr(subject, "unavailable_reason", None)
+        if callable(own_reason):  # subjects that bring their own connections (Prompt Flow)
+            reason = own_reason()
+            if reason:
+                return str(reason)
+            subject_needs = False
+        else:
+            subject_needs = getattr(subject, "needs_model", False)
+        if not (subject_needs or any(e.needs_model for e in evaluators)):
             return None
         from pytest_llmgate.llm_session import _read_models
         from pytest_llmgate.models import environment, load_models, models_configured

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,3 +190,28 @@ class BoundEvaluator:
         if self.outputs is None:
             return None
         return tuple(self.prefix + o for o in self.outputs)
+
+
+def item_level_metrics(
+    evaluators: Sequence[BoundEvaluator], rows: Sequence[Any]
+) -> tuple[dict[str, float], list[str]]:
+    """Metrics of evaluators that also score the item as a whole (an `aggregate(rows, prefix=)`
+    method, e.g. a Prompt Flow evaluation flow's aggregation node and its `log_metric` calls).
+
+    Thresholds gate these values directly, whatever the rule's aggregate. An exception, or a
+    value that is not a finite number, is an item error, never a score.
+    """
+    metrics: dict[str, float] = {}
+    errors: list[str] = []
+    for ev in evaluators:
+        hook = getattr(ev.fn, "aggregate", None)
+        if not callable(hook):
+            continue
+        try:
+            got = hook(rows, prefix=ev.prefix)
+            for key, value in dict(got).items():
+                metrics[str(key)] = _number(str(key), value)
+        except Exception as exc:
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            errors.append(f"evaluator {ev.name}: aggregation: {text}")
+    return metrics, errors

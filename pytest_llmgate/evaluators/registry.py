@@ -52,6 +52,7 @@ BUILTINS: dict[str, Builtin] = {
     "json_schema": Builtin(f"{_FMT}:JsonSchema", inline=True, base_dir_arg=True),
     "length": Builtin(f"{_FMT}:Length", inline=True),
     "latency": Builtin(f"{_FMT}:Latency", inline=True),
+    "promptflow_flow": Builtin("pytest_llmgate.promptflow:EvaluationFlow", base_dir_arg=True),
     "groundedness": Builtin(f"{_JUDGE}:Groundedness", needs_model=True),
     "relevance": Builtin(f"{_JUDGE}:Relevance", needs_model=True),
     "coherence": Builtin(f"{_JUDGE}:Coherence", needs_model=True),
@@ -199,7 +200,9 @@ def resolve_evaluator(
         args=shown_args,
         fn=instance,
         signature=signature_of(instance),
-        inputs=dict(inputs or {}),
+        # an evaluator may say how it is usually fed (e.g. an evaluation flow takes the row and
+        # the run outputs); the suite's own `inputs:` win
+        inputs={**dict(getattr(instance, "default_inputs", None) or {}), **dict(inputs or {})},
         prefix=prefix,
         outputs=outputs,
         inline=inline,

@@ -11,7 +11,7 @@
 Each row runs the flow's line nodes once: numeric (and bool) outputs become row metrics, other
 outputs row details; a failed line is an error row (counted and gated, never dropped). The
 aggregation node(s) run once per item over the completed lines, with `log_metric` values returned
-by `aggregate()` as item metrics (see `item_metrics`).
+by `aggregate()` as item metrics (see `evaluators.base.item_level_metrics`).
 
 Mapping follows Prompt Flow's batch rules exactly (`FlowRunner.inputs_for`): `${data.col}`,
 `${run.outputs.field}` (the subject's output), literals; flow inputs without a default fall back to
@@ -30,7 +30,7 @@ from typing import Any
 
 from pytest_llmgate.promptflow.flowfile import locate_flow
 
-__all__ = ["LINE_DETAIL", "EvaluationFlow", "item_metrics"]
+__all__ = ["LINE_DETAIL", "EvaluationFlow"]
 
 LINE_DETAIL = "promptflow_line"  # row detail carrying what the aggregation node needs
 
@@ -48,6 +48,7 @@ class EvaluationFlow:
 
     needs_model = False
     version = "1"
+    default_inputs: Mapping[str, str] = {"row": "${data}", "outputs": "${output}"}
 
     def __init__(
         self,
@@ -155,27 +156,3 @@ class EvaluationFlow:
             if number is not None:
                 out[prefix + str(key)] = number
         return out
-
-
-def item_metrics(
-    evaluators: Sequence[Any], rows: Sequence[Any]
-) -> tuple[dict[str, float], list[str]]:
-    """Item-level metrics of every evaluator that has an `aggregate(rows, prefix=)` method.
-
-    The aggregate-evaluator protocol proposed for the session: called once per item after all
-    rows, returning {metric: number}; an exception is an item error message, never a score.
-    """
-    metrics: dict[str, float] = {}
-    errors: list[str] = []
-    for ev in evaluators:
-        hook = getattr(ev.fn, "aggregate", None)
-        if not callable(hook):
-            continue
-        try:
-            got = hook(rows, prefix=ev.prefix)
-        except Exception as exc:
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            errors.append(f"evaluator {ev.name}: aggregation: {text}")
-            continue
-        metrics.update(got)
-    return metrics, errors

@@ -139,6 +139,22 @@ class FlowSubject:
         # the first call imports promptflow and resolves tools: keep that off the event loop
         return await loop.run_in_executor(None, self.runner.executor, nodes, init)
 
+    async def prepare(self, variant: str) -> None:
+        """Build the executor before rows are timed: the first build imports promptflow
+        (seconds), which would otherwise land in the first row's latency."""
+        await self.executor(variant)
+
+    def unavailable_reason(self) -> str | None:
+        """Why the flow's connections cannot be built (None when they can): a flow brings its own
+        connections, so the gate's default judge/subject model is not what it needs."""
+        if not self.needs_model:
+            return None
+        try:
+            self._connections()
+        except Exception as exc:
+            return str(exc).strip().splitlines()[0] or type(exc).__name__
+        return None
+
     async def run(self, data: Mapping[str, Any], variant: str) -> tuple[dict[str, Any], Any]:
         from pytest_llmgate.usage import CallRecord, current_ledger, record_call
 

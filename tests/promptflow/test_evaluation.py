@@ -4,8 +4,10 @@ experiment.yaml with a `pr` overlay, and the one-line error without the promptfl
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -257,3 +259,25 @@ def test_without_promptflow_one_clear_line(pf_project: pytest.Pytester) -> None:
         'is not installed: pip install "pytest-llmgate[promptflow]"' in lines[0]
     assert "Traceback" not in result.stdout.str()
     assert "1 passed" in result.stdout.str()  # everything else still works
+
+
+def test_example_suite_gates_the_aggregation_node_metric(
+    pf_project: pytest.Pytester, llm: LLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shipped example: `promptflow_flow` evaluator (default inputs, path relative to the
+    suite) and a threshold on `accuracy`, which only the aggregation node's log_metric produces."""
+    repo = Path(__file__).resolve().parents[2]
+    shutil.copytree(repo / "examples/promptflow", pf_project.path / "examples/promptflow")
+    monkeypatch.setenv("AOAI_API_BASE", llm.azure_endpoint)
+    monkeypatch.setenv("AOAI_API_KEY", FAKE_KEY)
+    result = pf_project.runpytest_subprocess(
+        "examples/promptflow/suites/support_flow.yaml", "--llm-gate", "-p", "no:xdist",
+        "--llm-gate-thresholds", "examples/promptflow/thresholds.yaml",
+    )
+    items = results(pf_project.path)["items"]
+    assert items, result.stdout.str()
+    for item in items:
+        (check,) = [c for c in item["checks"] if c["metric"] == "accuracy"]
+        assert check["aggregate"] == "value"
+        assert check["value"] == item["aggregates"]["accuracy"]["value"]
+        assert check["verdict"] == ("pass" if check["value"] >= 0.75 else "fail")

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+
 def _promptflow_installed() -> bool:
     # not find_spec("promptflow"): this very directory (tests/promptflow) is importable as a
     # namespace package named promptflow when tests/ is on sys.path

@@ -23,7 +23,8 @@ from importlib import resources
 from typing import Any
 
 from pytest_llmgate.compare import RunDiff, diff_runs, run_cost
-from pytest_llmgate.reporting._common import fmt, fmt_delta, row_failures
+from pytest_llmgate.reporting._common import fmt_delta, row_failures
+from pytest_llmgate.reporting.text import with_interval
 from pytest_llmgate.results import ItemResult, RowResult, RunResult
 
 __all__ = ["render_html"]
@@ -126,7 +127,7 @@ def _item_data(index: int, item: ItemResult, diff: RunDiff | None,
                             "baseline": None, "delta": "", "change": "", "verdict": "",
                             "gated": metric in gated})
     checks = [{"kind": c.kind, "metric": c.metric, "aggregate": c.aggregate,
-               "value": _num(c.value), "shown": fmt(c.value), "bound": c.bound,
+               "value": _num(c.value), "shown": with_interval(c), "bound": c.bound,
                "min": _num(c.min), "max": _num(c.max), "verdict": c.verdict,
                "baseline": _num(c.baseline), "message": c.message, "source": c.source}
               for c in item.checks]

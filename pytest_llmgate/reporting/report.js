@@ -101,7 +101,7 @@
         var lines = metricLines(item);
         if (!lines.length) lines = [{metric: "", aggregate: "", value: null, bound: "", verdict: "", baseline: null, delta: "", change: ""}];
         lines.forEach(function (m, i) {
-          var tr = el("tr", m.verdict === "fail" || m.verdict === "error" ? "breach" : "");
+          var tr = el("tr", m.verdict === "fail" || m.verdict === "error" || m.verdict === "inconclusive" ? "breach" : "");
           if (i === 0) {
             [item.subject, item.variant, item.dataset].forEach(function (v) {
               var td = el("td", null, v); td.rowSpan = lines.length; tr.appendChild(td);

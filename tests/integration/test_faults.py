@@ -77,6 +77,7 @@ def _results(pytester: pytest.Pytester) -> dict[str, Any]:
     return data
 
 
+@pytest.mark.slow
 def test_injected_faults_retry_into_the_fault_free_results(
     llm_project: pytest.Pytester, llm: LLMServer
 ) -> None:

@@ -274,6 +274,10 @@ class GateSession:
                 return str(reason)
         own_reason = getattr(subject, "unavailable_reason", None)
         if callable(own_reason):  # subjects that bring their own connections (Prompt Flow)
+            if getattr(subject, "needs_model", False):
+                from pytest_llmgate.llm_session import prepare
+
+                prepare(self.settings)  # their connections may fall back to the gate's models
             reason = own_reason()
             if reason:
                 return str(reason)

@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -355,7 +356,8 @@ class LLMServer:
         self._arrivals[digest] = arrival + 1
         text = self._text(request)
         forced_latency = answers.marker(text, "LATENCY_MS") if text else None
-        latency = float(forced_latency) if forced_latency else float(self.latency_ms)
+        latency_match = re.match(r"\d+(?:\.\d+)?", forced_latency) if forced_latency else None
+        latency = float(latency_match.group(0)) if latency_match else float(self.latency_ms)
         fault = self._fault(digest, arrival)
         if fault:
             entry["fault"] = fault
@@ -392,10 +394,13 @@ class LLMServer:
                 b'{"id": "chatcmpl-malformed", "object": "chat.completion", "choices": [{',
             )
 
-        forced_status = answers.marker(text, "STATUS") if text else None
+        forced = answers.marker(text, "STATUS") if text else None
+        # the marker's value is the rest of its line: only its leading 3-digit code counts
+        forced_status = re.match(r"\d{3}", forced) if forced else None
         if forced_status:
-            entry["status"] = int(forced_status)
-            return _error(int(forced_status), "forced by LLMGATE_STATUS", "forced_status")
+            code = int(forced_status.group(0))
+            entry["status"] = code
+            return _error(code, "forced by LLMGATE_STATUS", "forced_status")
         assert request is not None or route == "models"
         if route == "models":
             data = [

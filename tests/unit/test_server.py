@@ -427,3 +427,11 @@ def test_custom_judge_scale_is_read_from_the_prompt(llm: LLMServer) -> None:
 def test_only_loopback_addresses() -> None:
     with pytest.raises(ValueError, match="only listens on loopback"):
         LLMServer(host="0.0.0.0")
+
+
+def test_status_marker_followed_by_text_still_forces_the_status(llm: LLMServer) -> None:
+    import httpx
+
+    body = {"model": "m", "messages": [{"role": "user", "content": "LLMGATE_STATUS:503 and more"}]}
+    reply = httpx.post(f"{llm.base_url}/chat/completions", json=body, timeout=10)
+    assert reply.status_code == 503

@@ -66,10 +66,16 @@ def _rows(data: str | Path | Sequence[Mapping[str, Any]]) -> tuple[tuple[Row, ..
     import json
 
     rows = []
+    seen: dict[str, int] = {}
     for index, values in enumerate(data, start=1):
         if not isinstance(values, Mapping):
             raise GateError(f"data[{index - 1}]: expected a mapping, got {type(values).__name__}")
         row_id = str(values["id"]) if "id" in values else f"#{index}"
+        if row_id in seen:
+            raise GateError(
+                f"data[{index - 1}]: duplicate id {row_id!r} (first at data[{seen[row_id]}])"
+            )
+        seen[row_id] = index - 1
         rows.append(Row(id=row_id, line=index, data=dict(values)))
     digest = hashlib.sha256(
         json.dumps(list(data), sort_keys=True, default=str).encode()

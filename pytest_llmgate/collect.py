@@ -54,21 +54,35 @@ class SuiteFile(pytest.File):
                 if spec.evaluators is None or entry.name in spec.evaluators:
                     suite.evaluator(entry)
             datasets = spec.datasets or tuple(suite.datasets)
+            seen: dict[str, tuple[str, str]] = {}
             for variant in spec.variants:
                 for dataset in datasets:
                     gate.loader.check_columns(suite, subject_name, dataset)
+                    params = f"{variant}-{dataset}"
+                    if params in seen:
+                        # ids join results with baselines: two items must never share one
+                        raise suite.doc.error(
+                            ("subjects", subject_name, "variants", variant),
+                            f"item id {subject_name}[{params}] is ambiguous: variant "
+                            f"{seen[params][0]!r} x dataset {seen[params][1]!r} gives it too; "
+                            "rename a variant or dataset",
+                        )
+                    seen[params] = (variant, dataset)
+                    extra: dict[str, Any] = {}
+                    if hasattr(getattr(self, "id", None), "child"):
+                        # pytest >= 9.2 structured ids: keep `[params]` as params so --lf matches
+                        extra["nodeid"] = self.id.child(subject_name).with_params(params)
                     yield GateItem.from_parent(
                         self,
-                        name=f"{subject_name}[{variant}-{dataset}]",
+                        name=f"{subject_name}[{params}]",
                         suite=suite,
                         subject=subject_name,
                         variant=variant,
                         dataset=dataset,
+                        **extra,
                     )
 
-    def repr_failure(
-        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
-    ) -> Any:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         return _one_line(excinfo) or super().repr_failure(excinfo)
 
 
@@ -107,9 +121,7 @@ class GateItem(pytest.Item):
         if result.verdict in (FAILED, ERROR):
             raise GateFailure(result)
 
-    def repr_failure(
-        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
-    ) -> Any:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if excinfo.errisinstance(GateFailure):
             from pytest_llmgate.reporting.text import render_item_failure
 

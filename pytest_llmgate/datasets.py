@@ -82,7 +82,10 @@ def _check_value(path: Path, line: int, key: str, value: Any) -> None:
 
 def _parse_jsonl(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
     rows: list[tuple[int, dict[str, Any]]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # split on newlines only: str.splitlines() also breaks on U+2028/U+2029/U+0085, which JSON
+    # allows raw inside strings
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:

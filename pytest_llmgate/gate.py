@@ -42,8 +42,10 @@ def aggregates_for(rows: Sequence[RowResult]) -> dict[str, dict[str, float]]:
         names.update(dict.fromkeys(row.metrics))
     out: dict[str, dict[str, float]] = {}
     for name in names:
-        summary = summarize(metric_values(rows, name))
         groups = [[v for v in g if v is not None] for g in row_groups(rows, name)]
+        summary = summarize(unit_values(groups, "mean"))
+        summary["sum"] = sum(unit_values(groups, "sum"))
+        summary["count"] = float(len(unit_values(groups, "count")))
         ci = mean_interval([sum(g) / len(g) for g in groups if g])
         if ci is not None:
             summary["ci_low"], summary["ci_high"] = ci
@@ -64,6 +66,15 @@ def row_groups(rows: Sequence[RowResult], metric: str) -> list[list[float | None
     for row in rows:
         groups.setdefault(row.id, []).append(row.metrics.get(metric))
     return list(groups.values())
+
+
+def unit_values(groups: Sequence[Sequence[float]], name: str) -> list[float]:
+    """The values an aggregate is taken over: one per golden row (its repeats averaged), so a
+    row re-sampled more often (repeats, adaptive reruns) never weighs more; `sum` and `count`
+    add up every sample (a cost is paid per call)."""
+    if name in ("sum", "count"):
+        return [v for g in groups for v in g]
+    return [sum(g) / len(g) for g in groups if g]
 
 
 def _row_passes(values: Sequence[float | None], rule: Rule) -> bool:
@@ -92,9 +103,8 @@ def _rule_value(
             return None, None
         passed = [_row_passes(g, rule) for g in groups]
         return sum(passed) / len(passed), wilson_interval(sum(passed), len(passed), rule.confidence)
-    values = [v for g in groups for v in g if v is not None]
-    value = aggregate(values, rule.aggregate)
     present = [[v for v in g if v is not None] for g in groups]
+    value = aggregate(unit_values(present, rule.aggregate), rule.aggregate)
     return value, interval(present, rule.aggregate, rule.confidence, seed=seed)
 
 
@@ -168,9 +178,9 @@ def _rule_check(
             else (f" ({rule.confidence:.0%} CI {ci[0]:.4g}..{ci[1]:.4g})")
         )
     if outcome == "inconclusive":
-        verdict = {"fail": "inconclusive", "rerun": "inconclusive", "warn": "warn"}[
-            rule.on_inconclusive
-        ]
+        verdict = (
+            "warn" if rule.severity == "warn" or rule.on_inconclusive == "warn" else "inconclusive"
+        )
         return Check(
             value=value,
             verdict=verdict,

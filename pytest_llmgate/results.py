@@ -334,9 +334,33 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def jsonable(value: Any) -> Any:
+    """A JSON stand-in for what subjects may return beyond JSON types (dataclasses, pydantic
+    models, bytes, sets, ...), so an unusual output is recorded instead of crashing the run."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if hasattr(value, "model_dump") and callable(value.model_dump):
+        return value.model_dump()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return repr(value)
+
+
+def json_safe(value: Any) -> Any:
+    """`value` as plain JSON types (see `jsonable`); cheap for the usual str/number outputs."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return json.loads(json.dumps(value, default=jsonable))
+
+
 def write_results(run: RunResult, path: Path) -> None:
     """Write the results JSON atomically (gzip when the name ends in .gz)."""
-    atomic_write_text(path, json.dumps(run.to_dict(), ensure_ascii=False, separators=(",", ":")))
+    text = json.dumps(run.to_dict(), ensure_ascii=False, separators=(",", ":"), default=jsonable)
+    atomic_write_text(path, text)
 
 
 def load_results(path: Path) -> RunResult:

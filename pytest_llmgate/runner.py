@@ -19,7 +19,7 @@ from pytest_llmgate.datasets import Row
 from pytest_llmgate.errors import EvaluationError
 from pytest_llmgate.evaluators.base import BoundEvaluator, normalize_output
 from pytest_llmgate.mapping import MappingError, resolve
-from pytest_llmgate.results import RowResult
+from pytest_llmgate.results import RowResult, json_safe
 from pytest_llmgate.subjects.base import ALIASES, Subject
 from pytest_llmgate.subjects.python import call_maybe_async
 from pytest_llmgate.usage import Ledger, current_ledger, current_repeat
@@ -66,6 +66,11 @@ def _response_of(output: Any, param: str) -> Any:
         for key in RESPONSE_KEYS:
             if key in output:
                 return output[key]
+    elif not isinstance(output, (str, bytes, int, float, list, tuple)):
+        # an object (dataclass, pydantic model) with a response-like attribute
+        for key in (param, *RESPONSE_KEYS):
+            if isinstance(getattr(output, key, None), str):
+                return getattr(output, key)
     return output
 
 
@@ -262,8 +267,10 @@ async def _run_row(
         id=row.id,
         line=row.line,
         data=row.data,
-        inputs=inputs,
-        output=output,
+        # evaluators saw the real objects; what is recorded must survive JSON (results, xdist
+        # payloads, every report), so dataclasses, bytes, models... become plain JSON here
+        inputs=json_safe(inputs),
+        output=json_safe(output),
         metrics=metrics,
         details=details,
         errors=tuple(errors),

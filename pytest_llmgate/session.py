@@ -459,7 +459,7 @@ class GateSession:
         self._run = run
         try:
             self.write_artifacts(run)
-        except OSError as exc:
+        except (OSError, TypeError, ValueError) as exc:
             self.warnings.append(f"could not write artifacts: {exc}")
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         if run.verdict != "passed" and session.exitstatus == pytest.ExitCode.OK:

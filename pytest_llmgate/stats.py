@@ -186,7 +186,7 @@ def bootstrap_interval(
     seed: int = 0,
     resamples: int = 1000,
 ) -> tuple[float, float] | None:
-    """Percentile bootstrap of aggregate `name`, resampling rows (groups of repeats) whole."""
+    """Percentile bootstrap of aggregate `name` over per-row means, resampling rows whole."""
     import random
 
     groups = [g for g in groups if g]
@@ -198,7 +198,8 @@ def bootstrap_interval(
     for _ in range(resamples):
         sample: list[float] = []
         for _ in range(n):
-            sample.extend(groups[rng.randrange(n)])
+            group = groups[rng.randrange(n)]
+            sample.append(math.fsum(group) / len(group))  # a row is the unit
         value = aggregate(sample, name)
         if value is not None:
             stats.append(value)

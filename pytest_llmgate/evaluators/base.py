@@ -21,6 +21,30 @@ __all__ = ["BoundEvaluator", "Signature", "normalize_output", "signature_of"]
 _OK_STATUS = frozenset({"completed", "success", "succeeded", "ok"})
 # keys of azure-ai-evaluation results that restate configuration or a pass/fail we decide ourselves
 _SKIP_SUFFIXES = ("_threshold", "_passed", "_result")
+# keys that describe a score rather than being one: None there means "nothing to say"
+_DETAIL_SUFFIXES = (
+    "reason",
+    "label",
+    "result",
+    "properties",
+    "explanation",
+    "details",
+    "detail",
+    "status",
+    "threshold",
+    "passed",
+    "error",
+    "errors",
+    "message",
+    "version",
+    "model",
+    "info",
+    "notes",
+    "comment",
+    "kinds",
+    "matches",
+    "patterns",
+)
 # usage numbers azure nests in `K_properties`: the row's own ledger records usage, and letting
 # these through would overwrite the subject's `prompt_tokens` / `latency_ms`
 _USAGE_KEYS = frozenset(
@@ -132,7 +156,10 @@ def _flatten(
             else:
                 details[key] = dict(item)
         elif item is None:
-            continue
+            if key.lower().endswith(_DETAIL_SUFFIXES):
+                continue  # an absent explanation, label or error: nothing to record
+            # a score that is None would silently drop the row from the aggregate
+            raise EvaluationError(f"metric {key!r} is None, not a number")
         else:
             details[key] = item
 

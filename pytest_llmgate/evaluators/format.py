@@ -22,7 +22,11 @@ _FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE
 def _text(value: Any, name: str = "response") -> str:
     if value is None:
         raise EvaluationError(f"{name} is missing")
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    from pytest_llmgate.results import jsonable
+
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=jsonable)
 
 
 class Contains:

@@ -263,12 +263,3 @@ def judge(
     if not rows:
         return Verdict(ERROR, tuple(checks), ("no rows to evaluate",))
     return Verdict(FAILED if failed else PASSED, tuple(checks))
-
-
-def unused_metrics(policy_metrics: Mapping[str, str], produced: set[str]) -> list[str]:
-    """Threshold metrics no item produced, with their sources (for the end-of-run warning)."""
-    return [
-        f"{src}: metric {m!r} matched no item in this run"
-        for m, src in policy_metrics.items()
-        if m not in produced
-    ]

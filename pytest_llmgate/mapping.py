@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
-    "OUTPUT_ROOTS",
     "MappingError",
     "Reference",
     "parse_references",
@@ -28,7 +27,6 @@ _ROOT_ALIASES = {
     "run.outputs": "output",
     "run.output": "output",
 }
-OUTPUT_ROOTS = frozenset({"output"})
 
 
 class MappingError(ValueError):

@@ -13,8 +13,8 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -189,11 +189,6 @@ class ItemResult:
     part: Mapping[str, Any] | None = None
 
     @property
-    def key(self) -> str:
-        """The join key with baselines."""
-        return self.nodeid
-
-    @property
     def error_count(self) -> int:
         return sum(1 for r in self.rows if r.errors)
 
@@ -277,9 +272,6 @@ class RunResult:
             if item.nodeid == nodeid:
                 return item
         return None
-
-    def with_items(self, items: Iterable[ItemResult]) -> RunResult:
-        return replace(self, items=tuple(items))
 
     def to_dict(self) -> dict[str, Any]:
         counts: dict[str, int] = {}

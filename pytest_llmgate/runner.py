@@ -25,7 +25,6 @@ from pytest_llmgate.subjects.python import call_maybe_async
 from pytest_llmgate.usage import Ledger, current_ledger, current_repeat
 
 __all__ = [
-    "Progress",
     "RunOptions",
     "close_loop",
     "evaluator_inputs",
@@ -44,15 +43,6 @@ class RunOptions:
     timeout_s: float | None = None
     evaluator_timeout_s: float | None = None
     repeats: int = 1  # subject repeats: each row is generated (and scored) this many times
-
-
-@dataclass
-class Progress:
-    """Counters a progress display can poll."""
-
-    total: int = 0
-    done: int = 0
-    errors: int = 0
 
 
 class _Missing(LookupError):
@@ -285,7 +275,6 @@ async def run_rows(
     variant: str,
     evaluators: Sequence[BoundEvaluator],
     options: RunOptions,
-    progress: Progress | None = None,
     on_row: Callable[[RowResult], None] | None = None,
     jobs: Sequence[tuple[int, int]] | None = None,
 ) -> list[RowResult]:
@@ -297,8 +286,6 @@ async def run_rows(
     if jobs is None:
         jobs = [(i, r) for i in range(len(rows)) for r in range(max(1, options.repeats))]
     results: list[RowResult | None] = [None] * len(jobs)
-    progress = progress or Progress()
-    progress.total = len(jobs)
     cursor = iter(range(len(jobs)))
 
     async def worker() -> None:
@@ -306,8 +293,6 @@ async def run_rows(
             row_index, repeat = jobs[index]
             result = await _run_row(rows[row_index], subject, variant, evaluators, options, repeat)
             results[index] = result
-            progress.done += 1
-            progress.errors += bool(result.errors)
             if on_row is not None:
                 on_row(result)
 
@@ -378,12 +363,11 @@ def run_rows_sync(
     variant: str,
     evaluators: Sequence[BoundEvaluator],
     options: RunOptions,
-    progress: Progress | None = None,
     jobs: Sequence[tuple[int, int]] | None = None,
     on_row: Callable[[RowResult], None] | None = None,
 ) -> list[RowResult]:
     """`run_rows` from synchronous code (pytest items)."""
     result: list[RowResult] = run_sync(
-        run_rows(rows, subject, variant, evaluators, options, progress, on_row, jobs=jobs)
+        run_rows(rows, subject, variant, evaluators, options, on_row, jobs=jobs)
     )
     return result

@@ -213,11 +213,6 @@ class BoundEvaluator:
             spec["prefix"] = self.prefix
         return spec
 
-    def metric_names(self) -> tuple[str, ...] | None:
-        if self.outputs is None:
-            return None
-        return tuple(self.prefix + o for o in self.outputs)
-
 
 def item_level_metrics(
     evaluators: Sequence[BoundEvaluator], rows: Sequence[Any]

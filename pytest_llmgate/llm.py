@@ -247,18 +247,7 @@ class ModelPool:
             cached=attempts == 0,
             attempts=attempts,
         )
-        record_call(
-            CallRecord(
-                role=role,
-                model=model.name,
-                prompt_tokens=result.prompt_tokens,
-                completion_tokens=result.completion_tokens,
-                cost_usd=result.cost_usd,
-                latency_ms=result.latency_ms,
-                cached=result.cached,
-                system_fingerprint=result.system_fingerprint,
-            )
-        )
+        _record(role, model, result, result.completion_tokens, result.system_fingerprint)
         return result
 
     async def embed(
@@ -282,16 +271,7 @@ class ModelPool:
             cached=attempts == 0,
             attempts=attempts,
         )
-        record_call(
-            CallRecord(
-                role=role,
-                model=model.name,
-                prompt_tokens=result.prompt_tokens,
-                cost_usd=result.cost_usd,
-                latency_ms=result.latency_ms,
-                cached=result.cached,
-            )
-        )
+        _record(role, model, result)
         return result
 
     def unreachable(self) -> list[str]:
@@ -461,6 +441,28 @@ class ModelPool:
             )
         except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
             raise _Failure(f"malformed response ({type(exc).__name__})", retryable=True) from None
+
+
+def _record(
+    role: Role,
+    model: ModelConfig,
+    result: ChatResult | EmbedResult,
+    completion_tokens: int = 0,
+    system_fingerprint: str | None = None,
+) -> None:
+    """Append one call (cached or not) to the current row's usage ledger."""
+    record_call(
+        CallRecord(
+            role=role,
+            model=model.name,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost_usd=result.cost_usd,
+            latency_ms=result.latency_ms,
+            cached=result.cached,
+            system_fingerprint=system_fingerprint,
+        )
+    )
 
 
 def _check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -160,11 +160,11 @@ def _pair_rows(
 def _value(rows: Sequence[RowResult], metric: str, agg: str) -> float | None:
     if metric == "error_rate":
         return sum(1 for r in rows if r.errors) / len(rows) if rows else None
-    from pytest_llmgate.gate import row_groups, unit_values
+    from pytest_llmgate.gate import present_groups, unit_values
 
     if not _is_plain_aggregate(agg):
         agg = "mean"
-    groups = [[v for v in g if v is not None] for g in row_groups(rows, metric)]
+    groups = present_groups(rows, metric)
     values = unit_values(groups, agg)
     if agg == "count":
         return float(len(values)) if values else None

@@ -27,10 +27,6 @@ def _breaches(value: float, low: float | None, high: float | None) -> bool:
     )
 
 
-def metric_values(rows: Sequence[RowResult], metric: str) -> list[float]:
-    return [r.metrics[metric] for r in rows if metric in r.metrics]
-
-
 def aggregates_for(rows: Sequence[RowResult]) -> dict[str, dict[str, float]]:
     """Standard aggregates of every metric any row produced, in first-seen order.
 
@@ -42,11 +38,12 @@ def aggregates_for(rows: Sequence[RowResult]) -> dict[str, dict[str, float]]:
         names.update(dict.fromkeys(row.metrics))
     out: dict[str, dict[str, float]] = {}
     for name in names:
-        groups = [[v for v in g if v is not None] for g in row_groups(rows, name)]
-        summary = summarize(unit_values(groups, "mean"))
+        groups = present_groups(rows, name)
+        means = unit_values(groups, "mean")
+        summary = summarize(means)
         summary["sum"] = sum(unit_values(groups, "sum"))
-        summary["count"] = float(len(unit_values(groups, "count")))
-        ci = mean_interval([sum(g) / len(g) for g in groups if g])
+        summary["count"] = float(sum(len(g) for g in groups))
+        ci = mean_interval(means)
         if ci is not None:
             summary["ci_low"], summary["ci_high"] = ci
         out[name] = summary
@@ -66,6 +63,11 @@ def row_groups(rows: Sequence[RowResult], metric: str) -> list[list[float | None
     for row in rows:
         groups.setdefault(row.id, []).append(row.metrics.get(metric))
     return list(groups.values())
+
+
+def present_groups(rows: Sequence[RowResult], metric: str) -> list[list[float]]:
+    """`row_groups` without the errored repeats' missing values."""
+    return [[v for v in g if v is not None] for g in row_groups(rows, metric)]
 
 
 def unit_values(groups: Sequence[Sequence[float]], name: str) -> list[float]:
@@ -103,7 +105,7 @@ def _rule_value(
             return None, None
         passed = [_row_passes(g, rule) for g in groups]
         return sum(passed) / len(passed), wilson_interval(sum(passed), len(passed), rule.confidence)
-    present = [[v for v in g if v is not None] for g in groups]
+    present = present_groups(rows, rule.metric)
     value = aggregate(unit_values(present, rule.aggregate), rule.aggregate)
     return value, interval(present, rule.aggregate, rule.confidence, seed=seed)
 

@@ -349,10 +349,14 @@ def json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=jsonable))
 
 
+def results_text(run: RunResult) -> str:
+    """The results JSON of a run, as written to disk."""
+    return json.dumps(run.to_dict(), ensure_ascii=False, separators=(",", ":"), default=jsonable)
+
+
 def write_results(run: RunResult, path: Path) -> None:
     """Write the results JSON atomically (gzip when the name ends in .gz)."""
-    text = json.dumps(run.to_dict(), ensure_ascii=False, separators=(",", ":"), default=jsonable)
-    atomic_write_text(path, text)
+    atomic_write_text(path, results_text(run))
 
 
 def load_results(path: Path) -> RunResult:

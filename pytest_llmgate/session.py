@@ -20,7 +20,7 @@ import pytest
 
 from pytest_llmgate.errors import GateError
 from pytest_llmgate.options import Settings
-from pytest_llmgate.results import ERROR, SKIPPED, ItemResult, RunResult, write_results
+from pytest_llmgate.results import ERROR, SKIPPED, ItemResult, RunResult
 from pytest_llmgate.stats import seed_for
 from pytest_llmgate.suite import SuiteLoader
 from pytest_llmgate.thresholds import Policy, Thresholds, load_thresholds
@@ -100,6 +100,7 @@ class GateSession:
         self.slice_totals: dict[str, int] = {}
         self.crashed: dict[str, tuple[str, str]] = {}  # worker id -> (its item, the error)
         self._run: RunResult | None = None
+        self._run_diff: Any = None
         self.summary_lines: list[str] = []
         self.dry_run_totals: list[Any] = []
 
@@ -140,11 +141,14 @@ class GateSession:
             repeats=self.settings.repeat or spec.raw.get("repeat") or suite.repeat_subject,
         )
         base = self._base(item)
+        needs_model = getattr(subject, "needs_model", False) or any(
+            e.needs_model for e in evaluators
+        )
         if self.settings.dry_run:
             from pytest_llmgate.dryrun import estimate_item
             from pytest_llmgate.llm_session import prepare
 
-            if getattr(subject, "needs_model", False) or any(e.needs_model for e in evaluators):
+            if needs_model:
                 prepare(self.settings)  # loads model configs for prices; calls nothing
             estimate = estimate_item(subject, evaluators, rows, item.variant, options.repeats)
             self.dry_run_totals.append(estimate)
@@ -154,9 +158,6 @@ class GateSession:
             if self.settings.require_models:
                 raise GateError(f"{skip} (--llm-gate-require-models)")
             return ItemResult(verdict=SKIPPED, message=skip, **base)
-        needs_model = getattr(subject, "needs_model", False) or any(
-            e.needs_model for e in evaluators
-        )
         if needs_model:
             from pytest_llmgate.llm_session import prepare
 
@@ -479,15 +480,25 @@ class GateSession:
         close_loop()
 
     def write_artifacts(self, run: RunResult) -> None:
+        from pytest_llmgate.reporting.artifacts import write_reports
+        from pytest_llmgate.results import atomic_write_text, results_text
+
         settings = self.settings
-        write_results(run, settings.json_path)
+        text = results_text(run)  # serialised once, written to both paths
+        atomic_write_text(settings.json_path, text)
         if settings.save_path is not None and not run.incomplete and not settings.dry_run:
-            write_results(run, settings.save_path)
-        try:
-            from pytest_llmgate.reporting.artifacts import write_reports
-        except ImportError:
-            return
-        write_reports(run, settings, baseline=self.baseline)
+            atomic_write_text(settings.save_path, text)
+        write_reports(run, settings, baseline=self.baseline, diff=self._diff())
+
+    def _diff(self) -> Any:
+        """The run's diff against the baseline, computed once for reports and the terminal."""
+        if self.baseline is None or self._run is None:
+            return None
+        if self._run_diff is None:
+            from pytest_llmgate.compare import diff_runs
+
+            self._run_diff = diff_runs(self._run, self.baseline)
+        return self._run_diff
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or self._run is None:
@@ -502,10 +513,9 @@ class GateSession:
                 f"llm-gate: INCOMPLETE: {why}; not usable as a baseline", red=True
             )
         if self.baseline is not None:
-            from pytest_llmgate.compare import diff_runs
             from pytest_llmgate.reporting.difftext import render_diff
 
-            terminalreporter.write_line(render_diff(diff_runs(self._run, self.baseline)))
+            terminalreporter.write_line(render_diff(self._diff()))
         for line in self.summary_lines:
             terminalreporter.write_line(line)
         for warning in self._run.warnings:

@@ -194,13 +194,10 @@ def bootstrap_interval(
         return None
     rng = random.Random(seed)
     n = len(groups)
+    means = [math.fsum(g) / len(g) for g in groups]  # a row is the unit
     stats: list[float] = []
     for _ in range(resamples):
-        sample: list[float] = []
-        for _ in range(n):
-            group = groups[rng.randrange(n)]
-            sample.append(math.fsum(group) / len(group))  # a row is the unit
-        value = aggregate(sample, name)
+        value = aggregate([means[rng.randrange(n)] for _ in range(n)], name)
         if value is not None:
             stats.append(value)
     stats.sort()

@@ -102,8 +102,7 @@ class Thresholds:
     """A parsed threshold file (or a suite's `thresholds:` block)."""
 
     path: Path | None
-    defaults: Mapping[str, Any]
-    layers: tuple[_Layer, ...]
+    layers: tuple[_Layer, ...]  # the first holds the file's own `defaults:` and `metrics:`
     strict: bool = False
 
     def metric_sources(self) -> dict[str, str]:
@@ -122,9 +121,7 @@ class Thresholds:
         names = {"suite": suite, "subject": subject, "variant": variant, "dataset": dataset}
         rules = dict(policy.rules)
         regression = dict(policy.regression)
-        max_error_rate = policy.max_error_rate
-        if "max_error_rate" in self.defaults:
-            max_error_rate = float(self.defaults["max_error_rate"])
+        max_error_rate = policy.max_error_rate  # the base layer carries the file's defaults
         for layer in self.layers:
             if not all(
                 fnmatch.fnmatchcase(names[k], pattern) for k, pattern in layer.match.items()
@@ -262,7 +259,7 @@ def thresholds_from(doc: Located, key: Key = (), *, strict: bool = False) -> Thr
                 _regression(doc, (*okey, "regression"), override.get("regression")),
             )
         )
-    return Thresholds(path=doc.path, defaults=defaults, layers=tuple(layers), strict=strict)
+    return Thresholds(path=doc.path, layers=tuple(layers), strict=strict)
 
 
 def load_thresholds(path: Path) -> Thresholds:

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_llmgate.compare import BaselineError, RunDiff, diff_runs, load_baseline
+from pytest_llmgate.compare import RunDiff, diff_runs
 from pytest_llmgate.results import RunResult, atomic_write_text
 
 if TYPE_CHECKING:
@@ -40,9 +40,11 @@ def write_selected(
     csv: Path | None = None,
     extra_artifacts: tuple[str, ...] = (),
     step_summary: bool = True,
+    diff: RunDiff | None = None,
 ) -> list[Path]:
     """Render and write each requested file; returns the paths written."""
-    diff: RunDiff | None = diff_runs(run, baseline) if baseline is not None else None
+    if diff is None and baseline is not None:
+        diff = diff_runs(run, baseline)
     written: list[Path] = []
     names = [*extra_artifacts, *(p.name for p in (html, junit, csv) if p is not None)]
     if junit is not None:
@@ -74,16 +76,12 @@ def write_selected(
     return written
 
 
-def write_reports(run: RunResult, settings: Settings, baseline: RunResult | None = None
-                  ) -> list[Path]:
-    """The plugin's entry point: write what `--llm-gate-junit/html/md/csv` asked for."""
-    if baseline is None and settings.baseline_path is not None:
-        try:
-            baseline = load_baseline(settings.baseline_path)
-        except BaselineError:
-            baseline = None  # the session reported it already; reports go out without deltas
+def write_reports(run: RunResult, settings: Settings, baseline: RunResult | None = None,
+                  diff: RunDiff | None = None) -> list[Path]:
+    """The plugin's entry point: write what `--llm-gate-junit/html/md/csv` asked for (the session
+    has loaded the baseline and computed the diff already)."""
     return write_selected(
         run, baseline,
         junit=settings.junit_path, html=settings.html_path, md=settings.md_path,
-        csv=settings.csv_path, extra_artifacts=(settings.json_path.name,),
+        csv=settings.csv_path, extra_artifacts=(settings.json_path.name,), diff=diff,
     )

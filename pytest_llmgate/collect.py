@@ -50,14 +50,13 @@ class SuiteFile(pytest.File):
         suite = gate.loader.load(Path(self.path))
         for subject_name, spec in suite.subjects.items():
             suite.subject(subject_name)  # import now: a bad target is a collection error
-            for entry in suite.evaluator_entries:
-                if spec.evaluators is None or entry.name in spec.evaluators:
-                    suite.evaluator(entry)
+            suite.evaluators_for(subject_name)  # likewise a bad evaluator spec
             datasets = spec.datasets or tuple(suite.datasets)
+            for dataset in datasets:
+                gate.loader.check_columns(suite, subject_name, dataset)
             seen: dict[str, tuple[str, str]] = {}
             for variant in spec.variants:
                 for dataset in datasets:
-                    gate.loader.check_columns(suite, subject_name, dataset)
                     params = f"{variant}-{dataset}"
                     if params in seen:
                         # ids join results with baselines: two items must never share one

@@ -89,15 +89,6 @@ class PoolStats:
     retries: int = 0
     failures: int = 0
 
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "calls": self.calls,
-            "cache_hits": self.cache_hits,
-            "http_requests": self.http_requests,
-            "retries": self.retries,
-            "failures": self.failures,
-        }
-
 
 class TokenBucket:
     """Tokens refill at `rate` per second up to `capacity`. A request larger than the capacity

@@ -625,20 +625,10 @@ class AzureClassEvaluator:
 
 
 def _overload_names(target: Any) -> list[str]:
-    import typing
+    """Input names of an evaluator class (azure declares them in @overload signatures)."""
+    from pytest_llmgate.evaluators.base import signature_of
 
-    call = target.__call__
-    func = getattr(call, "__func__", call)
-    names: dict[str, None] = {}
-    try:
-        overloads = typing.get_overloads(func)
-    except Exception:
-        overloads = []
-    for overload in overloads or [func]:
-        for p in inspect.signature(overload).parameters.values():
-            if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-                names[p.name] = None
-    return list(names)
+    return list(signature_of(target.__call__).params)
 
 
 def adapt_model_evaluator(obj: Any, args: Mapping[str, Any]) -> tuple[Any, bool]:

@@ -89,11 +89,6 @@ ALIASES = {
 }
 
 
-def register_builtin(name: str, target: str, **flags: bool) -> None:
-    """Add a built-in (used by optional families such as judges and safety)."""
-    BUILTINS[name] = Builtin(target, **flags)
-
-
 def builtin_names() -> list[str]:
     return sorted(BUILTINS)
 

@@ -33,7 +33,6 @@ from typing import Any, ClassVar
 from pytest_llmgate.errors import EvaluationError, MissingExtraError
 
 __all__ = [
-    "AZURE_SAFETY",
     "AzureProjectNotConfigured",
     "AzureSafety",
     "azure_project_reason",
@@ -73,12 +72,9 @@ def _parse_project(value: Any, where: str) -> str | dict[str, str] | None:
 
 
 def _from_thresholds(path: Path | None, env: Mapping[str, str]) -> Any:
-    if path is None or not Path(path).is_file():
-        return None
-    from pytest_llmgate.yamlio import load_yaml
+    from pytest_llmgate.llm_session import _read_models
 
-    data = load_yaml(Path(path)).data
-    models = data.get("models") if isinstance(data, dict) else None
+    models = _read_models(Path(path) if path is not None else None)
     value = models.get("azure_ai_project") if isinstance(models, dict) else None
     if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
         value = env.get(value[2:-1])
@@ -335,19 +331,3 @@ class UngroundedAttributes(AzureSafety):
 
     def __call__(self, *, query: str, response: str, context: str) -> dict[str, Any]:
         return self._call(query=query, response=response, context=context)
-
-
-AZURE_SAFETY: dict[str, type[AzureSafety]] = {
-    cls.name: cls
-    for cls in (
-        Violence,
-        Sexual,
-        SelfHarm,
-        HateUnfairness,
-        ContentSafety,
-        ProtectedMaterial,
-        IndirectAttack,
-        CodeVulnerability,
-        UngroundedAttributes,
-    )
-}

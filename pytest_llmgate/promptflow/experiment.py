@@ -158,8 +158,9 @@ def load_experiment(loader: SuiteLoader, path: Path, env: str | None = None) -> 
                 reference_rows = [row.data for row in loader.dataset(datasets[reference]).rows]
             entry_name = str(entry["name"]) if len(eval_sets) == 1 else f"{entry['name']}.{ds_name}"
             ev_mapping = dict(eval_ds.get("mappings") or {})
-            inputs = {"row": "${data}", "outputs": "${output}"}
             from pytest_llmgate.promptflow.evaluation import EvaluationFlow
+
+            inputs = dict(EvaluationFlow.default_inputs)
 
             try:
                 instance = EvaluationFlow(

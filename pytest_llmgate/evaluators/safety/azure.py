@@ -269,6 +269,15 @@ class _QueryResponse(AzureSafety):
         return self._call(query=query, response=response)
 
 
+class _QueryResponseLabel(AzureSafety):
+    """Evaluators that need the query and answer with a found/not-found label."""
+
+    labelled = True
+
+    def __call__(self, *, query: str, response: str) -> dict[str, Any]:
+        return self._call(query=query, response=response)
+
+
 class Violence(_QueryResponse):
     name, class_name, keys = "violence", "ViolenceEvaluator", ("violence",)
 
@@ -289,36 +298,24 @@ class ContentSafety(_QueryResponse):
     name, class_name, keys = "content_safety", "ContentSafetyEvaluator", _HARMS
 
 
-class ProtectedMaterial(AzureSafety):
+class ProtectedMaterial(_QueryResponseLabel):
     name, class_name, keys = (
         "protected_material",
         "ProtectedMaterialEvaluator",
         ("protected_material",),
     )
-    labelled = True
-
-    def __call__(self, *, query: str, response: str) -> dict[str, Any]:
-        return self._call(query=query, response=response)
 
 
-class IndirectAttack(AzureSafety):
+class IndirectAttack(_QueryResponseLabel):
     name, class_name, keys = "indirect_attack", "IndirectAttackEvaluator", ("xpia",)
-    labelled = True
-
-    def __call__(self, *, query: str, response: str) -> dict[str, Any]:
-        return self._call(query=query, response=response)
 
 
-class CodeVulnerability(AzureSafety):
+class CodeVulnerability(_QueryResponseLabel):
     name, class_name, keys = (
         "code_vulnerability",
         "CodeVulnerabilityEvaluator",
         ("code_vulnerability",),
     )
-    labelled = True
-
-    def __call__(self, *, query: str, response: str) -> dict[str, Any]:
-        return self._call(query=query, response=response)
 
 
 class UngroundedAttributes(AzureSafety):

@@ -95,6 +95,8 @@ def test_bom_prefixed_dataset_is_read(project: Project) -> None:
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     result = project.pytester.runpytest("--llm-gate", "suites", "-k", "overlap")
     assert result.ret == 0
+    rows = project.results()["items"][0]["rows"]
+    assert [r["id"] for r in rows] == ["r1", "r2", "r3", "r4"]  # the BOM line is a row too
 
 
 def test_bad_option_values_are_usage_errors(project: Project) -> None:

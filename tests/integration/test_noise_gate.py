@@ -108,6 +108,7 @@ def test_noise_does_not_flip_the_gate_but_a_real_drop_does(judge_session: Any) -
         )
         same = regression_checks(run(GOOD, 10_000 + seed), baseline, policy, dataset_sha256="h")
         worse = regression_checks(run(BAD, 20_000 + seed), baseline, policy, dataset_sha256="h")
+        assert same and worse, "every run must make a regression check"
         unchanged_passed += all(c.verdict == "pass" for c in same)
         drop_failed += any(c.verdict == "fail" for c in worse)
     print(f"noise gate: unchanged passed {unchanged_passed}/100, drop failed {drop_failed}/100")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import pytest
 
 from tests.conftest import Project
 
@@ -113,6 +113,9 @@ def test_inconclusive_can_warn(project: Project) -> None:
     _project(project, INTERVAL_SUITE % "warn")
     result = project.pytester.runpytest("--llm-gate", "suites")
     result.assert_outcomes(passed=1)
+    check = project.results()["items"][0]["checks"][0]
+    assert check["verdict"] == "warn"
+    assert check["ci_low"] < 0.5 < check["ci_high"]
 
 
 def test_rerun_adds_repeats_near_the_bound_until_decided(project: Project) -> None:
@@ -131,5 +134,7 @@ def test_aggregates_carry_a_mean_interval(project: Project) -> None:
     result = project.pytester.runpytest("--llm-gate", "suites", "-k", "overlap")
     assert result.ret == 0
     aggs = project.results()["items"][0]["aggregates"]["length_words"]
-    assert aggs["ci_low"] <= aggs["mean"] <= aggs["ci_high"]
-    json.dumps(aggs)
+    assert aggs["ci_low"] < aggs["mean"] < aggs["ci_high"]
+    # 4 rows of 7, 11, 7 and 11 words: mean 9, t interval 9 +- 3.182 * 2.309 / 2
+    assert aggs["mean"] == pytest.approx(9.0)
+    assert (aggs["ci_low"], aggs["ci_high"]) == pytest.approx((5.3296, 12.6704), abs=1e-3)

@@ -274,10 +274,12 @@ def test_example_suite_gates_the_aggregation_node_metric(
         "examples/promptflow/suites/support_flow.yaml", "--llm-gate", "-p", "no:xdist",
         "--llm-gate-thresholds", "examples/promptflow/thresholds.yaml",
     )
+    result.assert_outcomes(passed=2)  # answer.variant_0 and answer.variant_1
     items = results(pf_project.path)["items"]
-    assert items, result.stdout.str()
     for item in items:
         (check,) = [c for c in item["checks"] if c["metric"] == "accuracy"]
         assert check["aggregate"] == "value"
-        assert check["value"] == item["aggregates"]["accuracy"]["value"]
-        assert check["verdict"] == ("pass" if check["value"] >= 0.75 else "fail")
+        # the deterministic server answers every gold question correctly
+        assert check["value"] == pytest.approx(1.0)
+        assert check["verdict"] == "pass"
+        assert item["aggregates"]["accuracy"] == {"value": pytest.approx(1.0)}

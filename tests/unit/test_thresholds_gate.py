@@ -113,3 +113,12 @@ def test_mean_rule_agrees_with_arithmetic(values: list[float], bound: float) -> 
 )
 def test_direction(metric: str, direction: str) -> None:
     assert direction_of(metric) == direction
+
+
+def test_item_level_metrics_are_gated_directly(tmp_path: Path) -> None:
+    p = policy(tmp_path, "metrics:\n  accuracy: {min: 0.75}\n")
+    failing = judge(rows([1.0]), p, item_metrics={"accuracy": 0.5})
+    assert failing.verdict == "failed"
+    (check,) = failing.checks
+    assert (check.aggregate, check.value, check.verdict) == ("value", 0.5, "fail")
+    assert judge(rows([1.0]), p, item_metrics={"accuracy": 0.8}).verdict == "passed"

@@ -130,7 +130,8 @@ def evaluate(
     base_dir: str | Path = ".",
 ) -> Evaluation:
     """Run `subject` over `data`, score with `evaluators`, gate with `thresholds` (metric rules)."""
-    from pytest_llmgate.gate import aggregates_for, judge
+    from pytest_llmgate.decision import decide_item
+    from pytest_llmgate.llm_session import runtime
     from pytest_llmgate.runner import RunOptions, run_rows_sync
     from pytest_llmgate.subjects.python import PythonSubject
 
@@ -156,14 +157,18 @@ def evaluate(
         policy = thresholds_from(doc, strict=True).apply(
             policy, suite="api", subject=name, variant=variant, dataset=dataset_name
         )
-    results = run_rows_sync(
-        list(rows),
-        bound_subject,
-        variant,
-        bound,
-        RunOptions(concurrency=concurrency, timeout_s=timeout_s),
+    needs_model = getattr(bound_subject, "needs_model", False) or any(
+        e.needs_model for e in bound
     )
-    verdict = judge(results, policy)
+    with runtime(base, concurrency=concurrency, needs_model=needs_model):
+        results = run_rows_sync(
+            list(rows),
+            bound_subject,
+            variant,
+            bound,
+            RunOptions(concurrency=concurrency, timeout_s=timeout_s),
+        )
+    decision = decide_item(results, policy, nodeid=name)
     return Evaluation(
         ItemResult(
             nodeid=name,
@@ -171,15 +176,12 @@ def evaluate(
             subject=name,
             variant=variant,
             dataset=dataset_name,
-            verdict=verdict.verdict,
             dataset_sha256=digest,
             dataset_rows=total,
             subject_spec=bound_subject.describe(variant),
             evaluators=tuple(b.spec for b in bound),
             rows=tuple(results),
-            aggregates=aggregates_for(results),
-            checks=verdict.checks,
-            message="; ".join(verdict.notes),
+            **decision.fields(),
         )
     )
 

@@ -9,15 +9,13 @@ unreadable input). Every problem is one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_llmgate.errors import GateError
 from pytest_llmgate.results import (
-    ItemResult,
     ResultsFormatError,
     RunResult,
     load_results,
@@ -26,7 +24,6 @@ from pytest_llmgate.results import (
 
 if TYPE_CHECKING:
     from pytest_llmgate.suite import SuiteLoader
-    from pytest_llmgate.thresholds import RegressionRule
 
 __all__ = ["build_parser", "main"]
 
@@ -63,95 +60,81 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 # ---- diff ----------------------------------------------------------------------------------------
-def cmd_diff(args: argparse.Namespace) -> int:
-    from pytest_llmgate.compare import check_baseline, default_rules, diff_runs
-    from pytest_llmgate.reporting.difftext import render_diff
+def _with_policies(head: RunResult, args: argparse.Namespace) -> RunResult:
+    """HEAD's items with the policy the gate would apply: the one each item recorded (exactly
+    the gate's rules); `--thresholds` replaces their regression rules; items from files without
+    a recorded policy take the project's thresholds.yaml, else the default rule (`--tolerance`)."""
+    from dataclasses import replace
+
+    from pytest_llmgate.compare import default_rules
+    from pytest_llmgate.policy_data import policy_from_dict, policy_to_dict
     from pytest_llmgate.thresholds import Policy, load_thresholds
 
+    path = args.thresholds
+    if path is None and Path("thresholds.yaml").is_file():
+        path = Path("thresholds.yaml")
+    thresholds = load_thresholds(path) if path is not None else None
+    items = []
+    for item in head.items:
+        if item.policy is not None and args.thresholds is None:
+            items.append(item)
+            continue
+        policy = policy_from_dict(item.policy) if item.policy is not None else Policy()
+        if thresholds is not None:
+            regression = thresholds.apply(
+                Policy(), suite=item.suite, subject=item.subject,
+                variant=item.variant, dataset=item.dataset,
+            ).regression
+        else:
+            regression = default_rules(item, args.tolerance)
+        items.append(replace(item, policy=policy_to_dict(replace(policy, regression=regression))))
+    return replace(head, items=tuple(items))
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """The gate's own run-level decision of HEAD against BASE, rendered as a diff."""
+    from pytest_llmgate.compare import check_baseline, diff_runs
+    from pytest_llmgate.decision import decide_run
+    from pytest_llmgate.reporting.difftext import render_diff
+
     base = check_baseline(_load(args.base), str(args.base))
-    head = _load(args.head)
-    thresholds = load_thresholds(args.thresholds) if args.thresholds is not None else None
-
-    def rules(item: ItemResult) -> Mapping[str, RegressionRule]:
-        if thresholds is None:
-            return default_rules(item, args.tolerance)
-        policy = thresholds.apply(Policy(), suite=item.suite, subject=item.subject,
-                                  variant=item.variant, dataset=item.dataset)
-        return policy.regression
-
-    diff = diff_runs(head, base, rules=rules)
+    head = decide_run(_with_policies(_load(args.head), args), base)
+    diff = diff_runs(head, base)
     if args.md is not None:
         from pytest_llmgate.reporting.markdown import render_markdown
         from pytest_llmgate.results import atomic_write_text
 
         atomic_write_text(args.md, render_markdown(head, diff=diff))
     print(render_diff(diff, every_metric=args.all, prefix="llmgate diff"))
-    regressed = diff.regressed
+    print(f"llmgate diff: verdict {head.verdict}")
+    regressed = any(
+        c.kind == "regression" and c.verdict in ("fail", "error")
+        for item in head.items
+        for c in item.checks
+    ) or bool(diff.regressed)
     return BAD if regressed and args.fail_on_regression else OK
 
 
 # ---- merge ---------------------------------------------------------------------------------------
 def cmd_merge(args: argparse.Namespace) -> int:
-    from dataclasses import replace
+    from pytest_llmgate.decision import decide_run
+    from pytest_llmgate.shard import ShardMergeError, merge_runs
 
-    from pytest_llmgate.shard import ShardMergeError, merge_slices
-
-    parts = [_load(p) for p in args.parts]
-    items: dict[str, tuple[ItemResult, Path]] = {}
-    merged: list[ItemResult] = []
-    slices: dict[str, list[ItemResult]] = {}
-    for part, path in zip(parts, args.parts, strict=True):
-        for item in part.items:
-            if item.part:  # a row slice of a large item: joined below
-                if item.nodeid not in slices:
-                    merged.append(item)
-                slices.setdefault(item.nodeid, []).append(item)
-                continue
-            seen = items.get(item.nodeid)
-            if seen is None:
-                items[item.nodeid] = (item, path)
-                merged.append(item)
-            elif _content(seen[0]) != _content(item):
-                raise CommandError(f"{item.nodeid} is in {seen[1]} and {path} with different "
-                                   "results: merge shards of one run only")
+    parts = [(_load(p), str(p)) for p in args.parts]
+    try:
+        run = merge_runs(parts, allow_unsharded=args.allow_unsharded)
+    except ShardMergeError as exc:
+        raise CommandError(str(exc)) from None
     baseline = None
     if args.baseline is not None:
         from pytest_llmgate.compare import load_baseline
 
         baseline = load_baseline(args.baseline)
-    try:
-        merged = [
-            merge_slices(slices[i.nodeid], baseline.item(i.nodeid) if baseline else None)
-            if i.part else i
-            for i in merged
-        ]
-    except ShardMergeError as exc:
-        raise CommandError(str(exc)) from None
-    starts = [str(p.meta.get("started_at")) for p in parts if p.meta.get("started_at")]
-    ends = [str(p.meta.get("finished_at")) for p in parts if p.meta.get("finished_at")]
-    meta = dict(parts[0].meta)
-    meta.update(shard=None, merged_from=[str(p) for p in args.parts])
-    if starts:
-        meta["started_at"] = min(starts)
-    if ends:
-        meta["finished_at"] = max(ends)
-    warnings = tuple(w for p in parts for w in p.warnings)
-    run = replace(parts[0], items=tuple(merged), meta=meta, warnings=warnings,
-                  incomplete=any(p.incomplete for p in parts))
+    run = decide_run(run, baseline)
     write_results(run, args.output)
-    print(f"wrote {args.output}: {len(merged)} item(s) from {len(parts)} part(s), "
+    print(f"wrote {args.output}: {len(run.items)} item(s) from {len(parts)} part(s), "
           f"verdict {run.verdict}")
     return BAD if args.fail_on_breach and run.verdict != "passed" else OK
-
-
-def _content(item: ItemResult) -> str:
-    data = item.to_dict()
-    data.pop("duration_s", None)  # the same item run twice differs only in timing
-    for row in data["rows"]:
-        row.pop("latency_ms", None)
-        row.get("metrics", {}).pop("latency_ms", None)
-    data.pop("aggregates", None)
-    return json.dumps(data, sort_keys=True, default=str)
 
 
 # ---- baseline ------------------------------------------------------------------------------------
@@ -294,9 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("diff", help="compare two results files",
-                       description="Compare HEAD with BASE item by item and metric by metric. "
-                       "Regression rules come from --thresholds (its regression: section), else "
-                       "every metric with a threshold may get at most --tolerance percent worse.")
+                       description="Decide HEAD against BASE exactly as the gate does, and show "
+                       "the diff item by item. Rules: the policy each HEAD item recorded; "
+                       "--thresholds replaces their regression rules; for files without a "
+                       "recorded policy ./thresholds.yaml, else every metric with a threshold "
+                       "may get at most --tolerance percent worse.")
     p.add_argument("base", type=Path, metavar="BASE", help="baseline results JSON")
     p.add_argument("head", type=Path, metavar="HEAD", help="results JSON to check")
     p.add_argument("--thresholds", type=Path, metavar="PATH",
@@ -310,9 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser("merge", help="combine shard results into one file",
-                       description="Combine the results of shards (--llm-gate-shard I/N) into one "
-                       "results JSON. An item present in two parts with different results is an "
-                       "error.")
+                       description="Combine every shard of one run (--llm-gate-shard I/N) into "
+                       "one results JSON, decided as the unsharded run would be. A missing or "
+                       "repeated shard, parts of different runs, or an item in two parts with "
+                       "different results is refused.")
     p.add_argument("parts", type=Path, nargs="+", metavar="PART", help="results JSON of a shard")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="RESULTS",
                    help="merged results JSON to write")
@@ -320,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the baseline the shards ran with (re-checks regressions of split items)")
     p.add_argument("--fail-on-breach", action="store_true",
                    help="exit with status 1 unless the merged run passes the gate")
+    p.add_argument("--allow-unsharded", action="store_true",
+                   help="merge results of separate runs with disjoint items (not shards of one "
+                   "run); an item in two parts is still refused")
     p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("baseline", help="save a results file as a baseline",

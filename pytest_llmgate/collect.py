@@ -109,8 +109,17 @@ class GateItem(pytest.Item):
         try:
             result = gate.run_item(self)
         except GateError as exc:
-            result = gate.error_item(self, str(exc), time.perf_counter() - started)
-            gate.record(result)
+            gate.record(gate.error_item(self, str(exc), time.perf_counter() - started))
+            raise
+        except BaseException as exc:
+            # anything else (SystemExit from user code, an internal error, Ctrl-C) still leaves
+            # an errored item in every artifact: an item that started is never absent
+            message = (
+                "interrupted while running"
+                if isinstance(exc, KeyboardInterrupt)
+                else f"crashed: {type(exc).__name__}: {_first_line(exc)}"
+            )
+            gate.record(gate.error_item(self, message, time.perf_counter() - started))
             raise
         gate.record(result)
         for name, value in _properties(result):
@@ -128,6 +137,11 @@ class GateItem(pytest.Item):
             assert isinstance(failure, GateFailure)
             return render_item_failure(failure.result)
         return _one_line(excinfo) or super().repr_failure(excinfo)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else repr(exc)
 
 
 def _session_key() -> Any:

@@ -75,11 +75,13 @@ class BaselineError(GateError):
 
 
 def check_baseline(run: RunResult, source: str = "baseline") -> RunResult:
-    """Refuse a baseline that an interrupted run (or one that lost xdist workers) wrote."""
-    if run.incomplete:
+    """Refuse a baseline that is not a real, complete run: a dry run, a collect-only run, an
+    interrupted one (or one that lost xdist workers), an empty one, or one with errored items.
+    Any of these would leave the next pull request nothing to compare with, and so pass it."""
+    problem = run.not_a_real_run()
+    if problem is not None:
         raise BaselineError(
-            f"{source}: the baseline comes from an incomplete run (interrupted, or xdist workers "
-            "were lost); refusing to compare against it: save a baseline from a complete run"
+            f"{source}: not usable as a baseline: {problem}; save a baseline from a complete run"
         )
     return run
 

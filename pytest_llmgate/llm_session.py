@@ -18,8 +18,9 @@ import contextlib
 import dataclasses
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmgate.errors import InputError
@@ -28,7 +29,15 @@ if TYPE_CHECKING:
     from pytest_llmgate.llm import ModelPool
     from pytest_llmgate.models import ModelConfig
 
-__all__ = ["ModelNotConfigured", "finish", "model_for", "models", "prepare", "reset"]
+__all__ = [
+    "ModelNotConfigured",
+    "finish",
+    "model_for",
+    "models",
+    "prepare",
+    "reset",
+    "runtime",
+]
 
 
 class ModelNotConfigured(LookupError):
@@ -191,6 +200,32 @@ def finish() -> list[str]:
             f"${c.saved_usd:.4f} saved"
         )
     return lines
+
+
+@contextlib.contextmanager
+def runtime(
+    rootdir: Path, *, concurrency: int = 16, needs_model: bool = True
+) -> Iterator[None]:
+    """The model runtime for a caller outside a gate session (the Python API): prepares the
+    models, cache and pool when no session did, and closes them afterwards. Inside a gate session
+    (the `llm_gate` fixture) the session's runtime is used and left open."""
+    if not needs_model or _state is not None:
+        yield
+        return
+    thresholds = rootdir / "thresholds.yaml"
+    prepare(
+        SimpleNamespace(
+            rootdir=rootdir,
+            thresholds_path=thresholds if thresholds.is_file() else None,
+            concurrency=concurrency,
+            cache_mode=os.environ.get("LLMGATE_CACHE", "rw"),
+            cache_dir=rootdir / ".llmgate" / "cache",
+        )
+    )
+    try:
+        yield
+    finally:
+        finish()
 
 
 def reset() -> None:

@@ -136,6 +136,20 @@ def add_options(parser: pytest.Parser) -> None:
         help="fail, instead of skip, items that need a model when none is configured.",
     )
     group.addoption(
+        "--llm-gate-allow-skip",
+        action="store_true",
+        default=None,
+        help="in CI (the CI environment variable is set), skip instead of fail the items that "
+        "need a model or connection that is not configured.",
+    )
+    group.addoption(
+        "--llm-gate-overwrite-results",
+        action="store_true",
+        default=None,
+        help="write a dry run, collect-only, empty, incomplete or errored run over the results "
+        "path even when it holds a complete run (by default it goes beside it).",
+    )
+    group.addoption(
         "--llm-gate-dry-run",
         action="store_true",
         default=None,
@@ -180,6 +194,12 @@ def add_options(parser: pytest.Parser) -> None:
         "llm_gate_redact_outputs", "mask PII/secrets in artifacts", type="bool", default=False
     )
     parser.addini("llm_gate_max_error_rate", "default max error rate per item", default="0")
+    parser.addini(
+        "llm_gate_allow_skip",
+        "in CI, skip (not fail) items whose model or connection is not configured",
+        type="bool",
+        default=False,
+    )
 
 
 def gate_enabled(config: pytest.Config) -> bool:
@@ -237,6 +257,9 @@ class Settings:
     repeat: int | None = None
     env: str | None = None
     redact_outputs: bool = False
+    allow_skip: bool = False  # in CI, items with an unconfigured model/connection may skip
+    overwrite_results: bool = False
+    collect_only: bool = False
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -275,6 +298,9 @@ class Settings:
                 f"ini llm_gate_max_error_rate: expected a number, got {max_error_rate_text!r}"
             ) from None
         progress = str(_opt(config, "llm_gate_progress") or "auto")
+        allow_skip = bool(
+            _opt(config, "llm_gate_allow_skip") or config.getini("llm_gate_allow_skip")
+        )
         return cls(
             rootdir=root,
             thresholds_path=thresholds,
@@ -301,4 +327,7 @@ class Settings:
             redact_outputs=bool(
                 _opt(config, "llm_gate_redact_outputs") or config.getini("llm_gate_redact_outputs")
             ),
+            allow_skip=allow_skip,
+            overwrite_results=bool(_opt(config, "llm_gate_overwrite_results")),
+            collect_only=bool(config.option.collectonly),
         )

@@ -128,6 +128,7 @@ class Check:
     ci_low: float | None = None
     ci_high: float | None = None
     p_value: float | None = None
+    p_adjusted: float | None = None  # after the run's multiplicity correction
 
     @property
     def bound(self) -> str:
@@ -152,6 +153,7 @@ class Check:
                     ("ci_low", self.ci_low),
                     ("ci_high", self.ci_high),
                     ("p_value", self.p_value),
+                    ("p_adjusted", self.p_adjusted),
                 )
                 if v is not None
             },
@@ -187,6 +189,8 @@ class ItemResult:
     message: str = ""
     # set when a sharded run took a slice of this item's rows: `llmgate merge` joins the slices
     part: Mapping[str, Any] | None = None
+    # the policy in force (thresholds + regression rules): merge and diff re-decide with it
+    policy: Mapping[str, Any] | None = None
 
     @property
     def error_count(self) -> int:
@@ -220,6 +224,7 @@ class ItemResult:
             "usage": self.usage,
             "rows": [r.to_dict() for r in self.rows],
             **({"part": dict(self.part)} if self.part else {}),
+            **({"policy": dict(self.policy)} if self.policy is not None else {}),
         }
 
     @classmethod
@@ -247,6 +252,7 @@ class ItemResult:
             usage=d.get("usage", {}),
             duration_s=float(d.get("duration_s", 0.0)),
             part=d.get("part"),
+            policy=d.get("policy"),
         )
 
 
@@ -266,6 +272,33 @@ class RunResult:
         if any(i.verdict in (FAILED, ERROR) for i in self.items):
             return FAILED
         return PASSED
+
+    @property
+    def kind(self) -> str:
+        """`run`, or what made this file something other than a real run (`dry-run`,
+        `collect-only`)."""
+        return str(self.meta.get("kind") or ("dry-run" if self.meta.get("dry_run") else "run"))
+
+    def not_a_real_run(self) -> str | None:
+        """Why this file must not stand for a run's results (as a baseline, or over the last
+        real run's results), or None when it may."""
+        if self.kind != "run":
+            return f"it is a {self.kind} (no rows were run)"
+        if self.incomplete:
+            return (
+                "it comes from an incomplete run "
+                "(interrupted, stopped early, or xdist workers were lost)"
+            )
+        if not self.items:
+            return "it has no items"
+        errored = [i.nodeid for i in self.items if i.verdict == ERROR]
+        if errored:
+            more = f" and {len(errored) - 3} more" if len(errored) > 3 else ""
+            shown = ", ".join(errored[:3]) + more
+            return f"{len(errored)} item(s) errored ({shown})"
+        if all(i.verdict == SKIPPED for i in self.items):
+            return "every item was skipped"
+        return None
 
     def item(self, nodeid: str) -> ItemResult | None:
         for item in self.items:
@@ -359,8 +392,9 @@ def write_results(run: RunResult, path: Path) -> None:
     atomic_write_text(path, results_text(run))
 
 
-def load_results(path: Path) -> RunResult:
+def load_results(path: Path | str) -> RunResult:
     """Read a results JSON (plain or .gz) with one-line errors."""
+    path = Path(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:

@@ -21,7 +21,6 @@ import pytest
 from pytest_llmgate.errors import GateError
 from pytest_llmgate.options import Settings
 from pytest_llmgate.results import ERROR, SKIPPED, ItemResult, RunResult
-from pytest_llmgate.stats import seed_for
 from pytest_llmgate.suite import SuiteLoader
 from pytest_llmgate.thresholds import Policy, Thresholds, load_thresholds
 
@@ -103,6 +102,8 @@ class GateSession:
         self._run_diff: Any = None
         self.summary_lines: list[str] = []
         self.dry_run_totals: list[Any] = []
+        self.run_items: list[str] = []  # every gate item of the run (all shards), after -k/-m
+        self.expected: list[str] = []  # the gate items this process (or its workers) must run
 
     # ---- running items -------------------------------------------------------------------
     def policy_for(self, item: GateItem) -> Policy:
@@ -120,7 +121,7 @@ class GateSession:
         return policy
 
     def run_item(self, item: GateItem) -> ItemResult:
-        from pytest_llmgate.gate import aggregates_for, judge
+        from pytest_llmgate.decision import decide_item
         from pytest_llmgate.runner import RunOptions, run_rows_sync
 
         started = time.perf_counter()
@@ -155,8 +156,17 @@ class GateSession:
             return ItemResult(verdict=SKIPPED, message=estimate.line(), **base)
         skip = self._skip_reason(subject, evaluators)
         if skip:
+            in_ci = bool(os.environ.get("CI")) and not self.settings.allow_skip
             if self.settings.require_models:
                 raise GateError(f"{skip} (--llm-gate-require-models)")
+            if suite.unconfigured == "fail" or (in_ci and suite.unconfigured != "skip"):
+                why = (
+                    f"{suite.display_path}: unconfigured: fail"
+                    if suite.unconfigured == "fail"
+                    else "CI is set: a gate whose model or secrets are missing must not pass; "
+                    "--llm-gate-allow-skip skips instead"
+                )
+                raise GateError(f"{skip} ({why})")
             return ItemResult(verdict=SKIPPED, message=skip, **base)
         if needs_model:
             from pytest_llmgate.llm_session import prepare
@@ -166,41 +176,20 @@ class GateSession:
             rows, subject, item.variant, evaluators, options, on_row=self._progress(item, rows)
         )
         policy = self.policy_for(item)
-        seed = seed_for(item.nodeid)
-
-        item_values: dict[str, float] = {}  # item-level metrics of the latest decision
 
         def decide(results: list[Any]) -> Any:
             from pytest_llmgate.evaluators.base import item_level_metrics
-            from pytest_llmgate.results import Check
 
             values, item_errors = item_level_metrics(evaluators, results)
-            item_values.clear()
-            item_values.update(values)
-            extra: list[Check] = [
-                Check(
-                    kind="errors",
-                    metric="aggregation",
-                    aggregate="item",
-                    value=None,
-                    verdict="error",
-                    message=text,
-                )
-                for text in item_errors
-            ]
-            if self.baseline is not None:
-                from pytest_llmgate.compare import regression_checks
+            return decide_item(
+                results, policy, nodeid=item.nodeid, item_metrics=values, item_errors=item_errors
+            )
 
-                extra += regression_checks(
-                    results, self.baseline.item(item.nodeid), policy, dataset_sha256=dataset.sha256
-                )
-            return judge(results, policy, extra, seed=seed, item_metrics=item_values)
-
-        verdict = decide(row_results)
-        row_results, verdict = adaptive_rerun(
+        decision = decide(row_results)
+        row_results, decision = adaptive_rerun(
             rows,
             row_results,
-            verdict,
+            decision,
             policy,
             decide,
             lambda jobs: run_rows_sync(rows, subject, item.variant, evaluators, options, jobs=jobs),
@@ -210,27 +199,20 @@ class GateSession:
 
             row_results = redact_rows(row_results)
         return ItemResult(
-            verdict=verdict.verdict,
-            message="; ".join(verdict.notes),
             rows=tuple(row_results),
-            aggregates={
-                **aggregates_for(row_results),
-                **{name: {"value": value} for name, value in item_values.items()},
-            },
-            checks=verdict.checks,
-            usage=_usage(row_results),
             duration_s=time.perf_counter() - started,
-            part=self._part(item.nodeid, policy),
+            part=self._part(item.nodeid),
+            **decision.fields(),
             **base,
         )
 
-    def _part(self, nodeid: str, policy: Policy) -> dict[str, Any] | None:
+    def _part(self, nodeid: str) -> dict[str, Any] | None:
         bounds = self.slices.get(nodeid)
         if bounds is None or self.settings.shard is None:
             return None
         from pytest_llmgate.shard import part_record
 
-        return part_record(*self.settings.shard, bounds, self.slice_totals[nodeid], policy)
+        return part_record(*self.settings.shard, bounds, self.slice_totals[nodeid])
 
     def _progress(self, item: GateItem, rows: list[Any]) -> Any:
         """A row callback that redraws `rows done/total, errors, cache hits` at most twice a
@@ -331,19 +313,26 @@ class GateSession:
         self.items[result.nodeid] = result
 
     # ---- hooks ---------------------------------------------------------------------------
-    @pytest.hookimpl(tryfirst=True)
+    @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
+        """After `-k`/`-m` deselection: record the run's items, then keep this shard's."""
+        from pytest_llmgate.collect import GateItem
+
+        gate_items = [i for i in items if isinstance(i, GateItem)]
+        self.run_items = [i.nodeid for i in gate_items]
         shard = self.settings.shard
         if shard is None:
             return
-        from pytest_llmgate.collect import GateItem
         from pytest_llmgate.shard import assign
 
         index, count = shard
-        gate_items = [i for i in items if isinstance(i, GateItem)]
-        sizes = {i.nodeid: self._row_count(i) for i in gate_items}
+        # an item whose evaluators also score the whole item (evaluation-flow aggregation) needs
+        # every row in one process: it is never split by rows
+        sizes = {
+            i.nodeid: 0 if _scores_whole_item(i) else self._row_count(i) for i in gate_items
+        }
         kept = assign(list(sizes.items()), index, count)
         drop = [i for i in gate_items if i.nodeid not in kept]
         for nodeid, bounds in kept.items():
@@ -354,6 +343,11 @@ class GateSession:
             dropped = set(map(id, drop))
             items[:] = [i for i in items if id(i) not in dropped]
             config.hook.pytest_deselected(items=drop)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        from pytest_llmgate.collect import GateItem
+
+        self.expected = [i.nodeid for i in session.items if isinstance(i, GateItem)]
 
     def _row_count(self, item: GateItem) -> int:
         """Rows the item will run (0 when its dataset cannot load: the item reports that)."""
@@ -395,9 +389,12 @@ class GateSession:
             return
         if isinstance(payload, str):
             payload = json.loads(payload)
-        for data in payload:
+        for data in payload["items"]:
             result = ItemResult.from_dict(data)
             self.items[result.nodeid] = result
+        self.expected.extend(n for n in payload["expected"] if n not in self.expected)
+        if not self.run_items:
+            self.run_items = list(payload["run_items"])
 
     def lost_lines(self) -> list[str]:
         """One line per xdist worker that died without reporting: which item it was running."""
@@ -408,13 +405,57 @@ class GateSession:
             lines.append(f"xdist worker {name} crashed{running} ({error})")
         return lines
 
-    def build_run(self) -> RunResult:
-        order = [i.nodeid for i in getattr(self.config, "_llm_gate_order", [])]
+    def _missing(self, session: pytest.Session | None) -> tuple[list[ItemResult], list[str]]:
+        """Items this run had to run but has no result for. When the session stopped early
+        (`-x`, `--maxfail`, Ctrl-C, a lost worker) they did not run: the run is incomplete. Else
+        an item started and left nothing: that is an error item, never an absence."""
+        crashed = {item: error for item, error in self.crashed.values() if item}
+        for nodeid, error in crashed.items():
+            if nodeid not in self.items:
+                self.items[nodeid] = ItemResult(
+                    nodeid=nodeid,
+                    suite=nodeid.split("::", 1)[0],
+                    subject="",
+                    variant="",
+                    dataset="",
+                    verdict=ERROR,
+                    message=f"crashed: the xdist worker running it died ({error})",
+                )
+        missing = [n for n in dict.fromkeys(self.expected) if n not in self.items]
+        if not missing:
+            return [], []
+        stopped = bool(
+            self.interrupted
+            or self.lost_workers
+            or (session is not None and (session.shouldstop or session.shouldfail))
+        )
+        if stopped:
+            return [], [f"{len(missing)} item(s) did not run (the session stopped early)"]
+        errored = [
+            ItemResult(
+                nodeid=nodeid,
+                suite=nodeid.split("::", 1)[0],
+                subject="",
+                variant="",
+                dataset="",
+                verdict=ERROR,
+                message="no result: the item was collected but left no result "
+                "(it crashed outside the gate, or a plugin skipped it)",
+            )
+            for nodeid in missing
+        ]
+        return errored, []
+
+    def build_run(self, session: pytest.Session | None = None) -> RunResult:
+        missing, stopped = self._missing(session)
+        for result in missing:
+            self.items[result.nodeid] = result
+        position = {nodeid: i for i, nodeid in enumerate(dict.fromkeys(self.expected))}
         items = sorted(
             self.items.values(),
-            key=lambda r: (order.index(r.nodeid) if r.nodeid in order else len(order), r.nodeid),
+            key=lambda r: (position.get(r.nodeid, len(position)), r.nodeid),
         )
-        warnings = list(self.warnings)
+        warnings = list(self.warnings) + stopped
         if self.thresholds is not None and items:
             produced = {m for item in items for row in item.rows for m in row.metrics}
             ran = [i for i in items if i.rows]
@@ -425,7 +466,9 @@ class GateSession:
                         f"(produced: {', '.join(sorted(produced)) or 'none'})"
                     )
         warnings.extend(f"{lost}: its results are missing" for lost in self.lost_lines())
-        meta = {
+        kind = "dry-run" if self.settings.dry_run else "run"
+        meta: dict[str, Any] = {
+            "kind": kind,
             "started_at": self.started.isoformat(),
             "finished_at": datetime.now(timezone.utc).isoformat(),
             "rootdir": str(self.settings.rootdir),
@@ -439,10 +482,19 @@ class GateSession:
             "ci": bool(os.environ.get("CI")),
             "dry_run": self.settings.dry_run,
         }
+        if self.settings.shard is not None:
+            from pytest_llmgate.shard import run_fingerprint
+
+            run_items = sorted(set(self.run_items))
+            meta["run_items"] = run_items
+            meta["shard_items"] = sorted(set(self.expected))
+            meta["fingerprint"] = run_fingerprint(
+                run_items, self.settings.thresholds_path, _git()
+            )
         return RunResult(
             items=tuple(items),
             meta=meta,
-            incomplete=self.interrupted or bool(self.lost_workers),
+            incomplete=self.interrupted or bool(self.lost_workers) or bool(stopped),
             warnings=tuple(warnings),
         )
 
@@ -453,10 +505,36 @@ class GateSession:
             # one JSON string, not nested dicts: execnet serializes a str ~10x faster than
             # 100,000 row dicts, and it is still builtins-only
             workeroutput[WORKER_OUTPUT_KEY] = json.dumps(
-                [r.to_dict() for r in self.items.values()], separators=(",", ":")
+                {
+                    "items": [r.to_dict() for r in self.items.values()],
+                    "expected": self.expected,
+                    "run_items": self.run_items,
+                },
+                separators=(",", ":"),
             )
             return
-        run = self.build_run()
+        try:
+            self._finish(session)
+        except Exception as exc:  # the gate could not decide: that is never a pass
+            self.summary_lines.append(
+                f"llm-gate: INTERNAL ERROR: could not decide the run: {type(exc).__name__}: {exc}"
+            )
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        finally:
+            if "pytest_llmgate.llm_session" in sys.modules:
+                from pytest_llmgate.llm_session import finish
+
+                self.summary_lines.extend(finish())
+            from pytest_llmgate.runner import close_loop
+
+            close_loop()
+
+    def _finish(self, session: pytest.Session) -> None:
+        if self.settings.collect_only:
+            return  # nothing ran: no verdict, no artifacts (and no results file overwritten)
+        from pytest_llmgate.decision import decide_run
+
+        run = decide_run(self.build_run(session), self.baseline)
         self._run = run
         try:
             self.write_artifacts(run)
@@ -471,13 +549,29 @@ class GateSession:
             self.summary_lines.append(
                 f"dry run: {calls} model calls, estimated ${cost:.4f}; nothing was called"
             )
-        if "pytest_llmgate.llm_session" in sys.modules:
-            from pytest_llmgate.llm_session import finish
 
-            self.summary_lines.extend(finish())
-        from pytest_llmgate.runner import close_loop
+    def results_target(self, run: RunResult) -> Path:
+        """Where the results JSON goes: the results path, unless this run is not a real run
+        and the path holds a complete one (a dry run must not replace the last real results)."""
+        target = self.settings.json_path
+        problem = run.not_a_real_run()
+        if problem is None or self.settings.overwrite_results or not target.is_file():
+            return target
+        from pytest_llmgate.results import ResultsFormatError, load_results
 
-        close_loop()
+        try:
+            existing = load_results(target)
+        except ResultsFormatError:
+            return target
+        if existing.not_a_real_run() is not None:
+            return target
+        kind = run.kind if run.kind != "run" else "partial"
+        beside = target.with_name(f"{target.name.split('.')[0]}.{kind}.json")
+        self.summary_lines.append(
+            f"results: {problem}, so it went to {_relative(beside, Path.cwd())}, not over the "
+            f"complete run in {_relative(target, Path.cwd())} (--llm-gate-overwrite-results)"
+        )
+        return beside
 
     def write_artifacts(self, run: RunResult) -> None:
         from pytest_llmgate.reporting.artifacts import write_reports
@@ -485,9 +579,15 @@ class GateSession:
 
         settings = self.settings
         text = results_text(run)  # serialised once, written to both paths
-        atomic_write_text(settings.json_path, text)
-        if settings.save_path is not None and not run.incomplete and not settings.dry_run:
-            atomic_write_text(settings.save_path, text)
+        target = self.results_target(run)
+        self.written_json = target
+        atomic_write_text(target, text)
+        if settings.save_path is not None:
+            problem = run.not_a_real_run()
+            if problem is None:
+                atomic_write_text(settings.save_path, text)
+            else:
+                self.summary_lines.append(f"--llm-gate-save: not saved: {problem}")
         write_reports(run, settings, baseline=self.baseline, diff=self._diff())
 
     def _diff(self) -> Any:
@@ -520,11 +620,20 @@ class GateSession:
             terminalreporter.write_line(line)
         for warning in self._run.warnings:
             terminalreporter.write_line(f"warning: {warning}", yellow=True)
-        terminalreporter.write_line(f"results: {_relative(self.settings.json_path, Path.cwd())}")
+        written = getattr(self, "written_json", self.settings.json_path)
+        terminalreporter.write_line(f"results: {_relative(written, Path.cwd())}")
 
 
 def _sigterm_to_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum} (SIGTERM)")
+
+
+def _scores_whole_item(item: GateItem) -> bool:
+    try:
+        evaluators = item.suite.evaluators_for(item.subject_name)
+    except GateError:
+        return False
+    return any(callable(getattr(e.fn, "aggregate", None)) for e in evaluators)
 
 
 def _relative(path: Path | None, root: Path) -> str:
@@ -534,17 +643,6 @@ def _relative(path: Path | None, root: Path) -> str:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return str(path)
-
-
-def _usage(rows: Any) -> dict[str, dict[str, float]]:
-    totals: dict[str, dict[str, float]] = {}
-    for prefix, role in (("", "subject"), ("judge_", "judge")):
-        keys = (f"{prefix}prompt_tokens", f"{prefix}completion_tokens", f"{prefix}cost_usd")
-        values = [sum(r.metrics.get(k, 0.0) for r in rows) for k in keys]
-        if any(values):
-            names = ("prompt_tokens", "completion_tokens", "cost_usd")
-            totals[role] = dict(zip(names, values, strict=True))
-    return totals
 
 
 def _distance(values: list[float | None], bound: float | None) -> float:

@@ -12,24 +12,26 @@ unsharded run. (A shard's own verdict on a slice is provisional; the merge decid
 
 from __future__ import annotations
 
-import inspect
+import hashlib
+import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, fields, replace
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from pytest_llmgate.results import ItemResult
-from pytest_llmgate.thresholds import Policy, RegressionRule, Rule
+from pytest_llmgate.errors import GateError
+from pytest_llmgate.results import ItemResult, RunResult
 
 __all__ = [
     "SPLIT_ROWS_ENV",
     "ShardMergeError",
     "assign",
+    "merge_runs",
     "merge_slices",
     "part_record",
-    "policy_from_dict",
-    "policy_to_dict",
     "row_bounds",
+    "run_fingerprint",
     "split_threshold",
 ]
 
@@ -37,7 +39,7 @@ SPLIT_ROWS_ENV = "LLMGATE_SHARD_SPLIT_ROWS"
 DEFAULT_SPLIT_ROWS = 1000
 
 
-class ShardMergeError(ValueError):
+class ShardMergeError(GateError):
     """Slices of an item that cannot be joined (a shard missing, or shards of different runs)."""
 
 
@@ -75,57 +77,26 @@ def assign(
     return out
 
 
-def policy_to_dict(policy: Policy) -> dict[str, Any]:
-    """The policy as builtins (for the results JSON), field by field so new fields travel too."""
-    out: dict[str, Any] = {
-        f.name: getattr(policy, f.name) for f in fields(policy)
-        if f.name not in ("rules", "regression")
-    }
-    out["rules"] = {m: [asdict(r) for r in rules] for m, rules in policy.rules.items()}
-    out["regression"] = {m: asdict(r) for m, r in policy.regression.items()}
-    return out
+def part_record(index: int, count: int, bounds: tuple[int, int], total: int) -> dict[str, Any]:
+    return {"shard": [index, count], "start": bounds[0], "stop": bounds[1], "rows": total}
 
 
-def policy_from_dict(data: Mapping[str, Any]) -> Policy:
-    known = {f.name for f in fields(Policy)}
-    rest = {k: v for k, v in data.items() if k in known and k not in ("rules", "regression")}
-    return Policy(
-        rules={m: tuple(Rule(**r) for r in rules) for m, rules in data.get("rules", {}).items()},
-        regression={m: RegressionRule(**r) for m, r in data.get("regression", {}).items()},
-        **rest,
-    )
+def run_fingerprint(
+    run_items: Sequence[str], thresholds: Path | None, git: Mapping[str, Any]
+) -> str:
+    """What makes shards parts of one run: the same items, policy file and commit."""
+    digest = hashlib.sha256()
+    for nodeid in sorted(run_items):
+        digest.update(nodeid.encode() + b"\0")
+    if thresholds is not None and thresholds.is_file():
+        digest.update(thresholds.read_bytes())
+    digest.update(str(git.get("commit") or "").encode())
+    return digest.hexdigest()[:16]
 
 
-def part_record(
-    index: int, count: int, bounds: tuple[int, int], total: int, policy: Policy
-) -> dict[str, Any]:
-    return {
-        "shard": [index, count],
-        "start": bounds[0],
-        "stop": bounds[1],
-        "rows": total,
-        "policy": policy_to_dict(policy),
-    }
-
-
-def _judge(nodeid: str, rows: Sequence[Any], policy: Policy, extra: Sequence[Any]) -> Any:
-    from pytest_llmgate import gate
-
-    kwargs: dict[str, Any] = {}
-    # a seeded judge (bootstrap intervals) must get the seed the session used for this item
-    if "seed" in inspect.signature(gate.judge).parameters:
-        from pytest_llmgate import stats
-
-        seed_for = getattr(stats, "seed_for", None)
-        if seed_for is not None:
-            kwargs["seed"] = seed_for(nodeid)
-    return gate.judge(rows, policy, extra, **kwargs)
-
-
-def merge_slices(slices: Sequence[ItemResult], baseline: ItemResult | None = None) -> ItemResult:
+def merge_slices(slices: Sequence[ItemResult]) -> ItemResult:
     """Join the row slices of one item and decide it as the unsharded run would have."""
-    from pytest_llmgate.gate import aggregates_for
-    from pytest_llmgate.session import _usage
+    from pytest_llmgate.decision import reapply
 
     nodeid = slices[0].nodeid
     parts = sorted(slices, key=lambda s: int((s.part or {}).get("start", 0)))
@@ -136,6 +107,8 @@ def merge_slices(slices: Sequence[ItemResult], baseline: ItemResult | None = Non
         part = piece.part or {}
         if int(part.get("rows", -1)) != total or piece.dataset_sha256 != parts[0].dataset_sha256:
             raise ShardMergeError(f"{nodeid}: slices come from different datasets or runs")
+        if piece.policy != parts[0].policy:
+            raise ShardMergeError(f"{nodeid}: slices were gated by different policies")
         start, stop = int(part["start"]), int(part["stop"])
         if start > expected:
             raise ShardMergeError(
@@ -150,24 +123,130 @@ def merge_slices(slices: Sequence[ItemResult], baseline: ItemResult | None = Non
             f"{nodeid}: rows {expected}..{total - 1} of {total} are missing "
             f"(merge every shard of the run)"
         )
+    errored = [p for p in parts if p.verdict == "error" and not p.rows]
+    if errored:  # a slice that crashed: the item has no complete rows to decide on
+        return replace(parts[0], verdict="error", message=errored[0].message, part=None)
     rows = [row for piece in parts for row in piece.rows]
-    policy = policy_from_dict(first.get("policy", {}))
-    extra: list[Any] = []
-    if baseline is not None:
-        from pytest_llmgate.compare import regression_checks
+    merged = reapply(parts[0], rows)
+    return replace(merged, duration_s=sum(p.duration_s for p in parts), part=None)
 
-        extra = list(
-            regression_checks(rows, baseline, policy, dataset_sha256=parts[0].dataset_sha256)
+
+def _content(item: ItemResult) -> str:
+    """An item without its timings: the same item run twice differs only in those."""
+    data = item.to_dict()
+    data.pop("duration_s", None)
+    for row in data["rows"]:
+        row.pop("latency_ms", None)
+        row.get("metrics", {}).pop("latency_ms", None)
+    data.pop("aggregates", None)
+    return json.dumps(data, sort_keys=True, default=str)
+
+
+def _check_parts(parts: Sequence[tuple[RunResult, str]]) -> int:
+    """Every shard of one run, each exactly once: returns N, or raises with what is wrong."""
+    shards: dict[int, str] = {}
+    count: int | None = None
+    fingerprints: dict[str, str] = {}
+    for run, source in parts:
+        shard = run.meta.get("shard")
+        if not shard:
+            raise ShardMergeError(
+                f"{source}: not a shard of a sharded run (run with --llm-gate-shard I/N); "
+                "--allow-unsharded merges the results of separate runs"
+            )
+        index, total = int(shard[0]), int(shard[1])
+        if count is None:
+            count = total
+        elif total != count:
+            raise ShardMergeError(
+                f"{source}: shard {index}/{total} is not part of a {count}-shard run"
+            )
+        if index in shards:
+            raise ShardMergeError(
+                f"{source}: shard {index}/{total} is given twice ({shards[index]})"
+            )
+        shards[index] = source
+        fingerprint = str(run.meta.get("fingerprint") or "")
+        fingerprints[source] = fingerprint
+    if len(set(fingerprints.values())) > 1:
+        shown = ", ".join(f"{s}={f or 'none'}" for s, f in fingerprints.items())
+        raise ShardMergeError(
+            f"the parts come from different runs (items, thresholds or commit differ: {shown})"
         )
-    verdict = _judge(nodeid, rows, policy, extra)
-    return replace(
-        parts[0],
-        verdict=verdict.verdict,
-        message="; ".join(verdict.notes),
-        rows=tuple(rows),
-        aggregates=aggregates_for(rows),
-        checks=verdict.checks,
-        usage=_usage(rows),
-        duration_s=sum(p.duration_s for p in parts),
-        part=None,
+    assert count is not None
+    missing = sorted(set(range(1, count + 1)) - set(shards))
+    if missing:
+        raise ShardMergeError(
+            f"shard(s) {', '.join(f'{i}/{count}' for i in missing)} missing: a merge needs every "
+            "shard of the run, or an item could be absent and the gate green"
+        )
+    return count
+
+
+def merge_runs(
+    parts: Sequence[tuple[RunResult, str]], *, allow_unsharded: bool = False
+) -> RunResult:
+    """Join the parts of one sharded run (or, with `allow_unsharded`, separate runs of disjoint
+    items) into one run. Refuses a missing or repeated shard, parts of different runs, and an
+    item in two parts with different results. Items a shard had to run and did not are errors."""
+    if not parts:
+        raise ShardMergeError("nothing to merge")
+    sharded = not allow_unsharded
+    if sharded:
+        _check_parts(parts)
+    merged: list[ItemResult] = []
+    whole: dict[str, tuple[ItemResult, str]] = {}
+    slices: dict[str, list[ItemResult]] = {}
+    for run, source in parts:
+        if run.kind != "run":
+            raise ShardMergeError(f"{source}: a {run.kind} has no results to merge")
+        for item in run.items:
+            if item.part:  # a row slice of a large item: joined below
+                if item.nodeid not in slices:
+                    merged.append(item)
+                slices.setdefault(item.nodeid, []).append(item)
+                continue
+            seen = whole.get(item.nodeid)
+            if seen is None:
+                whole[item.nodeid] = (item, source)
+                merged.append(item)
+            elif not sharded or _content(seen[0]) != _content(item):
+                raise ShardMergeError(
+                    f"{item.nodeid} is in {seen[1]} and {source}: merge disjoint parts only"
+                )
+    out = [merge_slices(slices[i.nodeid]) if i.part else i for i in merged]
+    present = {i.nodeid for i in out}
+    if sharded:
+        expected = {n for run, _ in parts for n in run.meta.get("shard_items") or ()}
+        required = set(parts[0][0].meta.get("run_items") or ())
+        for nodeid in sorted(required - expected):
+            raise ShardMergeError(f"{nodeid}: no shard was assigned this item")
+        out.extend(
+            ItemResult(
+                nodeid=nodeid,
+                suite=nodeid.split("::", 1)[0],
+                subject="",
+                variant="",
+                dataset="",
+                verdict="error",
+                message="no result: its shard was assigned this item but left no result",
+            )
+            for nodeid in sorted(expected - present)
+        )
+    first = parts[0][0]
+    meta = dict(first.meta)
+    starts = [str(r.meta["started_at"]) for r, _ in parts if r.meta.get("started_at")]
+    ends = [str(r.meta["finished_at"]) for r, _ in parts if r.meta.get("finished_at")]
+    meta.update(shard=None, merged_from=[source for _, source in parts])
+    for key in ("shard_items", "fingerprint"):
+        meta.pop(key, None)
+    if starts:
+        meta["started_at"] = min(starts)
+    if ends:
+        meta["finished_at"] = max(ends)
+    return RunResult(
+        items=tuple(out),
+        meta=meta,
+        incomplete=any(r.incomplete for r, _ in parts),
+        warnings=tuple(w for r, _ in parts for w in r.warnings),
     )

@@ -75,6 +75,7 @@ class Suite:
     search_paths: tuple[Path, ...]
     repeat_subject: int = 1
     repeat_judge: int = 1
+    unconfigured: str | None = None  # skip | fail: items whose model is not configured
     _subjects: dict[str, Subject] = field(default_factory=dict)
     _evaluators: dict[str, BoundEvaluator] = field(default_factory=dict)
 
@@ -352,6 +353,7 @@ class SuiteLoader:
             search_paths=tuple(search),
             repeat_subject=_repeat(data.get("repeat"), "subject"),
             repeat_judge=_repeat(data.get("repeat"), "judge"),
+            unconfigured=data.get("unconfigured"),
         )
 
     def check_columns(self, suite: Suite, subject_name: str, dataset_name: str) -> None:

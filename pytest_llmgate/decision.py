@@ -1,17 +1,19 @@
 """The one decision path: how an item's rows become its verdict, and how a run's items become the
-run's verdict. Every surface calls these two functions and nothing else decides.
+run's verdict. Every surface calls these functions and nothing else decides.
 
-- `decide_item` (while an item runs, in the pytest session, the Python API and `llmgate merge`):
-  thresholds, the error budget and item-level metrics (evaluation-flow aggregation) over the rows.
-  The policy in force is recorded in the item, so anything later can re-decide it exactly.
-- `decide_run` (once per run, in the pytest session, `llmgate merge` and `llmgate diff`): joins each
-  item with its baseline item, adds the regression checks (decided across the whole run, so the
-  family-wise false-alarm rate of the many metric x item tests is controlled), and re-derives the
-  item verdicts from their checks. Regressions are a property of the run against a baseline, as in
-  pytest-benchmark's `--benchmark-compare-fail`: an item's pytest outcome says whether it met its
-  thresholds; the run fails when a regression is found.
+- `decide_item` (while an item runs: the pytest session, the Python API; and `llmgate merge` for
+  row slices): thresholds, the error budget, item-level metrics (evaluation-flow aggregation) and,
+  with a baseline, the regression checks. The policy in force is recorded in the item, so anything
+  later can re-decide it exactly.
+- `decide_run` (the pytest session at the end, `llmgate merge`, `llmgate diff`): re-decides every
+  item's regression checks against a baseline with the recorded policy, which gives the same
+  checks the item got while it ran when the baseline is the same.
 
-Reports only render what these functions decided.
+A pull request is judged by many regression tests at once (metrics x items). Their p-values are
+corrected so the run's family-wise false-alarm rate stays at the rules' significance level: Holm
+over an item's tests, times the number of items compared with the baseline (a union bound across
+items). Each item is decidable as soon as it finishes, which pytest needs to report it, and the
+run-level decision gives the same answer.
 """
 
 from __future__ import annotations
@@ -88,8 +90,12 @@ def decide_item(
     nodeid: str,
     item_metrics: Mapping[str, float] | None = None,
     item_errors: Sequence[str] = (),
+    baseline_item: ItemResult | None = None,
+    dataset_sha256: str = "",
+    family: int = 1,
 ) -> ItemDecision:
-    """Decide one item from its rows: thresholds, error budget, item-level metrics."""
+    """Decide one item from its rows: thresholds, error budget, item-level metrics and, with a
+    `baseline_item`, regression checks corrected over `family` compared items."""
     from pytest_llmgate.gate import aggregates_for, judge
 
     extra = [
@@ -103,6 +109,8 @@ def decide_item(
         )
         for text in item_errors
     ]
+    recorded = policy_to_dict(policy)
+    extra += regressions(rows, recorded, baseline_item, dataset_sha256, family)
     values = dict(item_metrics or {})
     verdict = judge(rows, policy, extra, seed=seed_for(nodeid), item_metrics=values)
     return ItemDecision(
@@ -114,8 +122,33 @@ def decide_item(
             **{name: {"value": value} for name, value in values.items()},
         },
         usage=usage_of(rows),
-        policy=policy_to_dict(policy),
+        policy=recorded,
     )
+
+
+def regressions(
+    rows: Sequence[RowResult],
+    policy: Mapping[str, Any],
+    baseline_item: ItemResult | None,
+    dataset_sha256: str,
+    family: int,
+) -> list[Check]:
+    """An item's regression checks against its baseline item, with corrected p-values."""
+    if baseline_item is None:
+        return []
+    from pytest_llmgate.compare import regression_checks
+    from pytest_llmgate.multiplicity import apply_correction
+
+    checks = regression_checks(
+        rows, baseline_item, policy_from_dict(policy), dataset_sha256=dataset_sha256
+    )
+    rules = policy.get("regression", {})
+    alphas = []
+    for check in checks:
+        alpha = (rules.get(check.metric) or {}).get("significance")
+        alphas.append(float(alpha) if alpha is not None else None)
+    method = str(policy.get("correction") or "holm")
+    return apply_correction(checks, method, alphas, family=family)
 
 
 def item_verdict(item: ItemResult, checks: Sequence[Check]) -> str:
@@ -128,75 +161,41 @@ def item_verdict(item: ItemResult, checks: Sequence[Check]) -> str:
     return FAILED if any(c.verdict in FAILING for c in checks) else PASSED
 
 
-def _regression_checks(item: ItemResult, baseline_item: ItemResult | None) -> list[Check]:
-    from pytest_llmgate.compare import regression_checks
-
-    if item.verdict in (SKIPPED, ERROR) or item.policy is None:
-        return []
-    policy = policy_from_dict(item.policy)
-    return regression_checks(
-        item.rows, baseline_item, policy, dataset_sha256=item.dataset_sha256
-    )
+def comparison_family(nodeids: Sequence[str], baseline: RunResult | None) -> int:
+    """How many items of a run are compared with the baseline: the multiplicity across items."""
+    if baseline is None:
+        return 1
+    known = {i.nodeid for i in baseline.items}
+    return max(1, sum(1 for n in set(nodeids) if n in known))
 
 
 def decide_run(
     run: RunResult,
     baseline: RunResult | None,
     *,
-    correction: str | None = None,
+    family: int | None = None,
 ) -> RunResult:
-    """The run with every item's regression checks (re)decided against `baseline`.
-
-    Threshold checks stay as `decide_item` made them; regression checks are recomputed from the
-    item's recorded policy, then corrected for multiplicity across the run (Holm by default, or the
-    policy's `regression.correction`).
-    """
-    base_items = {i.nodeid: i for i in baseline.items} if baseline is not None else {}
-    per_item: list[tuple[ItemResult, list[Check], list[Check]]] = []
-    for item in run.items:
-        kept = [c for c in item.checks if c.kind != "regression"]
-        regressions = (
-            _regression_checks(item, base_items.get(item.nodeid)) if baseline is not None else []
-        )
-        per_item.append((item, kept, regressions))
-    corrected = _correct(per_item, correction or _correction_of(run))
+    """The run with every item's regression checks (re)decided against `baseline` with the
+    policy the item recorded. Threshold checks stay as `decide_item` made them."""
+    if baseline is None:
+        return run
+    base_items = {i.nodeid: i for i in baseline.items}
+    if family is None:
+        planned = run.meta.get("run_items") or [i.nodeid for i in run.items]
+        family = comparison_family(list(planned), baseline)
     items = []
-    for (item, kept, _), regressions in zip(per_item, corrected, strict=True):
-        checks = [*kept, *regressions]
+    for item in run.items:
+        if item.verdict in (SKIPPED, ERROR) or item.policy is None:
+            items.append(item)
+            continue
+        kept = [c for c in item.checks if c.kind != "regression"]
+        found = regressions(
+            item.rows, item.policy, base_items.get(item.nodeid), item.dataset_sha256, family
+        )
+        checks = [*kept, *found]
         items.append(replace(item, checks=tuple(checks), verdict=item_verdict(item, checks)))
-    meta = dict(run.meta)
-    if baseline is not None:
-        meta["baseline"] = _baseline_label(baseline)
+    meta = {**run.meta, "baseline": _baseline_label(baseline), "regression_family": family}
     return replace(run, items=tuple(items), meta=meta)
-
-
-def _correction_of(run: RunResult) -> str:
-    """The multiplicity correction the run's policies ask for (the strictest wins)."""
-    methods = {
-        str((i.policy or {}).get("correction") or "holm") for i in run.items if i.policy
-    }
-    for method in ("bonferroni", "holm", "bh", "none"):
-        if method in methods:
-            return method
-    return "holm"
-
-
-def _correct(
-    per_item: Sequence[tuple[ItemResult, list[Check], list[Check]]], method: str
-) -> list[list[Check]]:
-    """Adjust the p-values of every significance-tested regression check of the run together."""
-    from pytest_llmgate.multiplicity import apply_correction
-
-    flat: list[Check] = []
-    alphas: list[float | None] = []
-    for item, _, checks in per_item:
-        rules = (item.policy or {}).get("regression", {})
-        for check in checks:
-            flat.append(check)
-            alpha = (rules.get(check.metric) or {}).get("significance")
-            alphas.append(float(alpha) if alpha is not None else None)
-    adjusted = iter(apply_correction(flat, method, alphas))
-    return [[next(adjusted) for _ in checks] for _, _, checks in per_item]
 
 
 def _baseline_label(baseline: RunResult) -> dict[str, Any]:

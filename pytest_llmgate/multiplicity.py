@@ -1,9 +1,12 @@
 """Multiplicity control across a run's regression tests.
 
 A pull request is judged by many paired tests at once (metrics x items); at 5% each, ten unchanged
-metrics raise a false alarm in 40% of runs. The run-level decision adjusts every significance-tested
-regression check's p-value together (Holm by default: family-wise error control without
-assumptions; Benjamini-Hochberg for false-discovery control; Bonferroni; none) and re-decides it.
+metrics raise a false alarm in 40% of runs. Every significance-tested regression check's p-value is
+adjusted: within an item by `holm` (default), `bonferroni` or `none`, then multiplied by the number
+of items compared with the baseline (`family`). By the union bound the run's family-wise false-alarm
+rate stays at the rules' level, and each item is decided as soon as it finishes (pytest reports it
+then). Benjamini-Hochberg is not offered: it needs every p-value of the run before any item could be
+decided.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pytest_llmgate.results import Check
 
 __all__ = ["METHODS", "adjust", "apply_correction"]
 
-METHODS = ("holm", "bh", "bonferroni", "none")
+METHODS = ("holm", "bonferroni", "none")
 
 
 def adjust(p_values: Sequence[float], method: str) -> list[float]:
@@ -33,21 +36,15 @@ def adjust(p_values: Sequence[float], method: str) -> list[float]:
             running = max(running, min(1.0, (m - rank) * p_values[i]))
             out[i] = running
         return out
-    if method == "bh":
-        running = 1.0
-        for rank in range(m - 1, -1, -1):
-            i = order[rank]
-            running = min(running, p_values[i] * m / (rank + 1))
-            out[i] = min(1.0, running)
-        return out
     known = ", ".join(METHODS)
     raise ValueError(f"unknown multiplicity correction {method!r} (use one of {known})")
 
 
 def apply_correction(
-    checks: Sequence[Check], method: str, alphas: Sequence[float | None]
+    checks: Sequence[Check], method: str, alphas: Sequence[float | None], *, family: int = 1
 ) -> list[Check]:
-    """`checks` with significance-tested regression checks re-decided on adjusted p-values.
+    """One item's `checks` with significance-tested regression checks re-decided on p-values
+    adjusted within the item (`method`) and across `family` compared items.
 
     `alphas[i]` is the significance level of `checks[i]`'s rule (None: not a significance test).
     Adjusted p-values are never below the raw ones, so a correction can only turn a breach into
@@ -57,7 +54,9 @@ def apply_correction(
         for i, (c, a) in enumerate(zip(checks, alphas, strict=True))
         if c.kind == "regression" and c.p_value is not None and a is not None
     ]
-    adjusted = adjust([checks[i].p_value for i in tested], method)  # type: ignore[misc]
+    within = adjust([checks[i].p_value for i in tested], method)  # type: ignore[misc]
+    adjusted = [min(1.0, p * max(1, family)) for p in within]
+    scope = f"{len(tested)} test(s) of this item x {family} compared item(s)"
     out = list(checks)
     for i, p_adj in zip(tested, adjusted, strict=True):
         check, alpha = checks[i], alphas[i]
@@ -68,7 +67,7 @@ def apply_correction(
                 updated,
                 verdict="pass",
                 message=f"{check.message}; within noise after {method} correction over "
-                f"{len(tested)} tests (adjusted p={p_adj:.3g} >= {alpha:g})",
+                f"{scope} (adjusted p={p_adj:.3g} >= {alpha:g})",
             )
         out[i] = updated
     return out

@@ -176,13 +176,21 @@ class GateSession:
             rows, subject, item.variant, evaluators, options, on_row=self._progress(item, rows)
         )
         policy = self.policy_for(item)
+        baseline_item = None if self.baseline is None else self.baseline.item(item.nodeid)
 
         def decide(results: list[Any]) -> Any:
             from pytest_llmgate.evaluators.base import item_level_metrics
 
             values, item_errors = item_level_metrics(evaluators, results)
             return decide_item(
-                results, policy, nodeid=item.nodeid, item_metrics=values, item_errors=item_errors
+                results,
+                policy,
+                nodeid=item.nodeid,
+                item_metrics=values,
+                item_errors=item_errors,
+                baseline_item=baseline_item,
+                dataset_sha256=dataset.sha256,
+                family=self.family(),
             )
 
         decision = decide(row_results)
@@ -205,6 +213,12 @@ class GateSession:
             **decision.fields(),
             **base,
         )
+
+    def family(self) -> int:
+        """Items of this run compared with the baseline (the multiplicity across items)."""
+        from pytest_llmgate.decision import comparison_family
+
+        return comparison_family(self.run_items, self.baseline)
 
     def _part(self, nodeid: str) -> dict[str, Any] | None:
         bounds = self.slices.get(nodeid)
@@ -534,7 +548,7 @@ class GateSession:
             return  # nothing ran: no verdict, no artifacts (and no results file overwritten)
         from pytest_llmgate.decision import decide_run
 
-        run = decide_run(self.build_run(session), self.baseline)
+        run = decide_run(self.build_run(session), self.baseline, family=self.family())
         self._run = run
         try:
             self.write_artifacts(run)

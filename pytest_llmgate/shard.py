@@ -210,9 +210,13 @@ def merge_runs(
             if seen is None:
                 whole[item.nodeid] = (item, source)
                 merged.append(item)
-            elif not sharded or _content(seen[0]) != _content(item):
+            else:
+                same = "the same results" if _content(seen[0]) == _content(item) else (
+                    "different results"
+                )
                 raise ShardMergeError(
-                    f"{item.nodeid} is in {seen[1]} and {source}: merge disjoint parts only"
+                    f"{item.nodeid} is in {seen[1]} and {source} (with {same}): each item "
+                    "belongs to one part; is a file given twice?"
                 )
     out = [merge_slices(slices[i.nodeid]) if i.part else i for i in merged]
     present = {i.nodeid for i in out}

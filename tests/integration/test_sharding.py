@@ -103,7 +103,8 @@ def test_a_missing_shard_is_refused(sharded: Project, capsys: pytest.CaptureFixt
                  "-o", str(sharded.path / "m.json")])
     assert code == 2
     err = capsys.readouterr().err
-    assert "answer[first-big]: rows 12..23 of 37 are missing (merge every shard of the run)" in err
+    assert "shard(s) 2/3 missing: a merge needs every shard of the run" in err
+    assert not (sharded.path / "m.json").exists()
 
 
 def test_small_items_are_dealt_round_robin(project: Project) -> None:

@@ -6,13 +6,14 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from llmgate_runs import item, run, scored, threshold
 
 from pytest_llmgate.cli import main
-from pytest_llmgate.results import load_results, write_results
+from pytest_llmgate.results import ItemResult, RunResult, load_results, write_results
 from pytest_llmgate.scaffold import FILES, WORKFLOW
 
 REPO = Path(__file__).resolve().parents[2]
@@ -165,7 +166,9 @@ def pair(tmp_path: Path) -> tuple[Path, Path]:
     return _write(tmp_path / "base.json", base), _write(tmp_path / "head.json", head)
 
 
-def test_diff_exit_status(pair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_diff_exit_status(pair: tuple[Path, Path], capsys: pytest.CaptureFixture[str],
+                          monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no thresholds.yaml here: files without a policy get the default
     base, head = pair
     assert main(["diff", str(base), str(head)]) == 0
     out = capsys.readouterr().out
@@ -176,6 +179,45 @@ def test_diff_exit_status(pair: tuple[Path, Path], capsys: pytest.CaptureFixture
     assert main(["diff", str(base), str(base), "--fail-on-regression"]) == 0
     # a 40% tolerance lets the 33% drop through
     assert main(["diff", str(base), str(head), "--fail-on-regression", "--tolerance", "40"]) == 0
+
+
+def test_diff_reads_the_projects_thresholds_by_default(
+    pair: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The gate reads ./thresholds.yaml; so does `llmgate diff`, or the two would disagree (a
+    `severity: warn` rule there must not fail the diff)."""
+    base, head = pair
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    (project / "thresholds.yaml").write_text("regression:\n  f1: {max_drop: 0.1, severity: warn}\n")
+    assert main(["diff", str(base), str(head), "--fail-on-regression"]) == 0
+    assert "WARN" in capsys.readouterr().out
+    (project / "thresholds.yaml").write_text("regression:\n  f1: {max_drop: 0.1}\n")
+    assert main(["diff", str(base), str(head), "--fail-on-regression"]) == 1
+
+
+def test_diff_uses_the_policy_the_run_recorded(
+    pair: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An item that recorded its policy is decided with it, whatever files lie around."""
+    from dataclasses import replace
+
+    from pytest_llmgate.policy_data import policy_to_dict
+    from pytest_llmgate.thresholds import Policy, RegressionRule
+
+    base, head = pair
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "thresholds.yaml").write_text("regression:\n  f1: {max_drop: 0.1}\n")
+    lenient = policy_to_dict(Policy(regression={"f1": RegressionRule("f1", max_drop=0.5)}))
+    run_ = load_results(head)
+    recorded = replace(run_, items=tuple(replace(i, policy=lenient) for i in run_.items))
+    write_results(recorded, head)
+    assert main(["diff", str(base), str(head), "--fail-on-regression"]) == 0
+    # --thresholds replaces the recorded regression rules
+    assert main(["diff", str(base), str(head), "--fail-on-regression",
+                 "--thresholds", str(tmp_path / "thresholds.yaml")]) == 1
 
 
 def test_diff_with_thresholds_rules(pair: tuple[Path, Path], tmp_path: Path,
@@ -225,22 +267,84 @@ def test_report_writes_every_format(pair: tuple[Path, Path], tmp_path: Path) -> 
     assert main(["report", str(head)]) == 2  # nothing asked for
 
 
+def _shard(*items: ItemResult, index: int, count: int, run_items: Sequence[str] | None = None,
+           fingerprint: str = "f1", incomplete: bool = False) -> RunResult:
+    from dataclasses import replace
+
+    result = run(*items, incomplete=incomplete)
+    ids = [i.nodeid for i in items]
+    meta = {**result.meta, "shard": [index, count], "shard_items": ids,
+            "run_items": list(run_items) if run_items is not None else ids,
+            "fingerprint": fingerprint}
+    return replace(result, meta=meta)
+
+
 def test_merge_shards(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     one = item("bot", "a", rows=scored("r", [1]))
     two = item("bot", "b", rows=scored("r", [0.5]))
-    p1 = _write(tmp_path / "1.json", run(one))
-    p2 = _write(tmp_path / "2.json", run(two, one))  # the same item twice is fine
+    every = [one.nodeid, two.nodeid]
+    p1 = _write(tmp_path / "1.json", _shard(one, index=1, count=2, run_items=every))
+    p2 = _write(tmp_path / "2.json", _shard(two, index=2, count=2, run_items=every))
     out = tmp_path / "all.json"
-    assert main(["merge", str(p1), str(p2), "-o", str(out)]) == 0
+    assert main(["merge", str(p1), str(p2), "-o", str(out), "--fail-on-breach"]) == 0
     merged = load_results(out)
     assert [i.variant for i in merged.items] == ["a", "b"]
     assert merged.meta["merged_from"] == [str(p1), str(p2)]
-    clash = _write(tmp_path / "3.json", run(item("bot", "a", rows=scored("r", [0.0]))))
-    assert main(["merge", str(p1), str(clash), "-o", str(tmp_path / "x.json")]) == 2
-    assert "with different results" in capsys.readouterr().err
-    part = _write(tmp_path / "4.json", run(two, incomplete=True))
+    assert merged.verdict == "passed"
+    part = _write(tmp_path / "4.json", _shard(two, index=2, count=2, run_items=every,
+                                               incomplete=True))
     assert main(["merge", str(p1), str(part), "-o", str(out)]) == 0
     assert load_results(out).incomplete
+
+
+def test_merge_refuses_a_missing_shard(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Shard 2 held the failing item: merging shard 1 alone must not pass."""
+    one = item("bot", "a", rows=scored("r", [1]))
+    p1 = _write(tmp_path / "1.json", _shard(one, index=1, count=2))
+    out = tmp_path / "all.json"
+    assert main(["merge", str(p1), "-o", str(out), "--fail-on-breach"]) == 2
+    assert "shard(s) 2/2 missing" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_merge_refuses_the_same_file_twice_and_unrelated_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = item("bot", "a", rows=scored("r", [1]))
+    two = item("bot", "b", rows=scored("r", [0.5]))
+    p1 = _write(tmp_path / "1.json", _shard(one, index=1, count=2))
+    assert main(["merge", str(p1), str(p1), "-o", str(tmp_path / "x.json")]) == 2
+    assert "given twice" in capsys.readouterr().err
+    other = _write(tmp_path / "2.json", _shard(two, index=2, count=2, fingerprint="other"))
+    assert main(["merge", str(p1), str(other), "-o", str(tmp_path / "x.json")]) == 2
+    assert "different runs" in capsys.readouterr().err
+    plain_a = _write(tmp_path / "a.json", run(one))
+    plain_b = _write(tmp_path / "b.json", run(two))
+    assert main(["merge", str(plain_a), str(plain_b), "-o", str(tmp_path / "x.json")]) == 2
+    assert "not a shard" in capsys.readouterr().err
+    # separate runs of disjoint items merge only when asked, and never with an item twice
+    assert main(["merge", str(plain_a), str(plain_b), "-o", str(tmp_path / "x.json"),
+                 "--allow-unsharded"]) == 0
+    assert main(["merge", str(plain_a), str(plain_a), "-o", str(tmp_path / "x.json"),
+                 "--allow-unsharded"]) == 2
+    assert "given twice?" in capsys.readouterr().err
+
+
+def test_merge_marks_an_assigned_item_without_result_as_error(tmp_path: Path) -> None:
+    one = item("bot", "a", rows=scored("r", [1]))
+    two = item("bot", "b", rows=scored("r", [1]))
+    every = [one.nodeid, two.nodeid]
+    first = _shard(one, index=1, count=2, run_items=every)
+    from dataclasses import replace
+
+    second = _shard(index=2, count=2, run_items=every)
+    second = replace(second, meta={**second.meta, "shard_items": [two.nodeid]})
+    p1, p2 = _write(tmp_path / "1.json", first), _write(tmp_path / "2.json", second)
+    out = tmp_path / "all.json"
+    assert main(["merge", str(p1), str(p2), "-o", str(out), "--fail-on-breach"]) == 1
+    merged = load_results(out)
+    assert merged.item(two.nodeid) is not None
+    assert merged.item(two.nodeid).verdict == "error"  # type: ignore[union-attr]
 
 
 def test_baseline_command(tmp_path: Path) -> None:

@@ -49,6 +49,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     run = _load(args.results)
     baseline = load_baseline(args.baseline) if args.baseline else None
+    if baseline is not None:  # the regressions the gate would have found against this baseline
+        from pytest_llmgate.decision import decide_run
+
+        run = decide_run(run, baseline)
     if not any((args.html, args.md, args.junit, args.csv)):
         raise CommandError("nothing to write: give --html, --md, --junit and/or --csv")
     written = write_selected(run, baseline, junit=args.junit, html=args.html, md=args.md,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,16 @@ from typing import Any
 import pytest
 
 pytest_plugins = ["pytest_llmgate.testing.fixtures"]
+
+# Whether this test session itself runs in CI (tools the tests need must then be present). The gate
+# runs inside the tests must not inherit it: in CI a missing model fails instead of skipping, and
+# the tests that want that behaviour set CI themselves.
+OUTER_CI = bool(os.environ.get("CI"))
+
+
+@pytest.fixture(autouse=True)
+def _gate_runs_outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
 
 APP = """
 import asyncio

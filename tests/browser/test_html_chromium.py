@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import OUTER_CI
+
 pytestmark = pytest.mark.browser
 
 HOSTILE = ("<script>document.title='pwned';window.__pwned=1</script>"
@@ -64,7 +66,7 @@ def _chromium() -> str:
         if found:
             return found
     message = "chromium not installed: apt-get install -y chromium"
-    if os.environ.get("CI"):
+    if OUTER_CI:
         pytest.fail(message)
     pytest.skip(message)
 

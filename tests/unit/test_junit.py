@@ -19,6 +19,7 @@ from llmgate_runs import PAYLOAD, item, row, run, scored, threshold
 
 from pytest_llmgate.reporting.junit import render_junit
 from pytest_llmgate.results import Check
+from tests.conftest import OUTER_CI
 
 XSD_MEMBER = "testing/example_scripts/junit-10.xsd"
 FALLBACK_PYTEST = "8.3.5"
@@ -54,7 +55,7 @@ def junit_xsd(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return cached
     data = _fetch_xsd(tmp_path_factory.mktemp("pytest-sdist"))
     if data is None:
-        if os.environ.get("CI"):
+        if OUTER_CI:
             pytest.fail("could not fetch junit-10.xsd from pytest's sdist on PyPI")
         pytest.skip("junit-10.xsd not available (no package index reachable)")
     cached.parent.mkdir(parents=True, exist_ok=True)

@@ -68,9 +68,10 @@ class SuiteFile(pytest.File):
                         )
                     seen[params] = (variant, dataset)
                     extra: dict[str, Any] = {}
-                    if hasattr(getattr(self, "id", None), "child"):
+                    structured: Any = getattr(self, "id", None)
+                    if hasattr(structured, "child"):
                         # pytest >= 9.2 structured ids: keep `[params]` as params so --lf matches
-                        extra["nodeid"] = self.id.child(subject_name).with_params(params)
+                        extra["nodeid"] = structured.child(subject_name).with_params(params)
                     yield GateItem.from_parent(
                         self,
                         name=f"{subject_name}[{params}]",

@@ -53,7 +53,7 @@ class Located:
         return InputError(self.path, problem, line=self.line(key), field=dotted(key) or None)
 
 
-class _Loader(yaml.SafeLoader):  # type: ignore[misc]
+class _Loader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 booleans: only true/false are booleans.
 
     YAML 1.1 also reads on/off/yes/no/y/n as booleans, which turns a threshold's `on: ci_low`

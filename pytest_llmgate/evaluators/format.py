@@ -111,11 +111,12 @@ class JsonSchema:
             if not path.is_absolute() and base_dir:
                 path = Path(base_dir) / path
             try:
-                schema = json.loads(path.read_text("utf-8"))
+                loaded: dict[str, Any] = json.loads(path.read_text("utf-8"))
             except OSError as exc:
                 raise InputError(path, f"cannot read schema: {exc.strerror or exc}") from None
             except ValueError as exc:
                 raise InputError(path, f"malformed JSON Schema: {exc}") from None
+            schema = loaded
         try:
             Draft202012Validator.check_schema(schema)
         except SchemaError as exc:

@@ -21,6 +21,7 @@ __all__ = [
     "mcnemar_p",
     "mean_interval",
     "metric_range",
+    "paired_mde",
     "pass_rate",
     "percentile",
     "seed_for",
@@ -473,3 +474,27 @@ def mcnemar_p(worsened: int, improved: int) -> float:
         return 1.0
     tail = sum(math.comb(n, k) for k in range(worsened, n + 1))
     return float(min(1.0, tail / 2**n))
+
+
+def paired_mde(
+    deltas: Sequence[float], alpha: float = 0.05, power: float = 0.8, *, binary: bool = False
+) -> float | None:
+    """Minimum detectable effect of a one-sided paired test over `deltas` (one per row).
+
+    The smallest true mean worsening the test flags with probability `power` at level `alpha`,
+    given the observed spread of per-row deltas: (t(1-alpha) + t(power)) * sd / sqrt(n), with
+    n - 1 degrees of freedom. An exact sign-flip or McNemar test cannot go below 2^-k with k
+    changed rows, so at least ceil(log2(1/alpha)) rows must change: for a 0/1 metric that is a
+    floor of k/n on the mean. None below two rows, or when the test can never reach `alpha`.
+    """
+    values = [d for d in deltas if d == d]
+    n = len(values)
+    if n < 2:
+        return None
+    rows_needed = math.ceil(math.log2(1.0 / alpha) - 1e-12)
+    if rows_needed > n:
+        return None
+    mean = _mean(values)
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    spread = (t_quantile(1.0 - alpha, n - 1) + t_quantile(power, n - 1)) * sd / math.sqrt(n)
+    return max(spread, rows_needed / n) if binary else spread

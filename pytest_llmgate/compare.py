@@ -35,7 +35,7 @@ from pytest_llmgate.results import (
     RunResult,
     load_results,
 )
-from pytest_llmgate.stats import AGGREGATE_PATTERN, aggregate, mcnemar_p, sign_flip_p
+from pytest_llmgate.stats import AGGREGATE_PATTERN, aggregate, mcnemar_p, paired_mde, sign_flip_p
 from pytest_llmgate.thresholds import (
     HIGHER_IS_BETTER,
     LOWER_IS_BETTER,
@@ -64,6 +64,14 @@ __all__ = [
 BETTER, WORSE, SAME, UNKNOWN = "better", "worse", "same", "n/a"
 MATCHED, NEW, REMOVED = "matched", "new", "removed"
 DEFAULT_TOLERANCE_PCT = 5.0
+# Noise-aware defaults (docs/verdicts.md, "No false alarms"; bench/bench_false_alarms.py): a rule
+# without `significance` still needs a paired test's p below 0.05 to call a worsening a
+# regression, unless `literal: true`. A timing metric also needs a rise of at least 50% of its
+# baseline: a busy machine slows every row at once (identical code measured +35% on a loaded
+# 2-core CI box), which a paired test alone takes for a change.
+DEFAULT_SIGNIFICANCE = 0.05
+DEFAULT_TIMING_MIN_EFFECT_PCT = 50.0
+MDE_POWER = 0.8
 NOT_LIKE_FOR_LIKE = "not like for like"
 REFRESH = "improved past tolerance: refresh the baseline"
 
@@ -226,6 +234,56 @@ def evaluate_rule(rule: RegressionRule, base: float, current: float) -> RuleOutc
     return RuleOutcome("pass", low, high, message, improved)
 
 
+def is_timing(metric: str) -> bool:
+    """Wall-clock metrics, whose level moves with the machine's load."""
+    name = metric.lower()
+    return "latency" in name or "duration" in name or name.endswith(("_ms", "_s", "_seconds"))
+
+
+def _default_alpha(rule: RegressionRule, rows: int) -> float | None:
+    """The level of the paired test a rule uses: its own `significance`; else the noise-aware
+    default, when the rule is not `literal` and its rows can reach that level at all (an exact
+    paired test on n rows cannot go below 2^-n: with 4 rows or fewer the limits decide alone)."""
+    if rule.significance is not None:
+        return float(rule.significance)
+    if rule.literal or 0.5**rows >= DEFAULT_SIGNIFICANCE:
+        return None
+    return DEFAULT_SIGNIFICANCE
+
+
+def _noise_aware(rule: RegressionRule, base: float) -> RegressionRule:
+    """The rule as applied: the default significance, and a timing metric's minimum rise."""
+    changes: dict[str, Any] = {}
+    if rule.significance is None:
+        changes["significance"] = DEFAULT_SIGNIFICANCE
+    if rule.min_effect is None and is_timing(rule.metric):
+        changes["min_effect"] = abs(base) * DEFAULT_TIMING_MIN_EFFECT_PCT / 100.0
+    return replace(rule, **changes) if changes else rule
+
+
+def _mde(
+    rule: RegressionRule, pairs: Sequence[tuple[float, float]], alpha: float | None, base: float
+) -> float | None:
+    """Smallest worsening of the mean the check could flag at its N and observed spread: the
+    paired test's minimum detectable effect (80% power), and never below the rule's own limits
+    or minimum effect. A literal rule detects any change beyond its limits."""
+    higher = rule_direction(rule) == HIGHER_IS_BETTER
+    worse_side = _limits(rule.max_drop, rule.max_drop_pct, base) if higher else _limits(
+        rule.max_rise, rule.max_rise_pct, base
+    )
+    floors = [a for a, _ in worse_side]
+    if alpha is None:
+        return min(floors) if floors else None
+    binary = bool(pairs) and all(v in (0.0, 1.0) for pair in pairs for v in pair)
+    detectable = paired_mde([c - b for b, c in pairs], alpha, MDE_POWER, binary=binary)
+    if detectable is None:
+        return None
+    effect = rule.min_effect
+    if effect is None and is_timing(rule.metric):
+        effect = abs(base) * DEFAULT_TIMING_MIN_EFFECT_PCT / 100.0
+    return max([detectable, *([min(floors)] if floors else []), effect or 0.0])
+
+
 def _pct(delta: float, base: float) -> str:
     if base == 0:
         return ""
@@ -316,8 +374,18 @@ def _checks(
             continue
         outcome = evaluate_rule(rule, base, current)
         p_value = None
-        if rule.significance is not None and pairing.baseline:
-            outcome, p_value = _with_significance(rule, outcome, pairing, base, current)
+        pairs = (
+            paired_deltas(pairing.current, pairing.baseline, rule.metric)
+            if pairing.baseline
+            else []
+        )
+        alpha = _default_alpha(rule, len(pairs)) if pairing.baseline else None
+        if alpha is not None:
+            outcome, p_value = _with_significance(
+                _noise_aware(rule, base), outcome, pairing, base, current
+            )
+            if p_value is None:
+                alpha = None  # fewer than two paired rows: the limits decided alone
         checks.append(
             Check(
                 value=current,
@@ -327,6 +395,8 @@ def _checks(
                 max=outcome.max,
                 message=outcome.message,
                 p_value=p_value,
+                mde=_mde(rule, pairs, alpha, base),
+                alpha=alpha,
                 **common,
             )
         )

@@ -142,13 +142,8 @@ def regressions(
     checks = regression_checks(
         rows, baseline_item, policy_from_dict(policy), dataset_sha256=dataset_sha256
     )
-    rules = policy.get("regression", {})
-    alphas = []
-    for check in checks:
-        alpha = (rules.get(check.metric) or {}).get("significance")
-        alphas.append(float(alpha) if alpha is not None else None)
     method = str(policy.get("correction") or "holm")
-    return apply_correction(checks, method, alphas, family=family)
+    return apply_correction(checks, method, family=family)
 
 
 def item_verdict(item: ItemResult, checks: Sequence[Check]) -> str:

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_llmgate.results import ERROR, FAILED, PASSED, Check, RowResult, bound_text
-from pytest_llmgate.stats import aggregate, interval, mean_interval, summarize, wilson_interval
+from pytest_llmgate.stats import (
+    aggregate,
+    interval,
+    mean_interval,
+    metric_range,
+    summarize,
+    wilson_interval,
+)
 from pytest_llmgate.thresholds import Policy, Rule
 
 __all__ = ["Verdict", "aggregates_for", "judge"]
@@ -43,7 +50,7 @@ def aggregates_for(rows: Sequence[RowResult]) -> dict[str, dict[str, float]]:
         summary = summarize(means)
         summary["sum"] = sum(unit_values(groups, "sum"))
         summary["count"] = float(sum(len(g) for g in groups))
-        ci = mean_interval(means)
+        ci = mean_interval(means, bounds=metric_range(name))
         if ci is not None:
             summary["ci_low"], summary["ci_high"] = ci
         out[name] = summary
@@ -107,13 +114,19 @@ def _rule_value(
         return sum(passed) / len(passed), wilson_interval(sum(passed), len(passed), rule.confidence)
     present = present_groups(rows, rule.metric)
     value = aggregate(unit_values(present, rule.aggregate), rule.aggregate)
-    return value, interval(present, rule.aggregate, rule.confidence, seed=seed)
+    bounds = metric_range(rule.metric)
+    return value, interval(present, rule.aggregate, rule.confidence, seed=seed, bounds=bounds)
 
 
 def _decide(rule: Rule, value: float, ci: tuple[float, float] | None) -> tuple[str, float]:
-    """pass / fail / inconclusive, and the number the decision was made on."""
-    if rule.on == "value" or ci is None:
+    """pass / fail / inconclusive, and the number the decision was made on.
+
+    A rule on the interval whose interval cannot be estimated (one row; no spread from too few
+    rows) is inconclusive: deciding it on the point estimate would claim a certainty it lacks."""
+    if rule.on == "value":
         return ("fail" if _breaches(value, rule.min, rule.max) else "pass"), value
+    if ci is None:
+        return "inconclusive", value
     low, high = ci
     if rule.on == "ci_low":
         return ("fail" if _breaches(low, rule.min, rule.max) else "pass"), low
@@ -186,8 +199,13 @@ def _rule_check(
         return Check(
             value=value,
             verdict=verdict,
-            message=f"{shown}: the interval straddles {needs}; inconclusive "
-            f"(on_inconclusive: {rule.on_inconclusive})",
+            message=(
+                f"{shown}: the interval straddles {needs}; inconclusive "
+                if ci is not None
+                else f"{shown}: no interval can be estimated (one row, or no spread over too "
+                f"few rows), needs {needs}; inconclusive "
+            )
+            + f"(on_inconclusive: {rule.on_inconclusive})",
             **base,
         )
     if outcome == "fail":

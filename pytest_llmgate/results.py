@@ -128,7 +128,12 @@ class Check:
     ci_low: float | None = None
     ci_high: float | None = None
     p_value: float | None = None
-    p_adjusted: float | None = None  # after the run's multiplicity correction
+    # regression checks: the smallest worsening the rule could detect at its N and observed spread
+    # (minimum detectable effect), the level its paired test used, and the p-value after the
+    # run's multiplicity correction
+    mde: float | None = None
+    alpha: float | None = None
+    p_adjusted: float | None = None
 
     @property
     def bound(self) -> str:
@@ -153,6 +158,8 @@ class Check:
                     ("ci_low", self.ci_low),
                     ("ci_high", self.ci_high),
                     ("p_value", self.p_value),
+                    ("mde", self.mde),
+                    ("alpha", self.alpha),
                     ("p_adjusted", self.p_adjusted),
                 )
                 if v is not None

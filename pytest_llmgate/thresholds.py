@@ -78,6 +78,8 @@ class RegressionRule:
     source: str = ""
     significance: float | None = None  # require a paired test's p below this to call it a drop
     min_effect: float | None = None  # and a worsening at least this large
+    # compare the limits alone, without the default paired test (a deterministic pipeline)
+    literal: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class Policy:
     rules: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
     regression: Mapping[str, RegressionRule] = field(default_factory=dict)
     max_error_rate: float = 0.0
+    # multiplicity correction across the run's regression tests (holm | bh | bonferroni | none)
+    correction: str = "holm"
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,7 @@ class _Layer:
     defaults: Mapping[str, Any]
     metrics: Mapping[str, tuple[Rule, ...]]
     regression: Mapping[str, RegressionRule]
+    correction: str | None = None  # `regression.correction:`, when this layer sets it
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,7 @@ class Thresholds:
         rules = dict(policy.rules)
         regression = dict(policy.regression)
         max_error_rate = policy.max_error_rate  # the base layer carries the file's defaults
+        correction = policy.correction
         for layer in self.layers:
             if not all(
                 fnmatch.fnmatchcase(names[k], pattern) for k, pattern in layer.match.items()
@@ -131,7 +137,14 @@ class Thresholds:
             regression.update(layer.regression)
             if "max_error_rate" in layer.defaults:
                 max_error_rate = float(layer.defaults["max_error_rate"])
-        return Policy(rules=rules, regression=regression, max_error_rate=max_error_rate)
+            if layer.correction is not None:
+                correction = layer.correction
+        return Policy(
+            rules=rules,
+            regression=regression,
+            max_error_rate=max_error_rate,
+            correction=correction,
+        )
 
 
 def _source(doc: Located, key: Key) -> str:
@@ -192,6 +205,8 @@ def _rules(
 def _regression(doc: Located, key: Key, raw: Mapping[str, Any] | None) -> dict[str, RegressionRule]:
     out: dict[str, RegressionRule] = {}
     for metric, spec in (raw or {}).items():
+        if metric == CORRECTION_KEY:
+            continue  # the run-level setting, see _correction
         keys = ("max_drop", "max_drop_pct", "max_rise", "max_rise_pct", "significance")
         if not any(k in spec for k in keys):
             raise doc.error(
@@ -211,8 +226,26 @@ def _regression(doc: Located, key: Key, raw: Mapping[str, Any] | None) -> dict[s
             source=_source(doc, (*key, metric)),
             significance=spec.get("significance"),
             min_effect=spec.get("min_effect"),
+            literal=bool(spec.get("literal", False)),
         )
     return out
+
+
+CORRECTION_KEY = "correction"
+CORRECTIONS = ("holm", "bh", "bonferroni", "none")
+
+
+def _correction(doc: Located, key: Key, raw: Mapping[str, Any] | None) -> str | None:
+    """`regression.correction:` (holm | bh | bonferroni | none), or None when not set here."""
+    if not raw or CORRECTION_KEY not in raw:
+        return None
+    value = raw[CORRECTION_KEY]
+    if value not in CORRECTIONS:
+        raise doc.error(
+            (*key, CORRECTION_KEY),
+            f"unknown correction {value!r} (choose from {', '.join(CORRECTIONS)})",
+        )
+    return str(value)
 
 
 def thresholds_from(doc: Located, key: Key = (), *, strict: bool = False) -> Thresholds:
@@ -246,6 +279,7 @@ def thresholds_from(doc: Located, key: Key = (), *, strict: bool = False) -> Thr
             defaults,
             _rules(doc, (*key, "metrics"), data.get("metrics") or {}, defaults, strict),
             _regression(doc, (*key, "regression"), data.get("regression")),
+            _correction(doc, (*key, "regression"), data.get("regression")),
         )
     ]
     for index, override in enumerate(data.get("overrides") or []):
@@ -257,6 +291,7 @@ def thresholds_from(doc: Located, key: Key = (), *, strict: bool = False) -> Thr
                 override.get("defaults") or {},
                 _rules(doc, (*okey, "metrics"), override.get("metrics") or {}, odefaults, strict),
                 _regression(doc, (*okey, "regression"), override.get("regression")),
+                _correction(doc, (*okey, "regression"), override.get("regression")),
             )
         )
     return Thresholds(path=doc.path, layers=tuple(layers), strict=strict)

@@ -135,6 +135,6 @@ def test_aggregates_carry_a_mean_interval(project: Project) -> None:
     assert result.ret == 0
     aggs = project.results()["items"][0]["aggregates"]["length_words"]
     assert aggs["ci_low"] < aggs["mean"] < aggs["ci_high"]
-    # 4 rows of 7, 11, 7 and 11 words: mean 9, t interval 9 +- 3.182 * 2.309 / 2
+    # 4 rows of 7, 11, 7 and 11 words: mean 9, t interval 9 +- 3.1824463 * 2.3094011 / 2 (exact t)
     assert aggs["mean"] == pytest.approx(9.0)
-    assert (aggs["ci_low"], aggs["ci_high"]) == pytest.approx((5.3296, 12.6704), abs=1e-3)
+    assert (aggs["ci_low"], aggs["ci_high"]) == pytest.approx((5.325228, 12.674772), abs=1e-5)

@@ -38,8 +38,8 @@ HELP = {
           -h, --help  show this help message and exit
 
         Run the gate itself with `pytest suites/ --llm-gate`.
-        """,
-    ("report",): """
+    """,
+    ('report',): """
         usage: llmgate report [-h] [--baseline PATH] [--html PATH] [--md PATH] [--junit PATH] [--csv PATH]
                               RESULTS
 
@@ -56,15 +56,16 @@ HELP = {
           --md PATH        write the pull request Markdown
           --junit PATH     write JUnit XML
           --csv PATH       write per-row scores as CSV
-        """,
-    ("diff",): """
+    """,
+    ('diff',): """
         usage: llmgate diff [-h] [--thresholds PATH] [--tolerance PCT] [--fail-on-regression] [--all]
                             [--md PATH]
                             BASE HEAD
 
-        Compare HEAD with BASE item by item and metric by metric. Regression rules come from --thresholds
-        (its regression: section), else every metric with a threshold may get at most --tolerance percent
-        worse.
+        Decide HEAD against BASE exactly as the gate does, and show the diff item by item. Rules: the
+        policy each HEAD item recorded; --thresholds replaces their regression rules; for files without a
+        recorded policy ./thresholds.yaml, else every metric with a threshold may get at most --tolerance
+        percent worse.
 
         positional arguments:
           BASE                  baseline results JSON
@@ -77,12 +78,14 @@ HELP = {
           --fail-on-regression  exit with status 1 when an item regressed
           --all                 list every metric, not only rule results
           --md PATH             also write the Markdown diff
-        """,
-    ("merge",): """
-        usage: llmgate merge [-h] -o RESULTS [--baseline PATH] [--fail-on-breach] PART [PART ...]
+    """,
+    ('merge',): """
+        usage: llmgate merge [-h] -o RESULTS [--baseline PATH] [--fail-on-breach] [--allow-unsharded]
+                             PART [PART ...]
 
-        Combine the results of shards (--llm-gate-shard I/N) into one results JSON. An item present in two
-        parts with different results is an error.
+        Combine every shard of one run (--llm-gate-shard I/N) into one results JSON, decided as the
+        unsharded run would be. A missing or repeated shard, parts of different runs, or an item in two
+        parts with different results is refused.
 
         positional arguments:
           PART                  results JSON of a shard
@@ -93,8 +96,10 @@ HELP = {
                                 merged results JSON to write
           --baseline PATH       the baseline the shards ran with (re-checks regressions of split items)
           --fail-on-breach      exit with status 1 unless the merged run passes the gate
-        """,
-    ("baseline",): """
+          --allow-unsharded     merge results of separate runs with disjoint items (not shards of one
+                                run); an item in two parts is still refused
+    """,
+    ('baseline',): """
         usage: llmgate baseline [-h] -o PATH RESULTS
 
         Check a results JSON and save it as a baseline (an incomplete run is refused).
@@ -106,8 +111,8 @@ HELP = {
           -h, --help            show this help message and exit
           -o PATH, --output PATH
                                 baseline file to write
-        """,
-    ("validate",): """
+    """,
+    ('validate',): """
         usage: llmgate validate [-h] [--rootdir DIR] [PATH ...]
 
         Check suite files (schema, datasets and their columns, subjects, evaluators), thresholds files and
@@ -119,8 +124,8 @@ HELP = {
         options:
           -h, --help     show this help message and exit
           --rootdir DIR  project root that suites resolve paths and imports from (default: .)
-        """,
-    ("init",): """
+    """,
+    ('init',): """
         usage: llmgate init [-h] [DIR]
 
         Add suites/, golden_datasets/, evaluators/, thresholds.yaml and .github/workflows/llm-gate.yml to
@@ -131,7 +136,7 @@ HELP = {
 
         options:
           -h, --help  show this help message and exit
-        """,
+    """,
 }
 
 

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 def test_t_quantile_matches_tables() -> None:
     # Student-t 97.5% quantiles from standard tables
     for df, expected in ((1, 12.706), (2, 4.303), (5, 2.571), (10, 2.228), (30, 2.042)):
-        assert t_quantile(0.975, df) == pytest.approx(expected, abs=2e-3)
+        assert t_quantile(0.975, df) == pytest.approx(expected, abs=5e-4)
 
 
 @pytest.mark.parametrize(("n", "sigma"), [(10, 1.0), (30, 0.5), (60, 2.0)])
@@ -78,8 +78,12 @@ def test_bootstrap_median_interval_covers_the_true_median() -> None:
 
 @given(st.lists(st.floats(0, 5), min_size=2, max_size=40))
 def test_intervals_contain_the_estimate(values: list[float]) -> None:
-    low, high = mean_interval(values)  # type: ignore[misc]
+    ci = mean_interval(values)
     mean = sum(values) / len(values)
+    if ci is None:  # no spread and no known range: no interval (see test_stats_exact.py)
+        assert max(values) - min(values) <= 1e-9
+        return
+    low, high = ci
     assert low - 1e-9 <= mean <= high + 1e-9
 
 

@@ -39,6 +39,7 @@ _LEX = "pytest_llmgate.evaluators.lexical"
 _FMT = "pytest_llmgate.evaluators.format"
 _JUDGE = "pytest_llmgate.evaluators.judge"
 _SAFE = "pytest_llmgate.evaluators.safety"
+_AGENT = "pytest_llmgate.evaluators.agent"
 BUILTINS: dict[str, Builtin] = {
     "exact_match": Builtin(f"{_LEX}:ExactMatch", inline=True),
     "f1_score": Builtin(f"{_LEX}:F1Score", inline=True),
@@ -60,6 +61,15 @@ BUILTINS: dict[str, Builtin] = {
     "similarity": Builtin(f"{_JUDGE}:Similarity", needs_model=True),
     "retrieval": Builtin(f"{_JUDGE}:Retrieval", needs_model=True),
     "response_completeness": Builtin(f"{_JUDGE}:ResponseCompleteness", needs_model=True),
+    "tool_call_match": Builtin(f"{_AGENT}:ToolCallMatch", inline=True),
+    "trajectory": Builtin(f"{_AGENT}:Trajectory", inline=True),
+    "turn_count": Builtin(f"{_AGENT}:TurnCount", inline=True),
+    "conversation_contains": Builtin(f"{_AGENT}:ConversationContains", inline=True),
+    "conversation_regex": Builtin(f"{_AGENT}:ConversationRegex", inline=True),
+    "conversation_json_schema": Builtin(
+        f"{_AGENT}:ConversationJsonSchema", inline=True, base_dir_arg=True
+    ),
+    "final_state": Builtin(f"{_AGENT}:FinalState", base_dir_arg=True),
     "pii": Builtin(f"{_SAFE}.pii:Pii", inline=True),
     "toxicity": Builtin(f"{_SAFE}.toxicity:Toxicity"),
     "prompt_injection": Builtin(f"{_SAFE}.injection:PromptInjection", inline=True),

@@ -1,0 +1,171 @@
+"""Conversation and agent subjects: a Python callable called turn by turn with the history.
+
+    subjects:
+      agent:
+        type: conversation
+        target: app.support_agent:SupportAgent     # function or class, sync or async
+        conversation: {column: conversation, tools: tools, max_turns: 12}
+        variants: {careful: {}, hasty: {check_eligibility: false}}
+
+The callable takes the history as `messages` (or `history` / `chat_history`) and returns the next
+step: text, an assistant message (with OpenAI `tool_calls`, answered by the row's stubbed tools
+before it is called again), or a list of messages. A class gets a fresh instance per
+conversation, so it may keep state across turns. A `tools` parameter receives the stubs as plain
+functions (for agents that run their own tool loop), `tool_specs` the OpenAI `tools` list. The row
+output is the transcript: final `response`, `messages`, `turns`, `tool_calls`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+from pytest_llmgate.conversation import Script, ToolStubs, run_conversation, split_conversation
+from pytest_llmgate.conversation._messages import Message
+from pytest_llmgate.evaluators.base import signature_of
+from pytest_llmgate.importing import import_target
+from pytest_llmgate.mapping import data_columns
+from pytest_llmgate.subjects.base import SubjectSpec, default_inputs, mapped_inputs
+from pytest_llmgate.subjects.python import call_maybe_async
+
+__all__ = ["ConversationSubject"]
+
+HISTORY_PARAMS = ("messages", "history", "chat_history", "conversation")
+_OPTIONS = frozenset({"column", "tools", "max_turns", "user"})
+DEFAULT_MAX_TURNS = 10
+
+
+class ConversationSubject:
+    """A `module:attr` callable run over a conversation row."""
+
+    needs_model = False
+
+    def __init__(self, spec: SubjectSpec) -> None:
+        self.spec = spec
+        options = dict(spec.raw.get("conversation") or {})
+        unknown = sorted(set(options) - _OPTIONS)
+        if unknown:
+            raise ValueError(
+                f"conversation: unknown option {unknown[0]!r} (use {', '.join(sorted(_OPTIONS))})"
+            )
+        self.column = str(options.get("column", "conversation"))
+        self.tools_column = str(options.get("tools", "tools"))
+        max_turns = options.get("max_turns", DEFAULT_MAX_TURNS)
+        if isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1:
+            raise ValueError(
+                f"conversation.max_turns: expected a positive integer, got {max_turns!r}"
+            )
+        self.max_turns = max_turns
+        self.user = options.get("user")
+        if self.user is not None:
+            from pytest_llmgate.conversation.simulate import check_user_options
+
+            check_user_options(self.user)
+            self.needs_model = True
+        target = spec.raw.get("target")
+        if not target:
+            raise ValueError("a conversation subject needs target: 'module:attr'")
+        if isinstance(target, str):
+            self.target = target
+            self.obj = import_target(target, spec.search_paths, spec.suite_dir)
+        else:
+            self.obj = target
+            self.target = (
+                f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', '?')}"
+            )
+        self.is_class = inspect.isclass(self.obj)
+        self.init_args = dict(spec.raw.get("init") or {})
+        self.mapping = dict(spec.raw.get("inputs") or {})
+        if self.is_class:
+            self.init_sig = signature_of(self.obj.__init__)
+            self.call_sig = signature_of(self.obj.__call__)
+        elif callable(self.obj):
+            self.call_sig = signature_of(self.obj)
+        else:
+            raise ValueError(f"{self.target} is not callable")
+        found = [p for p in HISTORY_PARAMS if p in self.call_sig.params]
+        if not found:
+            raise ValueError(
+                f"{self.target} takes no history parameter "
+                f"(name one of: {', '.join(HISTORY_PARAMS)})"
+            )
+        self.history_param = found[0]
+        accepted = set(self.call_sig.params) | (
+            set(self.init_sig.params) if self.is_class else set()
+        )
+        for variant, params in spec.variants.items():
+            extra = sorted(set(params) - accepted)
+            if extra and not self.call_sig.var_kwargs:
+                raise ValueError(
+                    f"variant {variant!r}: {self.target} takes no parameter {extra[0]!r}"
+                )
+
+    def describe(self, variant: str) -> dict[str, Any]:
+        described: dict[str, Any] = {
+            "type": "conversation",
+            "target": self.target,
+            "params": dict(self.spec.variants[variant]),
+            "max_turns": self.max_turns,
+        }
+        if self.user is not None:
+            described["user"] = {k: v for k, v in dict(self.user).items() if k != "api_key"}
+        return described
+
+    def input_columns(self) -> set[str] | None:
+        columns = {column for _, column in data_columns(self.mapping)} if self.mapping else set()
+        if self.user is None:
+            columns.add(self.column)
+        return columns
+
+    def _fresh(self, variant: str) -> tuple[Any, dict[str, Any]]:
+        params = dict(self.spec.variants[variant])
+        if not self.is_class:
+            return self.obj, params
+        init_params = {k: v for k, v in params.items() if k in self.init_sig.params}
+        instance = self.obj(**{**self.init_args, **init_params})
+        return instance, {k: v for k, v in params.items() if k not in init_params}
+
+    async def run(self, data: Mapping[str, Any], variant: str) -> tuple[dict[str, Any], Any]:
+        stubs = ToolStubs.from_row(data.get(self.tools_column), self.tools_column)
+        if self.user is not None:
+            from pytest_llmgate.conversation.simulate import SimulatedUser
+
+            users: Any = SimulatedUser.from_options(self.user, data, self.spec.models)
+            history: list[Message] = users.history
+        else:
+            if self.column not in data:
+                raise LookupError(f"row has no {self.column!r} column (the conversation)")
+            history, pending = split_conversation(data[self.column], self.column)
+            users = Script(pending)
+        fn, params = self._fresh(variant)
+        skip = {self.history_param, "tools", "tool_specs", *params}
+        if self.mapping:
+            inputs = mapped_inputs(self.mapping, data)
+        else:
+            inputs = default_inputs(self.call_sig.params, self.call_sig.var_kwargs, data, skip)
+            inputs.pop(self.column, None)
+            inputs.pop(self.tools_column, None)
+        extra: dict[str, Any] = {}
+        own_calls = "tools" in self.call_sig.params
+        if own_calls:
+            extra["tools"] = stubs.callables()
+        if "tool_specs" in self.call_sig.params:
+            extra["tool_specs"] = stubs.openai_tools()
+        missing = sorted(
+            self.call_sig.required - set(inputs) - set(params) - set(extra) - {self.history_param}
+        )
+        if missing:
+            raise LookupError(
+                f"no value for parameter {missing[0]!r} of {self.target} "
+                f"(row columns: {', '.join(data)}; map it under inputs:)"
+            )
+
+        async def step(messages: list[Message]) -> Any:
+            kwargs = {**inputs, **params, **extra, self.history_param: messages}
+            return await call_maybe_async(fn, kwargs, in_thread=True)
+
+        transcript = await run_conversation(
+            step, history, users, stubs, max_turns=self.max_turns, records_own_calls=own_calls
+        )
+        return inputs, transcript.as_output()

@@ -63,6 +63,8 @@ class Transcript:
     tool_calls: list[ToolCall] = field(default_factory=list)
     steps: int = 0
     stop: str = ""
+    history: int = 0  # how many leading messages came from the row as history
+
 
     def as_output(self) -> dict[str, Any]:
         final = self.turns[-1]["response"] if self.turns else ""
@@ -73,6 +75,7 @@ class Transcript:
             "tool_calls": [c.as_dict() for c in self.tool_calls],
             "steps": self.steps,
             "stop": self.stop,
+            "history": self.history,
         }
 
 
@@ -107,7 +110,7 @@ async def run_conversation(
     `records_own_calls`: the subject runs tools itself through the stub callables (which record
     them), so tool calls inside its returned messages are transcript only, not recorded twice.
     """
-    transcript = Transcript(messages=list(history))
+    transcript = Transcript(messages=list(history), history=len(history))
     messages = transcript.messages
     turn = 0
     while True:

@@ -205,6 +205,8 @@ class ToolCallMatch:
             before = [j for e, j in pairs if e < i]
             start = before[-1] + 1 if before else 0
             got = next((actual[j] for j in extra if j >= start), None)
+            if got is None and start < len(actual):
+                got = actual[start]  # what the agent did instead, at that point
             turn = (got or {}).get("turn") or expected[i].get("turn") or _last_turn(actual, turns)
             shown = _show(got) if got else "no call"
             return f"turn {turn}: expected {_show(expected[i])}, got {shown}"

@@ -125,7 +125,7 @@ async def run_conversation(
         reply = ""
         while True:
             if transcript.steps >= max_turns:
-                pending = messages[-1]
+                pending = next(m for m in reversed(messages) if m["role"] != "tool")
                 doing = ""
                 if pending.get("tool_calls"):
                     names = [_call_parts(c, "")[0] for c in pending["tool_calls"]]

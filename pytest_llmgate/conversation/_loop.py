@@ -89,7 +89,8 @@ def _text(message: Message) -> str:
 def _call_parts(call: Any, where: str) -> tuple[str, str | None, Any]:
     if not isinstance(call, dict):
         raise ConversationError(f"{where}: a tool call must be an object")
-    function = call.get("function") if isinstance(call.get("function"), dict) else call
+    inner = call.get("function")
+    function: dict[str, Any] = inner if isinstance(inner, dict) else call
     name = function.get("name")
     if not isinstance(name, str) or not name:
         raise ConversationError(f"{where}: a tool call needs function.name")

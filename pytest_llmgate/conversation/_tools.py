@@ -14,6 +14,8 @@ is then visible to the evaluators. Every call is recorded with its arguments, re
 
 from __future__ import annotations
 
+import functools
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +26,14 @@ from pytest_llmgate.conversation._messages import ConversationError
 __all__ = ["ToolCall", "ToolStubs"]
 
 _STUB_KEYS = frozenset({"returns", "cases", "parameters", "description", "error"})
+
+
+@functools.lru_cache(maxsize=256)
+def _validator(schema: str) -> Any:
+    """One compiled validator per distinct schema (rows repeat the same tool definitions)."""
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(json.loads(schema))
 
 
 @dataclass
@@ -92,7 +102,7 @@ class ToolStubs:
             import jsonschema
 
             error = jsonschema.exceptions.best_match(
-                jsonschema.Draft202012Validator(schema).iter_errors(dict(arguments))
+                _validator(json.dumps(schema, sort_keys=True)).iter_errors(dict(arguments))
             )
             if error is not None:
                 return {"error": f"invalid arguments: {error.message}"}

@@ -94,9 +94,10 @@ class ToolCallMatch:
     def _schema_ok(self, actual: Mapping[str, Any], schema: Any) -> bool:
         if not schema:
             return True
-        import jsonschema
+        from pytest_llmgate.conversation._tools import _validator
 
-        return jsonschema.Draft202012Validator(schema).is_valid(actual.get("arguments") or {})
+        validator = _validator(json.dumps(schema, sort_keys=True))
+        return bool(validator.is_valid(actual.get("arguments") or {}))
 
     def matches(
         self, expected: Mapping[str, Any], actual: Mapping[str, Any], tools: Mapping[str, Any]

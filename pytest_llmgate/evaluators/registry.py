@@ -69,7 +69,8 @@ BUILTINS: dict[str, Builtin] = {
     "conversation_json_schema": Builtin(
         f"{_AGENT}:ConversationJsonSchema", inline=True, base_dir_arg=True
     ),
-    "final_state": Builtin(f"{_AGENT}:FinalState", base_dir_arg=True),
+    # inline: a final-state hook inspects recorded calls (cheap); it runs on the event loop
+    "final_state": Builtin(f"{_AGENT}:FinalState", inline=True, base_dir_arg=True),
     "pii": Builtin(f"{_SAFE}.pii:Pii", inline=True),
     "toxicity": Builtin(f"{_SAFE}.toxicity:Toxicity"),
     "prompt_injection": Builtin(f"{_SAFE}.injection:PromptInjection", inline=True),

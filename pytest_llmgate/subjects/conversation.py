@@ -17,11 +17,19 @@ output is the transcript: final `response`, `messages`, `turns`, `tool_calls`.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import inspect
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
-from pytest_llmgate.conversation import Script, ToolStubs, run_conversation, split_conversation
+from pytest_llmgate.conversation import (
+    Script,
+    ToolStubs,
+    Transcript,
+    run_conversation,
+    split_conversation,
+)
 from pytest_llmgate.conversation._messages import Message
 from pytest_llmgate.evaluators.base import signature_of
 from pytest_llmgate.importing import import_target
@@ -30,6 +38,18 @@ from pytest_llmgate.subjects.base import SubjectSpec, default_inputs, mapped_inp
 from pytest_llmgate.subjects.python import call_maybe_async
 
 __all__ = ["ConversationSubject"]
+
+
+def _drive(coroutine: Coroutine[Any, Any, Transcript]) -> Transcript:
+    """Run a coroutine that never suspends (every await completes at once) to its result."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        result: Transcript = done.value
+        return result
+    coroutine.close()
+    raise RuntimeError("a scripted conversation with a sync subject suspended")
+
 
 HISTORY_PARAMS = ("messages", "history", "chat_history", "conversation")
 _OPTIONS = frozenset({"column", "tools", "max_turns", "user"})
@@ -118,6 +138,11 @@ class ConversationSubject:
             columns.add(self.column)
         return columns
 
+    @staticmethod
+    def _is_async(fn: Any) -> bool:
+        call = type(fn).__dict__.get("__call__") if not inspect.isroutine(fn) else None
+        return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
+
     def _fresh(self, variant: str) -> tuple[Any, dict[str, Any]]:
         params = dict(self.spec.variants[variant])
         if not self.is_class:
@@ -160,6 +185,31 @@ class ConversationSubject:
                 f"no value for parameter {missing[0]!r} of {self.target} "
                 f"(row columns: {', '.join(data)}; map it under inputs:)"
             )
+
+        if self.user is None and not self._is_async(fn):
+            # a sync subject with scripted turns never waits on the loop: run the whole
+            # conversation in one worker thread instead of one thread hop per step
+            def call(messages: list[Message]) -> Any:
+                result = fn(**{**inputs, **params, **extra, self.history_param: messages})
+                if inspect.isawaitable(result):
+                    raise TypeError(f"{self.target} returned an awaitable from a sync call")
+                return result
+
+            async def sync_step(messages: list[Message]) -> Any:
+                return call(messages)
+
+            conversation = run_conversation(
+                sync_step,
+                history,
+                users,
+                stubs,
+                max_turns=self.max_turns,
+                records_own_calls=own_calls,
+            )
+            context = contextvars.copy_context()
+            loop = asyncio.get_running_loop()
+            transcript = await loop.run_in_executor(None, context.run, _drive, conversation)
+            return inputs, transcript.as_output()
 
         async def step(messages: list[Message]) -> Any:
             kwargs = {**inputs, **params, **extra, self.history_param: messages}

@@ -52,7 +52,7 @@ def _drive(coroutine: Coroutine[Any, Any, Transcript]) -> Transcript:
 
 
 HISTORY_PARAMS = ("messages", "history", "chat_history", "conversation")
-_OPTIONS = frozenset({"column", "tools", "max_turns", "user"})
+_OPTIONS = frozenset({"column", "tools", "max_turns", "user", "model", "system", "parameters"})
 DEFAULT_MAX_TURNS = 10
 
 
@@ -84,8 +84,18 @@ class ConversationSubject:
             check_user_options(self.user)
             self.needs_model = True
         target = spec.raw.get("target")
+        if "model" in options:
+            # no target: the agent is a model called through the gate's engine at every step
+            if target:
+                raise ValueError(
+                    "conversation: give either target: or conversation.model, not both"
+                )
+            target = ModelAgent(options, spec)
+            self.needs_model = True
         if not target:
-            raise ValueError("a conversation subject needs target: 'module:attr'")
+            raise ValueError(
+                "a conversation subject needs target: 'module:attr' (or conversation.model)"
+            )
         if isinstance(target, str):
             self.target = target
             self.obj = import_target(target, spec.search_paths, spec.suite_dir)
@@ -152,6 +162,7 @@ class ConversationSubject:
         return instance, {k: v for k, v in params.items() if k not in init_params}
 
     async def run(self, data: Mapping[str, Any], variant: str) -> tuple[dict[str, Any], Any]:
+        """Run one conversation row; the output is its transcript."""
         stubs = ToolStubs.from_row(data.get(self.tools_column), self.tools_column)
         if self.user is not None:
             from pytest_llmgate.conversation.simulate import SimulatedUser
@@ -165,7 +176,9 @@ class ConversationSubject:
             users = Script(pending)
         fn, params = self._fresh(variant)
         skip = {self.history_param, "tools", "tool_specs", *params}
-        if self.mapping:
+        if isinstance(fn, ModelAgent):
+            inputs = {}  # row columns are not request parameters
+        elif self.mapping:
             inputs = mapped_inputs(self.mapping, data)
         else:
             inputs = default_inputs(self.call_sig.params, self.call_sig.var_kwargs, data, skip)
@@ -219,3 +232,35 @@ class ConversationSubject:
             step, history, users, stubs, max_turns=self.max_turns, records_own_calls=own_calls
         )
         return inputs, transcript.as_output()
+
+
+class ModelAgent:
+    """An agent that is just a model: system prompt + history + the row's tools, one chat call
+    per step through the gate's engine (cache, retries, limits, cost); variant parameters go to
+    the request (`temperature`, `model`: a model name from `models:`)."""
+
+    def __init__(self, options: Mapping[str, Any], spec: SubjectSpec) -> None:
+        self.model = options.get("model")
+        self.system = options.get("system")
+        self.parameters = dict(options.get("parameters") or {})
+        self.suite_models = spec.models
+        self.source = str(spec.suite_dir)
+        self.__qualname__ = f"model agent ({self.model or 'default subject model'})"
+
+    async def __call__(
+        self, messages: list[Message], tool_specs: list[dict[str, Any]], **params: Any
+    ) -> dict[str, Any]:
+        from pytest_llmgate.llm import chat
+        from pytest_llmgate.llm_session import model_for
+
+        name = params.pop("model", self.model)
+        model = model_for(name, "subject", suite_models=self.suite_models, source=self.source)
+        prompt = [{"role": "system", "content": self.system}] if self.system else []
+        request = {**self.parameters, **params}
+        if tool_specs:
+            request["tools"] = tool_specs
+        result = await chat(model, [*prompt, *messages], params=request)
+        message: dict[str, Any] = {"role": "assistant", "content": result.text or None}
+        if result.tool_calls:
+            message["tool_calls"] = [dict(call) for call in result.tool_calls]
+        return message

@@ -71,6 +71,18 @@ BUILTINS: dict[str, Builtin] = {
     ),
     # inline: a final-state hook inspects recorded calls (cheap); it runs on the event loop
     "final_state": Builtin(f"{_AGENT}:FinalState", inline=True, base_dir_arg=True),
+    **{
+        name: Builtin(f"{_AGENT}_judges:{cls}", needs_model=True)
+        for name, cls in (
+            ("intent_resolution", "IntentResolution"),
+            ("task_adherence", "TaskAdherence"),
+            ("tool_call_accuracy", "ToolCallAccuracy"),
+            ("conversation_groundedness", "ConversationGroundedness"),
+            ("conversation_relevance", "ConversationRelevance"),
+            ("conversation_coherence", "ConversationCoherence"),
+            ("conversation_fluency", "ConversationFluency"),
+        )
+    },
     "pii": Builtin(f"{_SAFE}.pii:Pii", inline=True),
     "toxicity": Builtin(f"{_SAFE}.toxicity:Toxicity"),
     "prompt_injection": Builtin(f"{_SAFE}.injection:PromptInjection", inline=True),

@@ -18,8 +18,10 @@ MAX_PART = 400
 
 
 def is_transcript(output: Any) -> bool:
-    return isinstance(output, Mapping) and isinstance(output.get("turns"), list) and isinstance(
-        output.get("messages"), list
+    return (
+        isinstance(output, Mapping)
+        and isinstance(output.get("turns"), list)
+        and isinstance(output.get("messages"), list)
     )
 
 
@@ -49,13 +51,20 @@ def _short(value: Any) -> str:
 
 
 def _turn_scores(details: Mapping[str, Any]) -> dict[int, list[str]]:
+    """turn -> `metric=value` (and judge reasons) from the per-turn details evaluators record."""
     scores: dict[int, list[str]] = {}
     for key, value in details.items():
         if not key.endswith("_turns") or not isinstance(value, Mapping):
             continue
         metric = key[: -len("_turns")]
-        for turn, score in zip(value.get("turns") or [], value.get("values") or [], strict=False):
-            scores.setdefault(int(turn), []).append(f"{metric}={score:g}")
+        turns = list(value.get("turns") or [])
+        reasons = details.get(f"{metric}_turn_reasons")
+        said = reasons.get("values") if isinstance(reasons, Mapping) else None
+        for index, (turn, score) in enumerate(zip(turns, value.get("values") or [], strict=False)):
+            shown = f"{metric}={score:g}"
+            if isinstance(said, list) and index < len(said) and said[index]:
+                shown += f" ({_short(said[index])})"
+            scores.setdefault(int(turn), []).append(shown)
     return scores
 
 

@@ -159,6 +159,7 @@ def test_good_variant_passes_and_the_planted_mistake_is_only_shown(
 def test_strict_policy_fails_the_planted_mistake_naming_turn_and_calls(agents: Project) -> None:
     md = agents.path / "gate.md"
     html = agents.path / "gate.html"
+    junit = agents.path / "gate.xml"
     result = agents.pytester.runpytest(
         "--llm-gate",
         "suites",
@@ -166,6 +167,7 @@ def test_strict_policy_fails_the_planted_mistake_naming_turn_and_calls(agents: P
         "strict.yaml",
         f"--llm-gate-md={md}",
         f"--llm-gate-html={html}",
+        f"--llm-gate-junit={junit}",
     )
     result.assert_outcomes(passed=1, failed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -180,6 +182,7 @@ def test_strict_policy_fails_the_planted_mistake_naming_turn_and_calls(agents: P
     )
     text = md.read_text("utf-8")
     assert "turn 2: expected check" in text
+    assert 'turn 2: expected check({"order_id": "A1"}), got refund' in junit.read_text("utf-8")
     page = html.read_text("utf-8")
     found = re.search(
         r'<script type="application/json" id="llmgate-data">(.*?)</script>', page, re.S

@@ -6,10 +6,9 @@ They read the transcript a conversation subject records (`tool_calls`, `turns`, 
 - `tool_call_match`: each golden call matched to at most one actual call (name, then arguments
   `equal` / `subset` / `schema` / `ignore`; `ordered` or not) -> precision, recall, F1, exact;
 - `trajectory`: tool names in `strict` / `unordered` / `subset` / `superset` mode;
-- `turn_count`: turns, subject steps and tool calls;
-- `conversation_contains` / `_regex` / `_json_schema`: a format check on the final answer or on
-  every assistant turn (per-turn values recorded, thresholds can gate them with `per: turn`);
-- `final_state`: a user hook given the transcript and the stubbed tools' calls.
+- `turn_count`: turns, subject steps and tool calls.
+
+Per-turn format checks and the final-state hook live in `turns.py`.
 
 A mismatch is explained in one line naming the turn and the expected versus actual call.
 """
@@ -18,28 +17,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pytest_llmgate.errors import EvaluationError
 
-__all__ = [
-    "ConversationCheck",
-    "FinalState",
-    "ToolCallMatch",
-    "Trajectory",
-    "TurnCount",
-    "per_turn",
-]
+__all__ = ["ToolCallMatch", "Trajectory", "TurnCount", "calls_of"]
 
 ARGUMENT_MODES = ("equal", "subset", "schema", "ignore")
 TRAJECTORY_MODES = ("strict", "unordered", "subset", "superset")
-
-
-def per_turn(metric: str, values: Sequence[float], turns: Sequence[int]) -> dict[str, Any]:
-    """The detail entry that records a metric's value per turn (read by `per: turn` rules)."""
-    return {f"{metric}_turns": {"values": [float(v) for v in values], "turns": list(turns)}}
 
 
 def _show(call: Mapping[str, Any]) -> str:
@@ -48,7 +34,7 @@ def _show(call: Mapping[str, Any]) -> str:
     return f"{call.get('name')}({shown})"
 
 
-def _calls(value: Any, where: str) -> list[dict[str, Any]]:
+def calls_of(value: Any, where: str) -> list[dict[str, Any]]:
     if value is None:
         return []
     if isinstance(value, str):
@@ -168,8 +154,8 @@ class ToolCallMatch:
         tools: Any = None,
         turns: Any = None,
     ) -> dict[str, Any]:
-        actual = _calls(tool_calls, "tool_calls")
-        expected = _calls(expected_tool_calls, "expected_tool_calls")
+        actual = calls_of(tool_calls, "tool_calls")
+        expected = calls_of(expected_tool_calls, "expected_tool_calls")
         pairs = self._pairs(expected, actual, tools or {})
         matched = len(pairs)
         precision = matched / len(actual) if actual else (1.0 if not expected else 0.0)
@@ -216,7 +202,7 @@ class ToolCallMatch:
 
 
 def _names(value: Any, where: str) -> list[str]:
-    return [c["name"] for c in _calls(value, where)]
+    return [c["name"] for c in calls_of(value, where)]
 
 
 class Trajectory:
@@ -240,7 +226,7 @@ class Trajectory:
             raise EvaluationError(
                 "trajectory needs an expected_trajectory or expected_tool_calls column"
             )
-        actual_calls = _calls(tool_calls, "tool_calls")
+        actual_calls = calls_of(tool_calls, "tool_calls")
         actual = [c["name"] for c in actual_calls]
         expected = (
             _names(expected_trajectory, "expected_trajectory")
@@ -307,148 +293,3 @@ class TurnCount:
             "step_count": float(steps if isinstance(steps, int) else len(turns)),
             "tool_call_count": float(len(tool_calls or [])),
         }
-
-
-_CHECKS = {
-    "contains": "pytest_llmgate.evaluators.format:Contains",
-    "regex": "pytest_llmgate.evaluators.format:Regex",
-    "json_schema": "pytest_llmgate.evaluators.format:JsonSchema",
-}
-
-
-class ConversationCheck:
-    """A format check (`contains`, `regex`, `json_schema`) on the final answer or every turn.
-
-    `on: every_turn` scores each assistant reply; the conversation's value is the worst turn
-    (`reduce: min`, every turn must pass) or the mean, and each turn's value is recorded.
-    """
-
-    check: str = "contains"
-
-    def __init__(
-        self,
-        *,
-        on: str = "every_turn",
-        reduce: str = "min",
-        base_dir: str | None = None,
-        **args: Any,
-    ) -> None:
-        from pytest_llmgate.importing import import_target
-
-        if on not in ("final", "every_turn"):
-            raise ValueError(f"on: {on!r} is not final or every_turn")
-        if reduce not in ("min", "mean"):
-            raise ValueError(f"reduce: {reduce!r} is not min or mean")
-        self.on, self.reduce = on, reduce
-        cls = import_target(_CHECKS[self.check])
-        if self.check == "json_schema":
-            args["base_dir"] = base_dir
-        self.inner: Callable[..., Any] = cls(**args)
-
-    def __call__(self, *, turns: Any, response: Any = None) -> dict[str, Any]:
-        if not isinstance(turns, list) or not turns:
-            raise EvaluationError(f"conversation_{self.check} needs a conversation transcript")
-        if self.on == "final":
-            return dict(self.inner(response=turns[-1]["response"]))
-        values: dict[str, list[float]] = {}
-        reasons: dict[str, str] = {}
-        for turn in turns:
-            got = self.inner(response=turn["response"])
-            for key, value in got.items():
-                if isinstance(value, (int, float)):
-                    values.setdefault(key, []).append(float(value))
-                elif key.endswith("_reason") and key not in reasons:
-                    reasons[key] = f"turn {turn['turn']}: {value}"
-        out: dict[str, Any] = {}
-        numbers = [int(t["turn"]) for t in turns]
-        for key, series in values.items():
-            out[key] = min(series) if self.reduce == "min" else sum(series) / len(series)
-            out.update(per_turn(key, series, numbers))
-            if out[key] < 1.0 and f"{key}_reason" not in reasons:
-                failing = next(n for n, v in zip(numbers, series, strict=True) if v < 1.0)
-                out[f"{key}_reason"] = f"turn {failing}: check failed"
-        out.update(reasons)
-        return out
-
-
-class ConversationContains(ConversationCheck):
-    check = "contains"
-
-
-class ConversationRegex(ConversationCheck):
-    check = "regex"
-
-
-class ConversationJsonSchema(ConversationCheck):
-    check = "json_schema"
-
-
-_OFFERED = ("transcript", "tool_calls", "calls", "tools", "response", "messages", "turns")
-
-
-class FinalState:
-    """Runs a user hook (`check: module:attr`) on the end state of a conversation.
-
-    The hook takes any of: `transcript` (the recorded output), `tool_calls`, `calls` (tool name ->
-    list of argument dicts, from the stubbed tools), `tools` (the row's stubs), `response`,
-    `messages`, `turns`, and any row column it names; it returns a bool, a number or a dict of
-    metrics (`final_state` by default).
-    """
-
-    def __new__(cls, *, check: str, base_dir: str | None = None, name: str = "final_state") -> Any:
-        import inspect
-
-        from pytest_llmgate.evaluators.base import signature_of
-        from pytest_llmgate.importing import import_target
-
-        hook = import_target(check, (), Path(base_dir) if base_dir else None)
-        if not callable(hook):
-            raise ValueError(f"check: {check} is not callable")
-        hook_sig = signature_of(hook)
-        own = [p for p in hook_sig.params if p not in _OFFERED]
-        wanted = ("tool_calls", "messages", "response", "tools", "turns", *own)
-        params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)] + [
-            inspect.Parameter(
-                p,
-                inspect.Parameter.KEYWORD_ONLY,
-                default=inspect.Parameter.empty
-                if p == "tool_calls" or (p in hook_sig.required and p not in _OFFERED)
-                else None,
-            )
-            for p in wanted
-        ]
-
-        def __call__(self: FinalState, **kwargs: Any) -> Any:
-            return self.evaluate(kwargs)
-
-        __call__.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-        bound = type(cls.__name__, (cls,), {"__call__": __call__})
-        instance: FinalState = object.__new__(bound)
-        instance.hook, instance.hook_params = hook, set(hook_sig.params)
-        instance.metric = name
-        instance.outputs = (name,)
-        return instance
-
-    hook: Callable[..., Any]
-    hook_params: set[str]
-    metric: str
-    outputs: tuple[str, ...]
-
-    def evaluate(self, values: dict[str, Any]) -> Any:
-        calls: dict[str, list[dict[str, Any]]] = {}
-        for call in _calls(values.get("tool_calls"), "tool_calls"):
-            calls.setdefault(call["name"], []).append(dict(call.get("arguments") or {}))
-        offered: dict[str, Any] = {
-            **values,
-            "transcript": {
-                "messages": values.get("messages"),
-                "turns": values.get("turns"),
-                "response": values.get("response"),
-                "tool_calls": values.get("tool_calls"),
-            },
-            "calls": calls,
-        }
-        result = self.hook(**{k: v for k, v in offered.items() if k in self.hook_params})
-        if isinstance(result, bool | int | float):
-            return {self.metric: float(result)}
-        return result

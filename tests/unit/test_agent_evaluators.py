@@ -10,15 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_llmgate.errors import EvaluationError
-from pytest_llmgate.evaluators.agent import (
-    ConversationContains,
-    ConversationRegex,
-    ToolCallMatch,
-    Trajectory,
-    TurnCount,
-)
+from pytest_llmgate.evaluators.agent import ToolCallMatch, Trajectory, TurnCount
 from pytest_llmgate.evaluators.base import normalize_output
 from pytest_llmgate.evaluators.registry import resolve_evaluator
+from pytest_llmgate.evaluators.turns import ConversationContains, ConversationRegex
 from pytest_llmgate.gate import judge
 from pytest_llmgate.results import RowResult
 from pytest_llmgate.thresholds import Policy, Rule

@@ -86,6 +86,21 @@ def unit_values(groups: Sequence[Sequence[float]], name: str) -> list[float]:
     return [sum(g) / len(g) for g in groups if g]
 
 
+def turn_groups(rows: Sequence[RowResult], metric: str) -> list[list[float | None]]:
+    """Values of `metric` per turn (`per: turn` rules): each turn of each conversation row is one
+    unit, from the `<metric>_turns` detail a per-turn evaluator records; a row without it counts
+    as one unit (its row value, None where it errored)."""
+    groups: list[list[float | None]] = []
+    for row in rows:
+        turns = row.details.get(f"{metric}_turns")
+        values = turns.get("values") if isinstance(turns, Mapping) else None
+        if isinstance(values, list) and metric in row.metrics:
+            groups.extend([float(v)] for v in values)
+        else:
+            groups.append([row.metrics.get(metric)])
+    return groups
+
+
 def _row_passes(values: Sequence[float | None], rule: Rule) -> bool:
     """k-of-n: a golden row passes when enough of its repeats lie within the row bound."""
     ok = sum(
@@ -106,13 +121,17 @@ def _rule_value(
     rule: Rule, rows: Sequence[RowResult], seed: int
 ) -> tuple[float | None, tuple[float, float] | None]:
     """The rule's aggregate and its confidence interval (None when it cannot be estimated)."""
-    groups = row_groups(rows, rule.metric)
+    per_turn = rule.per == "turn"
+    groups = turn_groups(rows, rule.metric) if per_turn else row_groups(rows, rule.metric)
     if rule.aggregate == "pass_rate":
         if not groups:
             return None, None
         passed = [_row_passes(g, rule) for g in groups]
         return sum(passed) / len(passed), wilson_interval(sum(passed), len(passed), rule.confidence)
-    present = present_groups(rows, rule.metric)
+    if per_turn:
+        present = [[v for v in g if v is not None] for g in groups]
+    else:
+        present = present_groups(rows, rule.metric)
     value = aggregate(unit_values(present, rule.aggregate), rule.aggregate)
     bounds = metric_range(rule.metric)
     return value, interval(present, rule.aggregate, rule.confidence, seed=seed, bounds=bounds)
@@ -181,6 +200,8 @@ def _rule_check(
         base["aggregate"] = f"pass_rate({bound_text(rule.row_min, rule.row_max)}{k})"
     if rule.on != "value":
         base["aggregate"] += f" [{rule.on}]"
+    if rule.per == "turn":
+        base["aggregate"] += " per turn"
     if ci is not None:
         base["ci_low"], base["ci_high"] = ci
     outcome, decided_on = _decide(rule, value, ci)

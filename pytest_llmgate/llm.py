@@ -68,6 +68,7 @@ class ChatResult:
     finish_reason: str | None = None
     cached: bool = False
     attempts: int = 1
+    tool_calls: tuple[dict[str, Any], ...] = ()  # OpenAI `tool_calls` of the reply, if any
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,7 @@ class ModelPool:
             finish_reason=value.get("finish_reason"),
             cached=attempts == 0,
             attempts=attempts,
+            tool_calls=tuple(value.get("tool_calls") or ()),
         )
         _record(role, model, result, result.completion_tokens, result.system_fingerprint)
         return result
@@ -489,6 +491,24 @@ def _chat_value(response: Any, model: ModelConfig, latency_ms: float) -> dict[st
         "model": str(response.model or model.request_model),
         "system_fingerprint": getattr(response, "system_fingerprint", None),
         "finish_reason": choice.finish_reason,
+        **_tool_calls(message),
+    }
+
+
+def _tool_calls(message: Any) -> dict[str, Any]:
+    """The reply's tool calls as plain OpenAI dicts (cached with the answer); none: nothing."""
+    calls = getattr(message, "tool_calls", None)
+    if not calls:
+        return {}
+    return {
+        "tool_calls": [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.function.name, "arguments": call.function.arguments},
+            }
+            for call in calls
+        ]
     }
 
 

@@ -63,6 +63,7 @@ class Rule:
     confidence: float = 0.95
     on_inconclusive: str = "fail"  # fail | warn | rerun (when on: interval)
     rerun_budget: int = 3  # extra repeats per row that `rerun` may spend
+    per: str = "conversation"  # conversation (a row) | turn (each turn of a conversation row)
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,7 @@ def _rules(
                         "on_inconclusive", defaults.get("on_inconclusive", "fail")
                     ),
                     rerun_budget=int(raw.get("rerun_budget", defaults.get("rerun_budget", 3))),
+                    per=raw.get("per", defaults.get("per", "conversation")),
                 )
             )
         out[metric] = tuple(built)

@@ -39,6 +39,8 @@ _LEX = "pytest_llmgate.evaluators.lexical"
 _FMT = "pytest_llmgate.evaluators.format"
 _JUDGE = "pytest_llmgate.evaluators.judge"
 _SAFE = "pytest_llmgate.evaluators.safety"
+_AGENT = "pytest_llmgate.evaluators.agent"
+_AGENT_TURNS = "pytest_llmgate.evaluators.turns"
 BUILTINS: dict[str, Builtin] = {
     "exact_match": Builtin(f"{_LEX}:ExactMatch", inline=True),
     "f1_score": Builtin(f"{_LEX}:F1Score", inline=True),
@@ -60,6 +62,28 @@ BUILTINS: dict[str, Builtin] = {
     "similarity": Builtin(f"{_JUDGE}:Similarity", needs_model=True),
     "retrieval": Builtin(f"{_JUDGE}:Retrieval", needs_model=True),
     "response_completeness": Builtin(f"{_JUDGE}:ResponseCompleteness", needs_model=True),
+    "tool_call_match": Builtin(f"{_AGENT}:ToolCallMatch", inline=True),
+    "trajectory": Builtin(f"{_AGENT}:Trajectory", inline=True),
+    "turn_count": Builtin(f"{_AGENT}:TurnCount", inline=True),
+    "conversation_contains": Builtin(f"{_AGENT_TURNS}:ConversationContains", inline=True),
+    "conversation_regex": Builtin(f"{_AGENT_TURNS}:ConversationRegex", inline=True),
+    "conversation_json_schema": Builtin(
+        f"{_AGENT_TURNS}:ConversationJsonSchema", inline=True, base_dir_arg=True
+    ),
+    # inline: a final-state hook inspects recorded calls (cheap); it runs on the event loop
+    "final_state": Builtin(f"{_AGENT_TURNS}:FinalState", inline=True, base_dir_arg=True),
+    **{
+        name: Builtin(f"{_AGENT}_judges:{cls}", needs_model=True)
+        for name, cls in (
+            ("intent_resolution", "IntentResolution"),
+            ("task_adherence", "TaskAdherence"),
+            ("tool_call_accuracy", "ToolCallAccuracy"),
+            ("conversation_groundedness", "ConversationGroundedness"),
+            ("conversation_relevance", "ConversationRelevance"),
+            ("conversation_coherence", "ConversationCoherence"),
+            ("conversation_fluency", "ConversationFluency"),
+        )
+    },
     "pii": Builtin(f"{_SAFE}.pii:Pii", inline=True),
     "toxicity": Builtin(f"{_SAFE}.toxicity:Toxicity"),
     "prompt_injection": Builtin(f"{_SAFE}.injection:PromptInjection", inline=True),

@@ -25,6 +25,7 @@ from typing import Any
 from pytest_llmgate.compare import RunDiff, diff_runs, run_cost
 from pytest_llmgate.reporting._common import fmt_delta, row_failures
 from pytest_llmgate.reporting.text import with_interval
+from pytest_llmgate.reporting.transcript import with_transcript
 from pytest_llmgate.results import ItemResult, RowResult, RunResult
 
 __all__ = ["render_html"]
@@ -160,7 +161,7 @@ def _row_data(index: int, item: ItemResult) -> list[list[Any]]:
             index, row.id, status,
             {k: round(v, 6) if math.isfinite(v) else None for k, v in row.metrics.items()},
             _cut(row.output), _cut(dict(row.data)), _cut(extra_inputs), list(row.errors),
-            _cut(dict(row.details)), failing, row.line, row.repeat,
+            _cut(with_transcript(row)), failing, row.line, row.repeat,
         ])
     return out
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from pytest_llmgate.compare import BETTER, WORSE, ItemDiff, MetricDiff, RunDiff, diff_runs, run_cost
 from pytest_llmgate.reporting._common import fmt, fmt_delta, output_text, truncate, worst_rows
 from pytest_llmgate.reporting.text import with_interval
+from pytest_llmgate.reporting.transcript import went_wrong
 from pytest_llmgate.results import ERROR, FAILED, PASSED, SKIPPED, Check, ItemResult, RunResult
 
 __all__ = ["COMMENT_LIMIT", "MARKER", "md_escape", "render_markdown"]
@@ -225,7 +226,7 @@ def _failing_item(item: ItemResult) -> list[str]:
     if worst:
         lines += ["", "| row | score | output / error |", "|---|---:|---|"]
         for row, metric, value in worst:
-            problem = "; ".join(row.errors) if row.errors else output_text(row.output)
+            problem = "; ".join(row.errors) or went_wrong(row, metric) or output_text(row.output)
             score = f"{md_escape(metric, 30)} = {fmt(value)}" if metric else "error"
             lines.append(f"| {md_escape(row.id, 40)} | {score} | {md_escape(problem, 160)} |")
     lines.append("")

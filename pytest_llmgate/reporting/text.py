@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pytest_llmgate.reporting.transcript import went_wrong
 from pytest_llmgate.results import Check, ItemResult, RowResult, RunResult
 
 __all__ = ["format_value", "render_item_failure", "render_summary", "table"]
@@ -94,7 +95,8 @@ def render_item_failure(item: ItemResult) -> str:
         for row in worst:
             problem = "; ".join(row.errors) if row.errors else ""
             value = format_value(row.metrics.get(metric)) if metric else ""
-            body.append([row.id, value, _cell(problem or row.output, 160)])
+            shown = problem or went_wrong(row, metric) or row.output
+            body.append([row.id, value, _cell(shown, 160)])
         lines.append(table(["row", metric or "", "output / error"], body))
     return "\n".join(lines)
 

@@ -103,6 +103,10 @@ def build_subject(spec: SubjectSpec) -> Subject:
         from pytest_llmgate.subjects.prompt import build_prompt_subject
 
         return build_prompt_subject(spec)
+    if spec.type == "conversation":
+        from pytest_llmgate.subjects.conversation import ConversationSubject
+
+        return ConversationSubject(spec)
     if spec.type == "flow":
         from pytest_llmgate.subjects.flow import build_flow_subject
 

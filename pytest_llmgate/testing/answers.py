@@ -37,6 +37,7 @@ __all__ = [
     "encode_embedding",
     "judge_verdict",
     "marker",
+    "scripted_tool_calls",
     "token_estimate",
 ]
 
@@ -51,7 +52,7 @@ _STOP = frozenset(
         out all any some such only own same other each few more most both has have had having""",
     )
 )
-_MARKER = re.compile(r"LLMGATE_(REPLY|JUDGE_REPLY|STATUS|LATENCY_MS):([^\n]*)")
+_MARKER = re.compile(r"LLMGATE_(REPLY|JUDGE_REPLY|STATUS|LATENCY_MS|TOOL_CALLS):([^\n]*)")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
@@ -398,6 +399,51 @@ def chat_reply(
         )
         pick = _stable_int(model, system, temperature) % min(3, len(ranked))
     return sentences[ranked[pick]]
+
+
+# --- tool calls ----------------------------------------------------------------------------------
+
+
+def scripted_tool_calls(
+    messages: Sequence[Mapping[str, Any]], text: str
+) -> list[dict[str, Any]] | None:
+    """The scripted tool calls for this step of an agent conversation, or None to answer in text.
+
+    The script is `LLMGATE_TOOL_CALLS:<json>` in any message: a list of steps, each a list of
+    calls `{"name", "arguments"}` (a bare call is a one-call step). The step answered is the number
+    of assistant tool-call messages since the last user message, so the agent loop walks the
+    script, then gets a text answer. Calls get ids `call_<step>_<index>`.
+    """
+    raw = marker(text, "TOOL_CALLS")
+    if raw is None:
+        return None
+    try:
+        plan = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(plan, list):
+        return None
+    last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+    step = sum(
+        1 for m in messages[last_user + 1 :] if m.get("role") == "assistant" and m.get("tool_calls")
+    )
+    if step >= len(plan):
+        return None
+    calls = plan[step] if isinstance(plan[step], list) else [plan[step]]
+    return [
+        {
+            "id": f"call_{step}_{index}",
+            "type": "function",
+            "function": {
+                "name": str(call.get("name", "")),
+                "arguments": call["arguments"]
+                if isinstance(call.get("arguments"), str)
+                else json.dumps(call.get("arguments") or {}),
+            },
+        }
+        for index, call in enumerate(calls)
+        if isinstance(call, Mapping)
+    ]
 
 
 # --- embeddings ----------------------------------------------------------------------------------

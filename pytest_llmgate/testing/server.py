@@ -476,7 +476,9 @@ class LLMServer:
         fmt = request.get("response_format")
         json_mode = isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")
         judged = answers.detect_judge(messages, json_mode)
-        reply = answers.marker(text, "REPLY")
+        # an agent offering tools may get scripted tool calls (LLMGATE_TOOL_CALLS) instead of text
+        tool_calls = answers.scripted_tool_calls(messages, text) if request.get("tools") else None
+        reply = "" if tool_calls else answers.marker(text, "REPLY")
         if reply is None and judged is not None:
             reply = answers.marker(text, "JUDGE_REPLY")
         if reply is None:
@@ -498,7 +500,7 @@ class LLMServer:
             )
             if json_mode:
                 reply = json.dumps({"answer": reply})
-        finish = "stop"
+        finish = "tool_calls" if tool_calls else "stop"
         limit = request.get("max_completion_tokens") or request.get("max_tokens")
         if isinstance(limit, int) and limit > 0 and answers.token_estimate(reply) > limit:
             reply = " ".join(reply.split()[: max(1, int(limit / 1.3))])
@@ -523,7 +525,9 @@ class LLMServer:
                         "index": 0,
                         "finish_reason": finish,
                         "logprobs": None,
-                        "message": {"role": "assistant", "content": reply, "refusal": None},
+                        "message": {"role": "assistant", "content": reply, "refusal": None}
+                        if not tool_calls
+                        else {"role": "assistant", "content": None, "tool_calls": tool_calls},
                     }
                 ],
                 "usage": {

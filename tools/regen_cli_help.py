@@ -1,22 +1,42 @@
-"""Regenerate the pinned `llmgate --help` texts in tests/unit/test_cli.py (after an intended change)."""
-import io, re, sys, textwrap, contextlib, os
-sys.path.insert(0, os.getcwd()); sys.path.insert(0, os.path.join(os.getcwd(), "tests", "unit"))
-os.environ["COLUMNS"] = "100"
-from pytest_llmgate.cli import main
-import tests.unit.test_cli as t
-src = open("tests/unit/test_cli.py").read()
-start = src.index("HELP = {")
-end = src.index("\n}\n", start) + 3
-parts = ["HELP = {\n"]
-for command in t.HELP:
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        try:
-            main([*command, "--help"])
-        except SystemExit:
-            pass
-    body = textwrap.indent(buf.getvalue(), " " * 8)
-    body = "\n".join(l.rstrip() for l in body.splitlines())
-    parts.append(f"    {command!r}: \"\"\"\n{body}\n    \"\"\",\n")
-parts.append("}\n")
-open("tests/unit/test_cli.py", "w").write(src[:start] + "".join(parts) + src[end:])
+"""Rewrite the pinned `llmgate ... --help` texts in tests/unit/test_cli.py after an intended change.
+
+    python tools/regen_cli_help.py && git diff tests/unit/test_cli.py   # review, then commit
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = ROOT / "tests" / "unit" / "test_cli.py"
+
+
+def main() -> None:
+    os.environ["COLUMNS"] = "100"
+    sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "unit")]
+    from pytest_llmgate.cli import main as llmgate
+    from tests.unit.test_cli import HELP
+
+    source = TESTS.read_text("utf-8")
+    start = source.index("HELP = {")
+    end = source.index("\n}\n", start) + 3
+    parts = ["HELP = {\n"]
+    for command in HELP:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+            llmgate([*command, "--help"])
+        indented = textwrap.indent(out.getvalue(), " " * 8)
+        body = "\n".join(line.rstrip() for line in indented.splitlines())
+        key = "(" + "".join(f'"{c}", ' for c in command).rstrip(" ") + ")"
+        parts.append(f'    {key}: """\n{body}\n        """,\n')
+    parts.append("}\n")
+    TESTS.write_text(source[:start] + "".join(parts) + source[end:], "utf-8")
+
+
+if __name__ == "__main__":
+    main()

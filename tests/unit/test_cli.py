@@ -38,8 +38,8 @@ HELP = {
           -h, --help  show this help message and exit
 
         Run the gate itself with `pytest suites/ --llm-gate`.
-    """,
-    ('report',): """
+        """,
+    ("report",): """
         usage: llmgate report [-h] [--baseline PATH] [--html PATH] [--md PATH] [--junit PATH] [--csv PATH]
                               RESULTS
 
@@ -56,8 +56,8 @@ HELP = {
           --md PATH        write the pull request Markdown
           --junit PATH     write JUnit XML
           --csv PATH       write per-row scores as CSV
-    """,
-    ('diff',): """
+        """,
+    ("diff",): """
         usage: llmgate diff [-h] [--thresholds PATH] [--tolerance PCT] [--fail-on-regression] [--all]
                             [--md PATH]
                             BASE HEAD
@@ -78,8 +78,8 @@ HELP = {
           --fail-on-regression  exit with status 1 when an item regressed
           --all                 list every metric, not only rule results
           --md PATH             also write the Markdown diff
-    """,
-    ('merge',): """
+        """,
+    ("merge",): """
         usage: llmgate merge [-h] -o RESULTS [--baseline PATH] [--fail-on-breach] [--allow-unsharded]
                              PART [PART ...]
 
@@ -98,8 +98,8 @@ HELP = {
           --fail-on-breach      exit with status 1 unless the merged run passes the gate
           --allow-unsharded     merge results of separate runs with disjoint items (not shards of one
                                 run); an item in two parts is still refused
-    """,
-    ('baseline',): """
+        """,
+    ("baseline",): """
         usage: llmgate baseline [-h] -o PATH RESULTS
 
         Check a results JSON and save it as a baseline (an incomplete run is refused).
@@ -111,8 +111,8 @@ HELP = {
           -h, --help            show this help message and exit
           -o PATH, --output PATH
                                 baseline file to write
-    """,
-    ('validate',): """
+        """,
+    ("validate",): """
         usage: llmgate validate [-h] [--rootdir DIR] [PATH ...]
 
         Check suite files (schema, datasets and their columns, subjects, evaluators), thresholds files and
@@ -124,8 +124,8 @@ HELP = {
         options:
           -h, --help     show this help message and exit
           --rootdir DIR  project root that suites resolve paths and imports from (default: .)
-    """,
-    ('init',): """
+        """,
+    ("init",): """
         usage: llmgate init [-h] [DIR]
 
         Add suites/, golden_datasets/, evaluators/, thresholds.yaml and .github/workflows/llm-gate.yml to
@@ -136,7 +136,7 @@ HELP = {
 
         options:
           -h, --help  show this help message and exit
-    """,
+        """,
 }
 
 

@@ -93,6 +93,7 @@ def decide_item(
     baseline_item: ItemResult | None = None,
     dataset_sha256: str = "",
     family: int = 1,
+    evaluators: Sequence[Mapping[str, Any]] = (),
 ) -> ItemDecision:
     """Decide one item from its rows: thresholds, error budget, item-level metrics and, with a
     `baseline_item`, regression checks corrected over `family` compared items."""
@@ -110,7 +111,7 @@ def decide_item(
         for text in item_errors
     ]
     recorded = policy_to_dict(policy)
-    extra += regressions(rows, recorded, baseline_item, dataset_sha256, family)
+    extra += regressions(rows, recorded, baseline_item, dataset_sha256, family, evaluators)
     values = dict(item_metrics or {})
     verdict = judge(rows, policy, extra, seed=seed_for(nodeid), item_metrics=values)
     return ItemDecision(
@@ -132,6 +133,7 @@ def regressions(
     baseline_item: ItemResult | None,
     dataset_sha256: str,
     family: int,
+    evaluators: Sequence[Mapping[str, Any]] = (),
 ) -> list[Check]:
     """An item's regression checks against its baseline item, with corrected p-values."""
     if baseline_item is None:
@@ -143,7 +145,35 @@ def regressions(
         rows, baseline_item, policy_from_dict(policy), dataset_sha256=dataset_sha256
     )
     method = str(policy.get("correction") or "holm")
-    return apply_correction(checks, method, family=family)
+    return apply_correction(checks, method, family=family) + _changed_data(
+        evaluators, baseline_item
+    )
+
+
+def _changed_data(
+    evaluators: Sequence[Mapping[str, Any]], baseline_item: ItemResult
+) -> list[Check]:
+    """A warning per evaluator whose scoring data differs from the baseline's (METEOR with and
+    without WordNet): its scores are not like for like."""
+    before = {str(e.get("name")): e.get("data") for e in baseline_item.evaluators}
+    out = []
+    for spec in evaluators:
+        name = str(spec.get("name"))
+        if name in before and spec.get("data") != before[name]:
+            out.append(
+                Check(
+                    kind="regression",
+                    metric=name,
+                    aggregate="data",
+                    value=None,
+                    verdict="warn",
+                    severity="warn",
+                    message=f"not like for like: evaluator {name} scored with "
+                    f"{spec.get('data') or 'no recorded data'}, the baseline with "
+                    f"{before[name] or 'no recorded data'}",
+                )
+            )
+    return out
 
 
 def item_verdict(item: ItemResult, checks: Sequence[Check]) -> str:
@@ -185,7 +215,12 @@ def decide_run(
             continue
         kept = [c for c in item.checks if c.kind != "regression"]
         found = regressions(
-            item.rows, item.policy, base_items.get(item.nodeid), item.dataset_sha256, family
+            item.rows,
+            item.policy,
+            base_items.get(item.nodeid),
+            item.dataset_sha256,
+            family,
+            item.evaluators,
         )
         checks = [*kept, *found]
         items.append(replace(item, checks=tuple(checks), verdict=item_verdict(item, checks)))

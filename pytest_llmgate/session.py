@@ -191,6 +191,7 @@ class GateSession:
                 baseline_item=baseline_item,
                 dataset_sha256=dataset.sha256,
                 family=self.family(),
+                evaluators=[e.spec for e in evaluators],
             )
 
         decision = decide(row_results)

@@ -211,6 +211,10 @@ class BoundEvaluator:
             spec["inputs"] = self.inputs
         if self.prefix:
             spec["prefix"] = self.prefix
+        # evaluators whose scores depend on installed data (METEOR's WordNet) say which they used
+        sources = getattr(self.fn, "data_sources", None)
+        if isinstance(sources, dict) and sources:
+            spec["data"] = dict(sources)
         return spec
 
 

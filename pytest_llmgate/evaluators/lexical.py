@@ -490,6 +490,14 @@ class Meteor:
                 reader, self.wordnet_source = found
                 self._synonyms = WordNetSynonyms(reader).lookup
 
+    @property
+    def data_sources(self) -> dict[str, str]:
+        """Recorded with the evaluator in the results: scores made with and without WordNet
+        differ, so a baseline made with the other source is not like for like."""
+        if self.synonyms == "off":
+            return {"synonyms": "off"}
+        return {"synonyms": "wordnet-3.0" if self._synonyms is not None else "none"}
+
     def __call__(self, *, response: str, ground_truth: str) -> dict[str, float]:
         response, ground_truth = _check_inputs(self.name, response, ground_truth)
         score = meteor(

@@ -7,6 +7,7 @@ in `type=` callables (argparse errors name the option) and in `Settings.from_con
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +15,13 @@ from typing import Any
 
 import pytest
 
-__all__ = ["CACHE_MODES", "Settings", "add_options", "gate_enabled"]
+__all__ = ["CACHE_MODES", "DEFAULT_TIMEOUT_S", "Settings", "add_options", "gate_enabled"]
 
 CACHE_MODES = ("rw", "ro", "off", "refresh")
 DEFAULT_DIR = ".llmgate"
+# seconds one subject or evaluator call may take when it sets no timeout: of its own; long enough
+# for a slow model with retries, short enough that a stuck call cannot hold a CI job for hours
+DEFAULT_TIMEOUT_S = 300.0
 
 
 def _positive_int(text: str) -> int:
@@ -33,6 +37,16 @@ def _positive_int(text: str) -> int:
 def _cache_mode(text: str) -> str:
     if text not in CACHE_MODES:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(CACHE_MODES)}, got {text!r}")
+    return text
+
+
+def _timeout(text: str) -> str:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
     return text
 
 
@@ -110,6 +124,14 @@ def add_options(parser: pytest.Parser) -> None:
         help="rows run at once per item (default 16; ini llm_gate_concurrency).",
     )
     group.addoption(
+        "--llm-gate-timeout",
+        metavar="SECONDS",
+        type=_timeout,
+        default=None,
+        help=f"time limit of one subject or evaluator call without its own timeout: "
+        f"(default {DEFAULT_TIMEOUT_S:g}; ini llm_gate_timeout).",
+    )
+    group.addoption(
         "--llm-gate-limit",
         metavar="N",
         type=_positive_int,
@@ -174,6 +196,10 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("llm_gate_thresholds", "threshold policy file", default="")
     parser.addini("llm_gate_json", "results JSON path", default="")
     parser.addini("llm_gate_concurrency", "rows run at once per item", default="16")
+    parser.addini(
+        "llm_gate_timeout", "seconds per subject/evaluator call without its own timeout:",
+        default="",
+    )
     parser.addini("llm_gate_cache", "model call cache mode", default="rw")
     parser.addini("llm_gate_cache_dir", "model call cache directory", default="")
     parser.addini(
@@ -237,6 +263,7 @@ class Settings:
     repeat: int | None = None
     env: str | None = None
     redact_outputs: bool = False
+    timeout_s: float = DEFAULT_TIMEOUT_S
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -275,6 +302,13 @@ class Settings:
                 f"ini llm_gate_max_error_rate: expected a number, got {max_error_rate_text!r}"
             ) from None
         progress = str(_opt(config, "llm_gate_progress") or "auto")
+        timeout_text = _opt(config, "llm_gate_timeout", "llm_gate_timeout")
+        timeout_s = DEFAULT_TIMEOUT_S
+        if timeout_text is not None:
+            try:
+                timeout_s = float(_timeout(str(timeout_text)))
+            except argparse.ArgumentTypeError as exc:
+                raise pytest.UsageError(f"ini llm_gate_timeout: {exc}") from None
         return cls(
             rootdir=root,
             thresholds_path=thresholds,
@@ -301,4 +335,5 @@ class Settings:
             redact_outputs=bool(
                 _opt(config, "llm_gate_redact_outputs") or config.getini("llm_gate_redact_outputs")
             ),
+            timeout_s=timeout_s,
         )

@@ -120,3 +120,40 @@ def test_unconvertible_scores_are_evaluation_errors(value: object, problem: str)
 
 def test_the_engine_and_the_options_share_the_default_time_limit() -> None:
     assert ENGINE_DEFAULT == DEFAULT_TIMEOUT_S
+
+
+class SlowToBuild:
+    """A class subject whose constructor blocks (loading a model, a stuck socket)."""
+
+    release = threading.Event()
+
+    def __init__(self) -> None:
+        self.release.wait(10)
+
+    def __call__(self, question: str) -> str:
+        return question
+
+
+def test_a_class_subject_is_built_off_the_loop_and_inside_the_time_limit() -> None:
+    from pathlib import Path
+
+    from pytest_llmgate.datasets import Row
+    from pytest_llmgate.runner import RunOptions, run_rows_sync
+    from pytest_llmgate.subjects.base import SubjectSpec
+    from pytest_llmgate.subjects.python import PythonSubject
+
+    spec = SubjectSpec(
+        name="slow", type="python", raw={"target": SlowToBuild}, variants={"default": {}},
+        datasets=None, evaluators=None, suite_dir=Path(), rootdir=Path(),
+    )
+    rows = [Row(id=f"r{i}", line=i + 1, data={"question": f"q{i}"}) for i in range(3)]
+    try:
+        results = run_rows_sync(
+            rows, PythonSubject(spec), "default", [], RunOptions(concurrency=3, timeout_s=0.2)
+        )
+    finally:
+        SlowToBuild.release.set()
+        close_loop()
+    assert [r.errors for r in results] == [
+        ("subject: TimeoutError: no answer within 0.2 s (its timeout: 0.2)",)
+    ] * 3

@@ -18,7 +18,8 @@ from pytest_llmgate.errors import EvaluationError
 from pytest_llmgate.evaluators.base import normalize_output
 from pytest_llmgate.options import DEFAULT_TIMEOUT_S
 from pytest_llmgate.runner import DEFAULT_TIMEOUT_S as ENGINE_DEFAULT
-from pytest_llmgate.runner import DaemonThreads, close_loop, run_sync
+from pytest_llmgate.runner import close_loop, run_sync
+from pytest_llmgate.threads import DaemonThreads
 
 
 def test_an_interrupt_inside_a_background_task_leaves_no_unretrieved_exception(

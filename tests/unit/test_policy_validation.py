@@ -147,11 +147,10 @@ finite = st.floats(allow_nan=False, allow_infinity=False, width=32)
 
 @settings(max_examples=60, deadline=None)
 @given(low=finite, high=finite)
-def test_bounds_are_accepted_exactly_when_ordered(tmp_path: Path, low: float, high: float) -> None:
-    path = tmp_path / "thresholds.yaml"
-    path.write_text(f"metrics:\n  m: {{min: {low!r}, max: {high!r}}}\n", encoding="utf-8")
+def test_bounds_are_accepted_exactly_when_ordered(low: float, high: float) -> None:
+    text = f"metrics:\n  m: {{min: {low!r}, max: {high!r}}}\n"
     try:
-        thresholds = load_thresholds(path)
+        thresholds = thresholds_from(parse_yaml(text, Path("thresholds.yaml")))
     except InputError as exc:
         assert low > high
         assert ":2: metrics.m: min " in str(exc)
@@ -169,14 +168,12 @@ def test_bounds_are_accepted_exactly_when_ordered(tmp_path: Path, low: float, hi
     depth=st.integers(min_value=0, max_value=3),
 )
 def test_any_non_finite_bound_is_one_line_with_its_line(
-    tmp_path: Path, value: float, where: str, depth: int
+    value: float, where: str, depth: int
 ) -> None:
     text = "metrics:\n" + "".join(f"  m{i}: {{min: {i}}}\n" for i in range(depth))
     text += f"  bad: {{{where}: {value!r}}}\n".replace("nan", ".nan").replace("inf", ".inf")
-    path = tmp_path / "thresholds.yaml"
-    path.write_text(text, encoding="utf-8")
     with pytest.raises(InputError) as info:
-        load_thresholds(path)
+        thresholds_from(parse_yaml(text, Path("thresholds.yaml")))
     assert info.value.line == depth + 2
     assert info.value.field == f"metrics.bad.{where}"
 

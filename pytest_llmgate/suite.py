@@ -58,6 +58,7 @@ class EvaluatorEntry:
     prefix: str
     key: tuple[str | int, ...]
     repeat: int | None = None
+    outputs: tuple[str, ...] | None = None  # declared metric names, for evaluators that cannot
 
 
 @dataclass
@@ -109,6 +110,7 @@ class Suite:
                     prefix=entry.prefix,
                     search_paths=self.search_paths,
                     base_dir=self.path.parent,
+                    outputs=entry.outputs,
                 )
                 bound = self._evaluators[entry.name]
                 bound.repeat = entry.repeat or (self.repeat_judge if bound.needs_model else 1)
@@ -249,6 +251,7 @@ def _evaluator_entries(doc: Located) -> list[EvaluatorEntry]:
                 prefix=spec.get("prefix", ""),
                 key=key,
                 repeat=spec.get("repeat"),
+                outputs=tuple(spec["outputs"]) if spec.get("outputs") else None,
             )
         )
     return entries

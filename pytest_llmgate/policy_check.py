@@ -149,28 +149,21 @@ def _check_layer_metrics(
         close = difflib.get_close_matches(metric, known, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         report.errors.append(
-            doc.error(
-                key, f"no evaluator of {scope} produces metric {metric!r}{hint}"
-            ).one_line()
+            doc.error(key, f"no evaluator of {scope} produces metric {metric!r}{hint}").one_line()
         )
 
 
-def _check(
-    thresholds: Thresholds, items: Sequence[_Item], scope: str, report: PolicyCheck
-) -> None:
+def _check(thresholds: Thresholds, items: Sequence[_Item], scope: str, report: PolicyCheck) -> None:
     doc = thresholds.doc
     if doc is None:
         return
     for layer in thresholds.layers:
         matched = [i for i in items if layer.matches(i.names)]
         if layer.match and not matched:
-            available = {
-                key: sorted({i.names[key] for i in items}) for key in layer.match
-            }
+            available = {key: sorted({i.names[key] for i in items}) for key in layer.match}
             shown = "; ".join(f"{k}s: {', '.join(v) or 'none'}" for k, v in available.items())
             report.errors.append(
-                doc.error((*layer.key, "match"), f"matches no item of {scope} ({shown})")
-                .one_line()
+                doc.error((*layer.key, "match"), f"matches no item of {scope} ({shown})").one_line()
             )
             continue
         _check_layer_metrics(thresholds, layer, matched, scope, report)

@@ -190,7 +190,64 @@ def declared_outputs(instance: Any, name: str) -> tuple[str, ...] | None:
         return None
     if isinstance(returns, (str, type)) and returns in _NUMBER_ANNOTATIONS:
         return (name,)
-    return None
+    return _returned_names(fn, name)
+
+
+_NUMBER_CALLS = frozenset({"float", "int", "round", "len", "sum", "min", "max", "bool", "abs"})
+
+
+def _returned_names(fn: Any, name: str) -> tuple[str, ...] | None:
+    """Metric names read from the source's `return` statements, when every one of them is a
+    number (`return a / b` -> the evaluator's name) or a dict literal with constant string keys;
+    None as soon as one return is anything else (a variable, a call): then nobody can tell."""
+    import ast
+    import textwrap
+
+    target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else type(fn).__call__
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(target)))
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return None
+    func = tree.body[0] if tree.body else None
+    if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    found: dict[str, None] = {}
+
+    def names_of(node: ast.expr | None) -> bool:
+        if isinstance(node, ast.IfExp):
+            return names_of(node.body) and names_of(node.orelse)
+        if isinstance(node, ast.Dict):
+            keys = [
+                k.value
+                for k in node.keys
+                if isinstance(k, ast.Constant) and isinstance(k.value, str)
+            ]
+            if len(keys) != len(node.keys):
+                return False
+            found.update(dict.fromkeys(keys))
+            return True
+        numeric = (
+            isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare))
+            or (isinstance(node, ast.Constant) and isinstance(node.value, (int, float)))
+            or (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in _NUMBER_CALLS
+            )
+        )
+        if numeric:
+            found[name] = None
+        return numeric
+
+    pending: list[ast.AST] = list(func.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue  # their returns are not this evaluator's
+        if isinstance(node, ast.Return) and not names_of(node.value):
+            return None
+        pending.extend(ast.iter_child_nodes(node))
+    return tuple(found) or None
 
 
 def resolve_evaluator(

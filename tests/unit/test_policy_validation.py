@@ -55,8 +55,11 @@ def _error(tmp_path: Path, text: str) -> str:
         ),
         ("regression:\n  f1: {max_drop: V}\n", "regression.f1.max_drop", 2),
         ("regression:\n  f1: {max_drop: 0.1, min_effect: V}\n", "regression.f1.min_effect", 2),
-        ("defaults:\n  max_error_rate: V\nmetrics:\n  f1: {min: 0}\n",
-         "defaults.max_error_rate", 2),
+        (
+            "defaults:\n  max_error_rate: V\nmetrics:\n  f1: {min: 0}\n",
+            "defaults.max_error_rate",
+            2,
+        ),
         (
             "overrides:\n  - match: {suite: s}\n    metrics:\n      f1: {min: V}\n",
             "overrides[0].metrics.f1.min",
@@ -221,7 +224,7 @@ def test_alias_bomb_is_refused_with_its_line(tmp_path: Path) -> None:
             timeout=60,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
             cwd=tmp_path,
-            preexec_fn=_limit_memory if sys.platform != "win32" else None,  # noqa: PLW1509
+            preexec_fn=_limit_memory if sys.platform != "win32" else None,
         )
     except subprocess.TimeoutExpired:
         pytest.fail("loading an alias bomb did not stop")

@@ -246,7 +246,13 @@ def check_run_policy(
             ours = any(path == t or (t.is_dir() and path.is_relative_to(t)) for t in targets)
             try:
                 suite = loader.load(path)
-                suite_items(suite)  # resolves the evaluators: a broken one is an error below
+                # what collection checks (imports, evaluators, datasets and their columns):
+                # a suite that fails there shows that error, not a policy line caused by it
+                for subject, spec in suite.subjects.items():
+                    suite.subject(subject)
+                    for dataset in spec.datasets or tuple(suite.datasets):
+                        loader.check_columns(suite, subject, dataset)
+                suite_items(suite)
             except Exception:  # reported by its collection; here it only makes the check partial
                 unloaded.append(path.name)
                 continue

@@ -372,10 +372,10 @@ class GateSession:
         import signal
         import threading
 
-        if not self.is_worker:
-            self.check_policy()
         if threading.current_thread() is threading.main_thread():
             self._previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+        if not self.is_worker:
+            self.check_policy()
 
     def check_policy(self) -> None:
         """Policy errors (a metric no evaluator produces, an override matching nothing) are a

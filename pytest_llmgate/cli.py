@@ -23,7 +23,8 @@ from pytest_llmgate.results import (
 )
 
 if TYPE_CHECKING:
-    from pytest_llmgate.suite import SuiteLoader
+    from pytest_llmgate.suite import Suite, SuiteLoader
+    from pytest_llmgate.thresholds import Thresholds
 
 __all__ = ["build_parser", "main"]
 
@@ -165,7 +166,7 @@ def _targets(paths: Sequence[Path]) -> list[Path]:
     return out
 
 
-def _check_suite(loader: SuiteLoader, path: Path) -> int:
+def _check_suite(loader: SuiteLoader, path: Path, loaded: list[Suite]) -> int:
     suite = loader.load(path)
     count = 0
     for subject_name, spec in suite.subjects.items():
@@ -176,6 +177,7 @@ def _check_suite(loader: SuiteLoader, path: Path) -> int:
         for dataset in spec.datasets or tuple(suite.datasets):
             loader.check_columns(suite, subject_name, dataset)
             count += len(spec.variants)
+    loaded.append(suite)
     return count
 
 
@@ -199,15 +201,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
             raise CommandError(f"nothing to validate in {root}: no suites/ and no thresholds.yaml")
     loader = SuiteLoader(root)
     errors = checked = 0
+    suites: list[Suite] = []
+    policy: Thresholds | None = None
+    broken: list[str] = []
     for path in _targets(paths):
         shown = _display(path)
         try:
             if not path.exists():
                 raise GateError(f"{shown}: no such file or directory")
             if path.suffix in (".yaml", ".yml") and is_suite_file(path):
-                what = f"suite, {_check_suite(loader, path)} item(s)"
+                try:
+                    what = f"suite, {_check_suite(loader, path, suites)} item(s)"
+                except Exception:
+                    broken.append(path.name)
+                    raise
             elif path.suffix in (".yaml", ".yml"):
-                load_thresholds(path)
+                policy = load_thresholds(path)
                 what = "thresholds"
             elif path.suffix in (".jsonl", ".csv", ".json", ".parquet"):
                 what = f"dataset, {_check_dataset(path)} row(s)"
@@ -223,8 +232,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
             continue
         checked += 1
         print(f"ok {shown} ({what})")
+    errors += _check_policy(policy, suites, broken)
     print(f"llmgate validate: {checked} ok, {errors} with errors")
     return BAD if errors else OK
+
+
+def _check_policy(policy: Thresholds | None, suites: list[Suite], broken: list[str]) -> int:
+    """The pytest run's load-time policy check (metric names, override globs), same lines."""
+    from pytest_llmgate.policy_check import check_policy
+
+    try:
+        report = check_policy(policy, suites, unloaded=broken)
+    except GateError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    for line in report.errors:
+        print(line, file=sys.stderr)
+    for line in report.unchecked.values():
+        print(f"note: {line}")
+    return len(report.errors)
 
 
 def _display(path: Path) -> str:

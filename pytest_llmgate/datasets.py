@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmgate.errors import InputError
-from pytest_llmgate.yamlio import read_text
+from pytest_llmgate.yamlio import check_regular_file, read_text
 
 __all__ = ["Dataset", "DatasetSpec", "Row", "load_dataset"]
 
@@ -207,6 +207,7 @@ def load_dataset(spec: DatasetSpec) -> Dataset:
     """Read, validate and select rows; errors are one line with file and line number."""
     fmt = _format_of(spec)
     if fmt == "parquet":
+        check_regular_file(spec.path)
         try:
             raw = spec.path.read_bytes()
         except OSError as exc:

@@ -104,6 +104,8 @@ class GateSession:
         self.dry_run_totals: list[Any] = []
         self.run_items: list[str] = []  # every gate item of the run (all shards), after -k/-m
         self.expected: list[str] = []  # the gate items this process (or its workers) must run
+        # metrics the load-time policy check could not decide (None: it did not run here)
+        self.policy_unchecked: dict[str, str] | None = None
 
     # ---- running items -------------------------------------------------------------------
     def policy_for(self, item: GateItem) -> Policy:
@@ -382,6 +384,25 @@ class GateSession:
 
         if threading.current_thread() is threading.main_thread():
             self._previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+        if not self.is_worker:
+            self.check_policy()
+
+    def check_policy(self) -> None:
+        """Policy errors (a metric no evaluator produces, an override matching nothing) are a
+        usage error before any row runs: one line each, once, from the controller."""
+        from pytest_llmgate.policy_check import check_run_policy
+
+        where = self.config.invocation_params.dir
+        paths = [where / str(arg).split("::")[0] for arg in self.config.args]
+        paths = [p for p in paths if p.exists()]
+        try:
+            report = check_run_policy(self.thresholds, self.loader, paths)
+        except GateError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if report.errors:
+            raise pytest.UsageError(*report.errors)
+        self.policy_unchecked = report.unchecked
+        self.warnings.extend(report.unchecked.values())
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         import signal
@@ -476,6 +497,8 @@ class GateSession:
             produced = {m for item in items for row in item.rows for m in row.metrics}
             ran = [i for i in items if i.rows]
             for metric, source in self.thresholds.metric_sources().items():
+                if self.policy_unchecked is not None and metric not in self.policy_unchecked:
+                    continue  # the load-time check proved some evaluator produces it
                 if ran and metric not in produced:
                     warnings.append(
                         f"{source}: metric {metric!r} matched no item in this run "

@@ -36,6 +36,8 @@ def is_suite_file(path: Path) -> bool:
     """Cheap test used at collection: a YAML file with a top-level `suite:` key."""
     if path.suffix not in (".yaml", ".yml"):
         return False
+    if not path.is_file():  # a FIFO would block the reads below; a directory is no suite
+        return False
     from pytest_llmgate.promptflow import is_experiment_file
 
     if is_experiment_file(path):  # Prompt Flow GenAIOps experiment.yaml: loaded as a suite
@@ -57,6 +59,7 @@ class EvaluatorEntry:
     key: tuple[str | int, ...]
     repeat: int | None = None
     timeout: float | None = None
+    outputs: tuple[str, ...] | None = None  # declared metric names, for evaluators that cannot
 
 
 @dataclass
@@ -109,6 +112,7 @@ class Suite:
                     prefix=entry.prefix,
                     search_paths=self.search_paths,
                     base_dir=self.path.parent,
+                    outputs=entry.outputs,
                 )
                 bound = self._evaluators[entry.name]
                 bound.repeat = entry.repeat or (self.repeat_judge if bound.needs_model else 1)
@@ -251,6 +255,7 @@ def _evaluator_entries(doc: Located) -> list[EvaluatorEntry]:
                 key=key,
                 repeat=spec.get("repeat"),
                 timeout=spec.get("timeout"),
+                outputs=tuple(spec["outputs"]) if spec.get("outputs") else None,
             )
         )
     return entries

@@ -8,6 +8,7 @@ metric replaces that metric's rules whole, so an override never half-merges with
 from __future__ import annotations
 
 import fnmatch
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +102,10 @@ class _Layer:
     metrics: Mapping[str, tuple[Rule, ...]]
     regression: Mapping[str, RegressionRule]
     correction: str | None = None  # `regression.correction:`, when this layer sets it
+    key: Key = ()  # where the layer is in its file: () or ("overrides", i), under a suite's key
+
+    def matches(self, names: Mapping[str, str]) -> bool:
+        return all(fnmatch.fnmatchcase(names[k], p) for k, p in self.match.items())
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,7 @@ class Thresholds:
     path: Path | None
     layers: tuple[_Layer, ...]  # the first holds the file's own `defaults:` and `metrics:`
     strict: bool = False
+    doc: Located | None = field(default=None, compare=False, repr=False)  # for load-time checks
 
     def metric_sources(self) -> dict[str, str]:
         """metric -> `file:line` of its rule in the base `metrics:` layer (for the 'matched no
@@ -130,9 +136,7 @@ class Thresholds:
         max_error_rate = policy.max_error_rate  # the base layer carries the file's defaults
         correction = policy.correction
         for layer in self.layers:
-            if not all(
-                fnmatch.fnmatchcase(names[k], pattern) for k, pattern in layer.match.items()
-            ):
+            if not layer.matches(names):
                 continue
             rules.update(layer.metrics)
             regression.update(layer.regression)
@@ -170,6 +174,11 @@ def _rules(
             if "min" not in raw and "max" not in raw:
                 raise doc.error(where, "a rule needs a bound: min and/or max")
             row = raw.get("row") or {}
+            row_low, row_high = row.get("min"), row.get("max")
+            if row_low is not None and row_high is not None and row_low > row_high:
+                raise doc.error(
+                    (*where, "row"), f"min {row_low:g} is greater than max {row_high:g}"
+                )
             if aggregate == "pass_rate" and not row:
                 raise doc.error(
                     where, "aggregate pass_rate needs a row bound, e.g. row: {min: 0.5}"
@@ -178,7 +187,7 @@ def _rules(
                 raise doc.error((*where, "row"), "a row bound only applies to aggregate pass_rate")
             low, high = raw.get("min"), raw.get("max")
             if low is not None and high is not None and low > high:
-                raise doc.error(where, f"min {low} is greater than max {high}")
+                raise doc.error(where, f"min {low:g} is greater than max {high:g}")
             built.append(
                 Rule(
                     metric=metric,
@@ -205,10 +214,16 @@ def _rules(
 
 
 def _regression(doc: Located, key: Key, raw: Mapping[str, Any] | None) -> dict[str, RegressionRule]:
+    from pytest_llmgate.stats import is_aggregate
+
     out: dict[str, RegressionRule] = {}
     for metric, spec in (raw or {}).items():
         if metric == CORRECTION_KEY:
             continue  # the run-level setting, see _correction
+        if not is_aggregate(spec.get("aggregate", "mean")):
+            raise doc.error(
+                (*key, metric, "aggregate"), f"unknown aggregate {spec['aggregate']!r}"
+            )
         keys = ("max_drop", "max_drop_pct", "max_rise", "max_rise_pct", "significance")
         if not any(k in spec for k in keys):
             raise doc.error(
@@ -257,6 +272,7 @@ def thresholds_from(doc: Located, key: Key = (), *, strict: bool = False) -> Thr
         data = data[part]
     if data is None:
         data = {}
+    _non_finite(doc, key, data)
     if key:
         sub = Located(
             path=doc.path,
@@ -282,10 +298,15 @@ def thresholds_from(doc: Located, key: Key = (), *, strict: bool = False) -> Thr
             _rules(doc, (*key, "metrics"), data.get("metrics") or {}, defaults, strict),
             _regression(doc, (*key, "regression"), data.get("regression")),
             _correction(doc, (*key, "regression"), data.get("regression")),
+            key=key,
         )
     ]
     for index, override in enumerate(data.get("overrides") or []):
         okey: Key = (*key, "overrides", index)
+        for name, pattern in override["match"].items():
+            problem = glob_problem(pattern)
+            if problem:
+                raise doc.error((*okey, "match", name), problem)
         odefaults = {**defaults, **(override.get("defaults") or {})}
         layers.append(
             _Layer(
@@ -294,9 +315,49 @@ def thresholds_from(doc: Located, key: Key = (), *, strict: bool = False) -> Thr
                 _rules(doc, (*okey, "metrics"), override.get("metrics") or {}, odefaults, strict),
                 _regression(doc, (*okey, "regression"), override.get("regression")),
                 _correction(doc, (*okey, "regression"), override.get("regression")),
+                key=okey,
             )
         )
-    return Thresholds(path=doc.path, layers=tuple(layers), strict=strict)
+    return Thresholds(path=doc.path, layers=tuple(layers), strict=strict, doc=doc)
+
+
+def glob_problem(pattern: str) -> str | None:
+    """Why an override's `match:` glob is unusable, or None.
+
+    fnmatch never raises: an unclosed `[` silently becomes a literal and the override then
+    matches nothing, so the gate quietly keeps the rules the override meant to replace.
+    """
+    if pattern == "":
+        return "empty pattern (matches nothing; use '*' for anything)"
+    index = 0
+    while index < len(pattern):
+        if pattern[index] == "[":
+            end = index + 1
+            if end < len(pattern) and pattern[end] == "!":
+                end += 1
+            if end < len(pattern) and pattern[end] == "]":
+                end += 1  # a ']' first in the set is a literal
+            close = pattern.find("]", end)
+            if close < 0:
+                return (
+                    f"unclosed '[' in glob {pattern!r} (write '[[]' for a literal '[')"
+                )
+            index = close
+        index += 1
+    return None
+
+
+def _non_finite(doc: Located, key: Key, value: Any) -> None:
+    """NaN compares false with everything, so `min: .nan` would pass every value; inf bounds
+    nothing. Both are refused wherever a number is expected."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise doc.error(key, f"must be a finite number, got {value!r}")
+    if isinstance(value, Mapping):
+        for name, item in value.items():
+            _non_finite(doc, (*key, str(name)), item)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _non_finite(doc, (*key, index), item)
 
 
 def load_thresholds(path: Path) -> Thresholds:

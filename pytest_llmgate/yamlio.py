@@ -8,6 +8,7 @@ overwrites, are reported instead.
 from __future__ import annotations
 
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,15 @@ import yaml
 
 from pytest_llmgate.errors import InputError
 
-__all__ = ["Located", "dotted", "load_yaml", "parse_yaml"]
+__all__ = [
+    "MAX_ALIAS_EXPANSION",
+    "Located",
+    "check_regular_file",
+    "dotted",
+    "load_yaml",
+    "parse_yaml",
+    "read_text",
+]
 
 Key = tuple[str | int, ...]
 
@@ -72,35 +81,98 @@ for _first in "tTfF":
     )
 
 
-def _walk(node: yaml.Node, key: Key, lines: dict[Key, int], path: Path) -> None:
-    lines.setdefault(key, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
+# An alias re-uses a node; walking (and later validating) the data visits it once per use, so ten
+# levels of ten aliases are 10**10 values from a few hundred bytes ("billion laughs"). Suites and
+# policies re-use small blocks: this many re-visited values is far above any real file.
+MAX_ALIAS_EXPANSION = 10_000
+
+
+class _Walk:
+    """One pass over the composed node graph: records lines, refuses duplicate keys, and bounds
+    what aliases expand to (recursive aliases included)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lines: dict[Key, int] = {}
+        self.seen: set[int] = set()
+        self.active: set[int] = set()
+        self.expanded = 0
+
+    def _alias_error(self, key: Key, problem: str) -> InputError:
+        line = None
+        probe = key
+        while probe and line is None:
+            line = self.lines.get(probe)
+            probe = probe[:-1]
+        return InputError(self.path, problem, line=line, field=dotted(key) or None)
+
+    def walk(self, node: yaml.Node, key: Key, aliased: bool = False) -> None:
+        if not aliased:  # inside an alias, a value's line is where the alias is used
+            self.lines.setdefault(key, node.start_mark.line + 1)
+        if isinstance(node, yaml.ScalarNode):
+            if aliased:
+                self._count(key)
+            return
+        ident = id(node)
+        if ident in self.active:
+            raise self._alias_error(key, "recursive alias (a value that contains itself)")
+        aliased = aliased or ident in self.seen
+        if aliased:
+            self._count(key)
+        self.seen.add(ident)
+        self.active.add(ident)
+        try:
+            if isinstance(node, yaml.MappingNode):
+                self._mapping(node, key, aliased)
+            elif isinstance(node, yaml.SequenceNode):
+                for index, item in enumerate(node.value):
+                    if not aliased:
+                        self.lines[(*key, index)] = item.start_mark.line + 1
+                    self.walk(item, (*key, index), aliased)
+        finally:
+            self.active.discard(ident)
+
+    def _count(self, key: Key) -> None:
+        self.expanded += 1
+        if self.expanded > MAX_ALIAS_EXPANSION:
+            raise self._alias_error(
+                key,
+                f"aliases expand to more than {MAX_ALIAS_EXPANSION} values "
+                "(refused: a small file must not expand without limit)",
+            )
+
+    def _mapping(self, node: yaml.MappingNode, key: Key, aliased: bool) -> None:
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             name = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
             line = key_node.start_mark.line + 1
             if name in seen and name != "<<":
                 raise InputError(
-                    path,
+                    self.path,
                     f"duplicate key (first defined on line {seen[name]})",
                     line=line,
                     field=dotted((*key, name)),
                 )
             seen[name] = line
-            lines[(*key, name)] = line
-            _walk(value_node, (*key, name), lines, path)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            lines[(*key, index)] = item.start_mark.line + 1
-            _walk(item, (*key, index), lines, path)
+            if not aliased:
+                self.lines[(*key, name)] = line
+            self.walk(value_node, (*key, name), aliased)
 
 
 def parse_yaml(text: str, path: Path) -> Located:
-    """Parse YAML text safely; syntax errors become one-line `InputError`s."""
+    """Parse YAML text safely; syntax errors become one-line `InputError`s.
+
+    The node graph is walked before it is constructed: PyYAML's merge keys (`<<: *base`) rewrite
+    the nodes in place when constructing, and a bounded walk must come before anything that
+    expands aliases.
+    """
+    walker = _Walk(path)
     try:
         loader = _Loader(text)
         try:
             node = loader.get_single_node()
+            if node is not None:
+                walker.walk(node, ())
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
@@ -111,14 +183,36 @@ def parse_yaml(text: str, path: Path) -> Located:
         raise InputError(path, f"invalid YAML: {problem}", line=line) from None
     except yaml.YAMLError as exc:
         raise InputError(path, f"invalid YAML: {exc}") from None
-    lines: dict[Key, int] = {}
-    if node is not None:
-        _walk(node, (), lines, path)
-    return Located(path=path, data=data, lines=lines)
+    return Located(path=path, data=data, lines=walker.lines)
+
+
+def check_regular_file(path: Path) -> None:
+    """Refuse anything but a regular file before opening it: reading a FIFO blocks until a writer
+    appears (a run that hangs silently), and a device or socket is never a dataset or policy."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read file: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        raise InputError(path, "is a directory, expected a file")
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a special file"
+        )
+        raise InputError(path, f"is {kind}, not a regular file (refused: reading it could block)")
 
 
 def read_text(path: Path) -> str:
     """Read a UTF-8 (optionally BOM-prefixed) text file with one-line errors."""
+    check_regular_file(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

@@ -18,7 +18,13 @@ from typing import Any
 from pytest_llmgate.evaluators.base import BoundEvaluator, signature_of
 from pytest_llmgate.importing import ImportTargetError, import_target
 
-__all__ = ["BUILTINS", "EvaluatorSpecError", "builtin_names", "resolve_evaluator"]
+__all__ = [
+    "BUILTINS",
+    "EvaluatorSpecError",
+    "builtin_names",
+    "declared_outputs",
+    "resolve_evaluator",
+]
 
 ENTRY_POINT_GROUP = "pytest_llmgate.evaluators"
 
@@ -160,6 +166,114 @@ def _instantiate(obj: Any, args: dict[str, Any], use: str) -> Any:
     return obj
 
 
+# numbers an evaluator returns bare become one metric named after the evaluator
+_NUMBER_ANNOTATIONS = frozenset({float, int, bool, "float", "int", "bool"})
+# azure classes whose results are several metrics named after other evaluators: not declarable
+_AZURE_COMPOSITES = frozenset(
+    {"QAEvaluator", "ContentSafetyEvaluator", "DocumentRetrievalEvaluator"}
+)
+
+# azure classes whose result keys are not their id: `rouge_score` returns rouge_precision, ...
+_AZURE_NAMES = {
+    "RougeScoreEvaluator": ("rouge_precision", "rouge_recall", "rouge_f1_score"),
+}
+
+
+def declared_outputs(instance: Any, name: str) -> tuple[str, ...] | None:
+    """The metric names (fnmatch globs allowed) an evaluator can produce, before any row runs.
+
+    From, in order: an `outputs` attribute (built-ins, custom classes); an azure-ai-evaluation
+    class named by import path (azure names every result `K`, `K_*`, K its result key); a
+    return annotation of a number (the metric is the evaluator's name). None when the names
+    cannot be known without running it (a callable returning an unannotated dict): the
+    load-time check then skips the rules that could come from it, and says so.
+    """
+    declared = getattr(instance, "outputs", None)
+    if isinstance(declared, (tuple, list)) and declared and all(
+        isinstance(o, str) and o for o in declared
+    ):
+        return tuple(declared)
+    target = getattr(type(instance), "target", None)
+    if target is not None and getattr(target, "__module__", "").startswith("azure.ai.evaluation"):
+        if target.__name__ in _AZURE_COMPOSITES:
+            return None
+        key = getattr(target, "_RESULT_KEY", None) or str(getattr(target, "id", "")).rsplit(
+            "/", 1
+        )[-1]
+        if not key:
+            return None
+        return _AZURE_NAMES.get(target.__name__, (key, f"{key}_*"))
+    if target is not None:
+        inner = getattr(target, "outputs", None)
+        if isinstance(inner, (tuple, list)) and inner and all(isinstance(o, str) for o in inner):
+            return tuple(inner)
+    fn = instance.func if isinstance(instance, functools.partial) else instance
+    try:
+        returns = inspect.signature(fn).return_annotation  # a callable instance: its __call__
+    except (TypeError, ValueError):
+        return None
+    if isinstance(returns, (str, type)) and returns in _NUMBER_ANNOTATIONS:
+        return (name,)
+    return _returned_names(fn, name)
+
+
+_NUMBER_CALLS = frozenset({"float", "int", "round", "len", "sum", "min", "max", "bool", "abs"})
+
+
+def _returned_names(fn: Any, name: str) -> tuple[str, ...] | None:
+    """Metric names read from the source's `return` statements, when every one of them is a
+    number (`return a / b` -> the evaluator's name) or a dict literal with constant string keys;
+    None as soon as one return is anything else (a variable, a call): then nobody can tell."""
+    import ast
+    import textwrap
+
+    target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else type(fn).__call__
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(target)))
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return None
+    func = tree.body[0] if tree.body else None
+    if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    found: dict[str, None] = {}
+
+    def names_of(node: ast.expr | None) -> bool:
+        if isinstance(node, ast.IfExp):
+            return names_of(node.body) and names_of(node.orelse)
+        if isinstance(node, ast.Dict):
+            keys = [
+                k.value
+                for k in node.keys
+                if isinstance(k, ast.Constant) and isinstance(k.value, str)
+            ]
+            if len(keys) != len(node.keys):
+                return False
+            found.update(dict.fromkeys(keys))
+            return True
+        numeric = (
+            isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare))
+            or (isinstance(node, ast.Constant) and isinstance(node.value, (int, float)))
+            or (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in _NUMBER_CALLS
+            )
+        )
+        if numeric:
+            found[name] = None
+        return numeric
+
+    pending: list[ast.AST] = list(func.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue  # their returns are not this evaluator's
+        if isinstance(node, ast.Return) and not names_of(node.value):
+            return None
+        pending.extend(ast.iter_child_nodes(node))
+    return tuple(found) or None
+
+
 def resolve_evaluator(
     *,
     name: str,
@@ -169,14 +283,19 @@ def resolve_evaluator(
     prefix: str = "",
     search_paths: Iterable[Path] = (),
     base_dir: Path | None = None,
+    outputs: Iterable[str] | None = None,
 ) -> BoundEvaluator:
-    """Resolve one evaluator spec; raise `EvaluatorSpecError` with a one-line reason."""
+    """Resolve one evaluator spec; raise `EvaluatorSpecError` with a one-line reason.
+
+    `outputs` (a suite's `outputs:` on the evaluator) declares its metric names where the
+    evaluator itself cannot.
+    """
+    suite_outputs = tuple(outputs) if outputs else None
     args = dict(args or {})
     key = ALIASES.get(use, use)
     builtin = BUILTINS.get(key)
     inline = False
     needs_model = False
-    outputs: tuple[str, ...] | None = None
     if builtin is not None:
         if builtin.base_dir_arg and base_dir is not None:
             args.setdefault("base_dir", str(base_dir))
@@ -208,9 +327,6 @@ def resolve_evaluator(
     instance = _instantiate(obj, args, use)
     if not callable(instance):
         raise EvaluatorSpecError(f"{use} is not callable")
-    declared = getattr(instance, "outputs", None)
-    if isinstance(declared, (tuple, list)) and all(isinstance(o, str) for o in declared):
-        outputs = tuple(declared)
     needs_model = needs_model or bool(getattr(instance, "needs_model", False))
     shown_args = {k: v for k, v in args.items() if k != "base_dir"}
     return BoundEvaluator(
@@ -223,7 +339,7 @@ def resolve_evaluator(
         # the run outputs); the suite's own `inputs:` win
         inputs={**dict(getattr(instance, "default_inputs", None) or {}), **dict(inputs or {})},
         prefix=prefix,
-        outputs=outputs,
+        outputs=suite_outputs or declared_outputs(instance, name),
         inline=inline,
         needs_model=needs_model,
         version=str(getattr(instance, "version", "1")),

@@ -180,6 +180,7 @@ def test_subject_exception_is_an_error_row(project: Project) -> None:
         evaluators: [length]
     """,
     )
+    project.write("thresholds.yaml", "metrics: {length_words: {max: 100}}\n")
     result = project.pytester.runpytest("--llm-gate", "suites")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*subject: RuntimeError: subject exploded*"])
@@ -248,9 +249,13 @@ def test_suite_threshold_on_unknown_metric_is_an_error(project: Project) -> None
             lenght_words: {max: 10}
     """,
     )
+    project.write("thresholds.yaml", "metrics: {length_words: {max: 100}}\n")
     result = project.pytester.runpytest("--llm-gate", "suites")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*metric 'lenght_words' is not produced*support.yaml:8*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # at load time, before any row
+    result.stderr.fnmatch_lines(
+        ["ERROR: suites/support.yaml:8: thresholds.metrics.lenght_words: no evaluator of suite "
+         "'support' produces metric 'lenght_words'; did you mean 'length_words'?"]
+    )
 
 
 def test_csv_dataset_and_explicit_mapping(project: Project) -> None:

@@ -86,10 +86,15 @@ def test_rows_are_classified_and_long_strings_cut() -> None:
     long = "x" * (MAX_STRING + 500)
     results = run(item("bot", "v", rows=[row("ok", f1=0.9), row("low", f1=0.1, output=long),
                                         row("err", errors=["boom"])],
-                       checks=[threshold("f1", 0.5, 0.5)]))
+                       checks=[threshold("f1", 0.5, 0.5),
+                               threshold("f1", 0.1, 0.5, aggregate="min")]))
     data = report_data(results)
     status = {r[1]: (r[2], r[9]) for r in data["rows"]}
     assert status == {"ok": (0, []), "low": (1, ["f1"]), "err": (2, [])}
+    # under a mean bound alone no row is "failing": only a row-level rule judges a row
+    mean_only = run(item("bot", "v", rows=[row("ok", f1=0.9), row("low", f1=0.1)],
+                         checks=[threshold("f1", 0.5, 0.5)]))
+    assert [r[2] for r in report_data(mean_only)["rows"]] == [0, 0]
     output = next(r[4] for r in data["rows"] if r[1] == "low")
     assert len(output) < MAX_STRING + 100
     assert output.endswith("[500 more characters]")

@@ -24,6 +24,7 @@ __all__ = [
     "fmt",
     "fmt_delta",
     "input_text",
+    "metric_decimals",
     "printable",
     "row_bounds",
     "row_failures",
@@ -230,6 +231,15 @@ def decimals_for(values: Sequence[float | None]) -> int:
         return 3
     magnitude = math.floor(math.log10(max(present)))
     return max(0, min(6, 2 - magnitude))
+
+
+def metric_decimals(run: RunResult) -> dict[str, int]:
+    """Display decimals per metric, from the magnitude of its means and maxima in this run."""
+    values: dict[str, list[float | None]] = {}
+    for item in run.items:
+        for metric, aggs in item.aggregates.items():
+            values.setdefault(metric, []).extend(aggs.get(k) for k in ("mean", "max", "value"))
+    return {m: decimals_for(v) for m, v in values.items()}
 
 
 def rounded(value: float | None, decimals: int) -> str:

@@ -19,12 +19,12 @@ from collections.abc import Iterable, Sequence
 from pytest_llmgate.compare import MetricDiff, RunDiff, diff_runs, run_cost
 from pytest_llmgate.reporting._common import (
     Finding,
-    decimals_for,
     expected_text,
     findings,
     fmt,
     fmt_delta,
     input_text,
+    metric_decimals,
     output_text,
     rounded,
     short_name,
@@ -192,14 +192,6 @@ def _summary_line(run: RunResult, diff: RunDiff | None) -> str:
 
 
 # ---- the first table: breaches and regressions only ------------------------------------------
-def _metric_decimals(run: RunResult) -> dict[str, int]:
-    values: dict[str, list[float | None]] = {}
-    for item in run.items:
-        for metric, aggs in item.aggregates.items():
-            values.setdefault(metric, []).extend(aggs.get(k) for k in ("mean", "max", "value"))
-    return {m: decimals_for(v) for m, v in values.items()}
-
-
 def _finding_icon(finding: Finding) -> str:
     if finding.verdict == "warn":
         return WARN
@@ -450,7 +442,7 @@ def render_markdown(
         budget.add(f"> \u2026 and {len(run.warnings) - 5} more warning(s)")
     if run.warnings:
         budget.add("")
-    decimals = _metric_decimals(run)
+    decimals = metric_decimals(run)
     _findings_table(budget, findings(run, diff), decimals)
     groups = compare_variants(run)
     variant_lines = _variant_lines(groups)

@@ -53,7 +53,13 @@ class Comparison:
 
     @property
     def significant(self) -> bool:
-        return self.n >= 2 and self.p_value < ALPHA and self.delta != 0
+        """The test rejects "no difference" and the interval agrees (excludes 0): a rank test
+        and a t interval can disagree when one row is an outlier; then nothing is claimed."""
+        if self.n < 2 or self.p_value >= ALPHA or self.delta == 0:
+            return False
+        if self.ci_low is not None and self.ci_high is not None:
+            return self.ci_low > 0 or self.ci_high < 0
+        return True
 
     @property
     def winner(self) -> str:

@@ -36,9 +36,9 @@ _PASS_RATE = re.compile(r"^pass_rate\((?P<bound>.*)\)$")
 _PART = re.compile(r"(>=|<=)\s*(-?[0-9.eE+-]+|inf|-inf|nan)")
 # C0/C1 controls, DEL, and the bidi overrides that reorder what a reviewer reads
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
-_EXPECTED_KEYS = ("ground_truth", "expected", "expected_output", "expected_answer", "reference",
+EXPECTED_KEYS = ("ground_truth", "expected", "expected_output", "expected_answer", "reference",
                   "answer", "target", "label", "truth")
-_INPUT_KEYS = ("question", "query", "input", "prompt", "user_input", "text", "message")
+INPUT_KEYS = ("question", "query", "input", "prompt", "user_input", "text", "message")
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
@@ -187,7 +187,7 @@ def _plain(value: object) -> str:
 
 def expected_text(row: RowResult) -> str:
     """The row's expected answer (the usual golden-dataset column names), or ""."""
-    for key in _EXPECTED_KEYS:
+    for key in EXPECTED_KEYS:
         value = row.data.get(key)
         if value not in (None, ""):
             return _plain(value)
@@ -197,7 +197,7 @@ def expected_text(row: RowResult) -> str:
 def input_text(row: RowResult) -> str:
     """The row's main input (question/query/input/prompt ...), or ""."""
     for source in (row.data, row.inputs):
-        for key in _INPUT_KEYS:
+        for key in INPUT_KEYS:
             value = source.get(key)
             if value not in (None, ""):
                 return _plain(value)
@@ -245,6 +245,8 @@ def metric_decimals(run: RunResult) -> dict[str, int]:
 def rounded(value: float | None, decimals: int) -> str:
     if value is None or not math.isfinite(value):
         return "n/a"
+    if value != 0:  # a small value of a large-valued metric keeps three significant digits
+        decimals = max(decimals, min(6, 2 - math.floor(math.log10(abs(value)))))
     text = f"{value:.{decimals}f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")

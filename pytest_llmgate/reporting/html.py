@@ -23,9 +23,21 @@ from importlib import resources
 from typing import Any
 
 from pytest_llmgate.compare import RunDiff, diff_runs, run_cost
-from pytest_llmgate.reporting._common import fmt_delta, row_failures
+from pytest_llmgate.reporting._common import (
+    EXPECTED_KEYS,
+    INPUT_KEYS,
+    Finding,
+    findings,
+    fmt_delta,
+    metric_decimals,
+    rounded,
+    row_failures,
+    short_name,
+)
 from pytest_llmgate.reporting.text import with_interval
+from pytest_llmgate.reporting.variants import compare_variants
 from pytest_llmgate.results import ItemResult, RowResult, RunResult
+from pytest_llmgate.thresholds import HIGHER_IS_BETTER, direction_of
 
 __all__ = ["render_html"]
 
@@ -77,17 +89,21 @@ def json_for_script(data: Any) -> str:
 
 
 def _metric_ranges(items: Sequence[ItemResult]) -> dict[str, tuple[float, float]]:
+    """Shared histogram ranges, gated metrics first (they take the MAX_HIST_METRICS slots before
+    ungated ones such as a safety suite's detectors)."""
+    gated = {c.metric for i in items for c in i.checks}
     ranges: dict[str, tuple[float, float]] = {}
-    for item in items:
-        for metric, aggs in item.aggregates.items():
-            low, high = aggs.get("min"), aggs.get("max")
-            if low is None or high is None:
-                continue
-            if metric in ranges:
-                a, b = ranges[metric]
-                ranges[metric] = (min(a, low), max(b, high))
-            elif len(ranges) < MAX_HIST_METRICS:
-                ranges[metric] = (low, high)
+    ordered = [(m, a) for i in items for m, a in i.aggregates.items() if m in gated]
+    ordered += [(m, a) for i in items for m, a in i.aggregates.items() if m not in gated]
+    for metric, aggs in ordered:
+        low, high = aggs.get("min"), aggs.get("max")
+        if low is None or high is None:
+            continue
+        if metric in ranges:
+            a, b = ranges[metric]
+            ranges[metric] = (min(a, low), max(b, high))
+        elif len(ranges) < MAX_HIST_METRICS:
+            ranges[metric] = (low, high)
     return ranges
 
 
@@ -129,14 +145,16 @@ def _item_data(index: int, item: ItemResult, diff: RunDiff | None,
     checks = [{"kind": c.kind, "metric": c.metric, "aggregate": c.aggregate,
                "value": _num(c.value), "shown": with_interval(c), "bound": c.bound,
                "min": _num(c.min), "max": _num(c.max), "verdict": c.verdict,
-               "baseline": _num(c.baseline), "message": c.message, "source": c.source}
+               "baseline": _num(c.baseline), "message": c.message, "source": c.source,
+               "ciLow": _num(c.ci_low), "ciHigh": _num(c.ci_high), "p": _num(c.p_value)}
               for c in item.checks]
     counts = _histograms(item.rows, ranges)
     hist = {m: {"lo": _num(lo), "hi": _num(hi), "bins": counts[m]}
             for m, (lo, hi) in ranges.items() if m in item.aggregates}
     latency = item.aggregates.get("latency_ms", {}).get("mean")
     return {
-        "index": index, "nodeid": item.nodeid, "suite": item.suite, "suitePath": item.suite_path,
+        "index": index, "nodeid": item.nodeid, "short": short_name(item), "suite": item.suite,
+        "suitePath": item.suite_path,
         "subject": item.subject, "variant": item.variant, "dataset": item.dataset,
         "verdict": item.verdict, "message": item.message, "rows": len(item.rows),
         "errored": item.error_count, "duration": _num(item.duration_s),
@@ -161,13 +179,85 @@ def _row_data(index: int, item: ItemResult) -> list[list[Any]]:
             {k: round(v, 6) if math.isfinite(v) else None for k, v in row.metrics.items()},
             _cut(row.output), _cut(dict(row.data)), _cut(extra_inputs), list(row.errors),
             _cut(dict(row.details)), failing, row.line, row.repeat,
+            _num(row.latency_ms), _num(row.metrics.get("cost_usd")),
         ])
     return out
+
+
+def _finding_data(finding: Finding, index: dict[str, int], decimals: dict[str, int]
+                  ) -> dict[str, Any]:
+    check = finding.check
+    out: dict[str, Any] = {
+        "item": index.get(finding.item.nodeid, -1), "nodeid": finding.item.nodeid,
+        "short": short_name(finding.item), "verdict": finding.verdict, "kind": finding.kind,
+        "message": _cut(finding.message()),
+    }
+    if check is not None:
+        digits = decimals.get(check.metric, 3)
+        out.update({
+            "metric": check.metric, "aggregate": check.aggregate,
+            "value": rounded(check.value, digits), "bound": finding.bound_text(digits),
+            "baseline": None if check.baseline is None else rounded(check.baseline, digits),
+            "interval": None if check.ci_low is None or check.ci_high is None else
+            f"[{rounded(check.ci_low, digits)}, {rounded(check.ci_high, digits)}]",
+            "p": None if check.p_value is None else f"{check.p_value:.2g}",
+            "source": check.source,
+        })
+    return out
+
+
+def _baseline_rows(run: RunResult, diff: RunDiff | None) -> dict[str, dict[str, list[Any]]]:
+    """Per current item index: the baseline item's rows by id -> [output, metrics, errors]."""
+    if diff is None:
+        return {}
+    out: dict[str, dict[str, list[Any]]] = {}
+    for index, item in enumerate(run.items):
+        entry = diff.item(item.nodeid)
+        if entry is None or entry.baseline is None:
+            continue
+        out[str(index)] = {
+            r.id: [_cut(r.output), {k: _num(v) for k, v in r.metrics.items()}, list(r.errors)]
+            for r in entry.baseline.rows if r.repeat == 0
+        }
+    return out
+
+
+def _variant_data(run: RunResult) -> list[dict[str, Any]]:
+    return [{
+        "label": g.label, "suite": g.suite, "subject": g.subject, "dataset": g.dataset,
+        "variants": list(g.variants), "best": dict(g.best),
+        "comparisons": [{"metric": c.metric, "a": c.a, "b": c.b, "n": c.n,
+                         "meanA": _num(c.mean_a), "meanB": _num(c.mean_b),
+                         "delta": _num(c.delta), "ciLow": _num(c.ci_low),
+                         "ciHigh": _num(c.ci_high), "p": _num(c.p_value),
+                         "winner": c.winner} for c in g.comparisons],
+    } for g in compare_variants(run)]
+
+
+def _default_metric(run: RunResult) -> str:
+    """The chart's first metric: the first failing check's, else the first gated quality metric
+    (never latency plotted against itself)."""
+    for finding in findings(run, warnings=False):
+        if finding.check is not None and finding.check.metric not in (
+                "error_rate", "aggregation", "dataset"):
+            return finding.check.metric
+    for item in run.items:
+        for check in item.checks:
+            if check.kind == "threshold" and direction_of(check.metric) == HIGHER_IS_BETTER \
+                    and check.metric in item.aggregates:
+                return check.metric
+    for item in run.items:
+        for metric in item.aggregates:
+            if direction_of(metric) == HIGHER_IS_BETTER:
+                return metric
+    return ""
 
 
 def report_data(run: RunResult, diff: RunDiff | None = None) -> dict[str, Any]:
     """The JSON document the page renders (also handy for tests)."""
     ranges = _metric_ranges(run.items)
+    index = {item.nodeid: i for i, item in enumerate(run.items)}
+    decimals = metric_decimals(run)
     items = [_item_data(i, item, diff, ranges) for i, item in enumerate(run.items)]
     rows: list[list[Any]] = []
     for i, item in enumerate(run.items):
@@ -198,6 +288,12 @@ def report_data(run: RunResult, diff: RunDiff | None = None) -> dict[str, Any]:
         "items": items,
         "rows": rows,
         "binCount": BINS,
+        "findings": [_finding_data(f, index, decimals) for f in findings(run, diff)],
+        "variants": _variant_data(run),
+        "baseRows": _baseline_rows(run, diff),
+        "defaultMetric": _default_metric(run),
+        "expectedKeys": list(EXPECTED_KEYS),
+        "inputKeys": list(INPUT_KEYS),
     }
 
 

@@ -132,3 +132,39 @@ def test_histograms_share_a_range_per_metric() -> None:
     assert (a["lo"], a["hi"]) == (b["lo"], b["hi"]) == (0.0, 1.0)
     assert sum(a["bins"]) == sum(b["bins"]) == 2
     assert b["bins"][-1] == 2
+
+
+def test_findings_default_metric_and_gated_histograms_first() -> None:
+    ungated = {f"detector_{n}": 0.0 for n in range(20)}
+    results = run(
+        item("bot", "a", rows=[row("r1", f1=0.2, latency_ms=10.0, **ungated)],
+             checks=[threshold("latency_ms", 10.0, None, 100.0), threshold("f1", 0.2, 0.5)]),
+        item("bot", "b", rows=[row("r1", f1=0.9, latency_ms=12.0, **ungated)],
+             checks=[threshold("f1", 0.9, 0.5)]),
+    )
+    data = report_data(results)
+    assert [(f["short"], f["metric"], f["value"], f["bound"]) for f in data["findings"]] == [
+        ("bot[a-qa]", "f1", "0.2", ">= 0.5")]
+    assert data["defaultMetric"] == "f1"  # the failing metric, not latency
+    assert "f1" in data["items"][0]["hist"]  # gated metrics get histogram slots first
+    passing = run(item("bot", "b", rows=[row("r1", f1=0.9, latency_ms=12.0)],
+                       checks=[threshold("latency_ms", 12.0, None, 100.0),
+                               threshold("f1", 0.9, 0.5)]))
+    assert report_data(passing)["defaultMetric"] == "f1"  # first gated quality metric
+    assert report_data(passing)["findings"] == []
+
+
+def test_variants_and_baseline_rows_for_the_matrix() -> None:
+    from pytest_llmgate.compare import diff_runs
+
+    checks = [threshold("f1", 0.5, 0.1)]
+    values = [0.1, 0.2, 0.3, 0.2, 0.1, 0.3]
+    head = run(item("bot", "a", rows=scored("r", values), checks=checks),
+               item("bot", "b", rows=scored("r", [v + 0.6 for v in values]), checks=checks))
+    base = run(item("bot", "a", rows=scored("r", values)))
+    data = report_data(head, diff_runs(head, base))
+    [group] = data["variants"]
+    assert group["best"] == {"f1": "b"}
+    assert group["comparisons"][0]["winner"] == "b"
+    assert set(data["baseRows"]) == {"0"}  # only `a` has a baseline item
+    assert data["baseRows"]["0"]["r1"][0] == "answer 1"

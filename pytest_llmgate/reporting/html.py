@@ -207,7 +207,9 @@ def _finding_data(finding: Finding, index: dict[str, int], decimals: dict[str, i
 
 
 def _baseline_rows(run: RunResult, diff: RunDiff | None) -> dict[str, dict[str, list[Any]]]:
-    """Per current item index: the baseline item's rows by id -> [output, metrics, errors]."""
+    """Per current item index: the baseline item's rows by id -> [output, metrics, errors]. An
+    output equal to the current one is sent as 0 (the page reuses the current output): an
+    unchanged 50,000-row run does not carry its answers twice."""
     if diff is None:
         return {}
     out: dict[str, dict[str, list[Any]]] = {}
@@ -215,8 +217,10 @@ def _baseline_rows(run: RunResult, diff: RunDiff | None) -> dict[str, dict[str, 
         entry = diff.item(item.nodeid)
         if entry is None or entry.baseline is None:
             continue
+        current = {r.id: r.output for r in item.rows if r.repeat == 0}
         out[str(index)] = {
-            r.id: [_cut(r.output), {k: _num(v) for k, v in r.metrics.items()}, list(r.errors)]
+            r.id: [0 if r.id in current and current[r.id] == r.output else _cut(r.output),
+                   {k: _num(v) for k, v in r.metrics.items()}, list(r.errors)]
             for r in entry.baseline.rows if r.repeat == 0
         }
     return out

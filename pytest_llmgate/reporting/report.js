@@ -2,7 +2,10 @@
 // Renders the embedded report data. Every piece of data reaches the page through textContent
 // or an SVG attribute set with setAttribute: never as markup.
 (function () {
+  var T0 = performance.now();
+  var TIMING = {};  // ms per phase, read by bench/bench_report.py
   var DATA = JSON.parse(document.getElementById("llmgate-data").textContent);
+  TIMING.parse = performance.now() - T0;
   var SVGNS = "http://www.w3.org/2000/svg";
   var PAGE = 100;
 
@@ -108,8 +111,12 @@
     });
     return out;
   }
-  function higherIsBetter(metric) {
-    return !/cost|latency|tokens|duration|error|toxicity|pii|severity|defect|injection|length_|violence|sexual|self_harm|hate/i.test(metric);
+  var DIRECTION = {};
+  function higherIsBetter(metric) {  // the same name hints as thresholds.direction_of
+    if (DIRECTION[metric] === undefined) {
+      DIRECTION[metric] = !/cost|latency|tokens|duration|error|toxicity|pii|severity|defect|injection|length_|violence|sexual|self_harm|hate/i.test(metric);
+    }
+    return DIRECTION[metric];
   }
   function deepLink(nodeid, rowId) {
     var parts = ["item=" + encodeURIComponent(nodeid)];
@@ -264,7 +271,12 @@
     if (col.kind === "base") {
       var b = (DATA.baseRows[String(col.item)] || {})[id];
       if (!b) return {text: null, metrics: {}, status: -1, row: -1};
-      return {text: b[2].length ? b[2].join("; ") : text(b[0]), metrics: b[1], status: b[2].length ? 2 : 0, row: -1};
+      var output = b[0];
+      if (output === 0) {  // the same answer as this run's row (sent once)
+        var same = (rowIndex[col.item] || {})[id];
+        output = same === undefined ? "" : DATA.rows[same][4];
+      }
+      return {text: b[2].length ? b[2].join("; ") : text(output), metrics: b[1], status: b[2].length ? 2 : 0, row: -1};
     }
     var index = (rowIndex[col.item] || {})[id];
     if (index === undefined) return {text: null, metrics: {}, status: -1, row: -1};
@@ -798,15 +810,19 @@
     target.scrollIntoView();
   }
 
-  renderHeader();
-  renderFindings();
-  renderBaseline();
-  renderAB();
-  renderMatrixControls();
-  renderCharts();
-  renderSuites();
-  renderRowControls();
+  function timed(name, fn) {
+    var start = performance.now();
+    fn();
+    TIMING[name] = performance.now() - start;
+  }
+  timed("header", function () { renderHeader(); renderFindings(); renderBaseline(); renderAB(); });
+  timed("matrix", renderMatrixControls);
+  timed("charts", renderCharts);
+  timed("suites", renderSuites);
+  timed("rows", renderRowControls);
   window.addEventListener("hashchange", followHash);
   followHash();
+  TIMING.total = performance.now() - T0;
+  document.body.dataset.timing = JSON.stringify(TIMING);
   document.body.dataset.rendered = "true";
 })();

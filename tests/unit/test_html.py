@@ -161,10 +161,12 @@ def test_variants_and_baseline_rows_for_the_matrix() -> None:
     values = [0.1, 0.2, 0.3, 0.2, 0.1, 0.3]
     head = run(item("bot", "a", rows=scored("r", values), checks=checks),
                item("bot", "b", rows=scored("r", [v + 0.6 for v in values]), checks=checks))
-    base = run(item("bot", "a", rows=scored("r", values)))
+    base = run(item("bot", "a", rows=[*scored("r", values[:1]), row("r1", output="older"),
+                                      *scored("r", values)[2:]]))
     data = report_data(head, diff_runs(head, base))
     [group] = data["variants"]
     assert group["best"] == {"f1": "b"}
     assert group["comparisons"][0]["winner"] == "b"
     assert set(data["baseRows"]) == {"0"}  # only `a` has a baseline item
-    assert data["baseRows"]["0"]["r1"][0] == "answer 1"
+    assert data["baseRows"]["0"]["r1"][0] == "older"
+    assert data["baseRows"]["0"]["r0"][0] == 0  # unchanged answers are sent once

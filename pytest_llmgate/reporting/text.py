@@ -200,8 +200,9 @@ def render_summary(run: RunResult, diff: object = None, *, verbose: bool = False
     body: list[list[object]] = []
     decimals = metric_decimals(run)
     skipped: dict[str, list[str]] = {}
-    for item in run.items:
-        name = short_name(item)
+    shorts = [short_name(i) for i in run.items]
+    for item, short in zip(run.items, shorts, strict=True):
+        name = short if shorts.count(short) == 1 else item.nodeid  # two suites, same subject
         if item.verdict == "skipped":
             skipped.setdefault(item.message or "skipped", []).append(name)
             continue

@@ -275,9 +275,8 @@ class GateSession:
             state["shown"] = now
             elapsed = max(now - started, 1e-9)
             text = (
-                f"llm-gate {name}: rows {state['done']}/{total} "
-                f"({state['done'] / elapsed:.1f}/s), {state['errors']} errors, "
-                f"{state['hits']} cache hits"
+                f"llm-gate {name}: rows {state['done']}/{total}, {state['errors']} errors, "
+                f"{state['hits']} cache hits, {state['done'] / elapsed:.1f} rows/s"
             )[:118]
             if finished:
                 text += f" in {elapsed:.1f}s"

@@ -166,7 +166,28 @@ def _item_data(index: int, item: ItemResult, diff: RunDiff | None,
     }
 
 
-def _row_data(index: int, item: ItemResult) -> list[list[Any]]:
+class _DataTable:
+    """Dataset rows sent once: variants (and repeats) of one golden set share their rows, which
+    are usually the biggest part of a row (a retrieved context), so a 10-variant report would
+    otherwise carry every golden row ten times. Rows are keyed by dataset hash and row id, and
+    checked for equality, so a changed row is never confused with its namesake."""
+
+    def __init__(self) -> None:
+        self.rows: list[Any] = []
+        self.index: dict[tuple[str, str], list[tuple[Any, int]]] = {}
+
+    def add(self, item: ItemResult, row: RowResult) -> int:
+        key = (item.dataset_sha256 or item.dataset_path or item.dataset, row.id)
+        candidates = self.index.setdefault(key, [])
+        for data, position in candidates:
+            if data is row.data or data == row.data:
+                return position
+        self.rows.append(_cut(dict(row.data)))
+        candidates.append((row.data, len(self.rows) - 1))
+        return len(self.rows) - 1
+
+
+def _row_data(index: int, item: ItemResult, table: _DataTable) -> list[list[Any]]:
     failures = row_failures(item)
     out = []
     for row in item.rows:
@@ -177,7 +198,7 @@ def _row_data(index: int, item: ItemResult) -> list[list[Any]]:
         out.append([
             index, row.id, status,
             {k: round(v, 6) if math.isfinite(v) else None for k, v in row.metrics.items()},
-            _cut(row.output), _cut(dict(row.data)), _cut(extra_inputs), list(row.errors),
+            _cut(row.output), table.add(item, row), _cut(extra_inputs), list(row.errors),
             _cut(dict(row.details)), failing, row.line, row.repeat,
             _num(row.latency_ms), _num(row.metrics.get("cost_usd")),
         ])
@@ -264,8 +285,9 @@ def report_data(run: RunResult, diff: RunDiff | None = None) -> dict[str, Any]:
     decimals = metric_decimals(run)
     items = [_item_data(i, item, diff, ranges) for i, item in enumerate(run.items)]
     rows: list[list[Any]] = []
+    table = _DataTable()
     for i, item in enumerate(run.items):
-        rows.extend(_row_data(i, item))
+        rows.extend(_row_data(i, item, table))
     suites: dict[str, list[int]] = {}
     for i, item in enumerate(run.items):
         suites.setdefault(item.suite or "suite", []).append(i)
@@ -291,6 +313,7 @@ def report_data(run: RunResult, diff: RunDiff | None = None) -> dict[str, Any]:
         "suites": [{"name": k, "items": v} for k, v in suites.items()],
         "items": items,
         "rows": rows,
+        "data": table.rows,
         "binCount": BINS,
         "findings": [_finding_data(f, index, decimals) for f in findings(run, diff)],
         "variants": _variant_data(run),

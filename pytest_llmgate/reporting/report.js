@@ -100,8 +100,9 @@
     }
     return "";
   }
-  function expectedOf(r) { return pick(r[5], DATA.expectedKeys); }
-  function questionOf(r) { return pick(r[5], DATA.inputKeys) || pick(r[6], DATA.inputKeys); }
+  function dataOf(r) { return DATA.data[r[5]] || {}; }  // dataset rows are sent once
+  function expectedOf(r) { return pick(dataOf(r), DATA.expectedKeys); }
+  function questionOf(r) { return pick(dataOf(r), DATA.inputKeys) || pick(r[6], DATA.inputKeys); }
   function gatedMetrics(itemIndexes) {
     var out = [];
     itemIndexes.forEach(function (i) {
@@ -637,7 +638,8 @@
   }
 
   // ---- rows -------------------------------------------------------------------------------------
-  // row arrays: [item, id, status, metrics, output, data, inputs, errors, details, failing, line, repeat]
+  // row arrays: [item, id, status, metrics, output, data index, inputs, errors, details, failing,
+  //              line, repeat, latency, cost]
   var STATUS = ["ok", "failing", "erroring"];
   var state = {page: 0, rows: DATA.rows, open: {}, target: -1};
   var hay = new Array(DATA.rows.length);
@@ -645,7 +647,7 @@
   function haystack(i) {
     if (hay[i] === undefined) {
       var r = DATA.rows[i];
-      hay[i] = [DATA.items[r[0]].nodeid, r[1], text(r[4]), JSON.stringify(r[5]), JSON.stringify(r[6]),
+      hay[i] = [DATA.items[r[0]].nodeid, r[1], text(r[4]), JSON.stringify(dataOf(r)), JSON.stringify(r[6]),
                 r[7].join(" "), JSON.stringify(r[8])].join("\n").toLowerCase();
     }
     return hay[i];
@@ -700,7 +702,8 @@
     add("row", r[1] + " (line " + r[10] + (r[11] ? ", repeat " + r[11] : "") + ")");
     if (r[7].length) add("errors", r[7].join("\n"));
     if (r[9].length) add("failing", r[9].join(", "));
-    Object.keys(r[5]).forEach(function (k) { add("data." + k, r[5][k]); });
+    var data = dataOf(r);
+    Object.keys(data).forEach(function (k) { add("data." + k, data[k]); });
     Object.keys(r[6]).forEach(function (k) { add("input." + k, r[6][k]); });
     var expected = expectedOf(r);
     if (expected) add("expected", expected);

@@ -170,3 +170,15 @@ def test_variants_and_baseline_rows_for_the_matrix() -> None:
     assert set(data["baseRows"]) == {"0"}  # only `a` has a baseline item
     assert data["baseRows"]["0"]["r1"][0] == "older"
     assert data["baseRows"]["0"]["r0"][0] == 0  # unchanged answers are sent once
+
+
+def test_dataset_rows_are_sent_once_per_golden_row() -> None:
+    shared = [row(f"r{i}", f1=0.5, data={"id": f"r{i}", "context": "long " * 50}) for i in range(3)]
+    changed = [*shared[:2], row("r2", f1=0.5, data={"id": "r2", "context": "edited"})]
+    results = run(item("bot", "a", rows=shared), item("bot", "b", rows=shared),
+                  item("bot", "c", rows=changed))
+    data = report_data(results)
+    assert len(data["data"]) == 4  # three golden rows, plus the edited one kept apart
+    by_item = {(r[0], r[1]): data["data"][r[5]]["context"] for r in data["rows"]}
+    assert by_item[(0, "r2")] == by_item[(1, "r2")] == "long " * 50
+    assert by_item[(2, "r2")] == "edited"

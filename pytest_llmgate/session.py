@@ -552,10 +552,12 @@ class GateSession:
             from pytest_llmgate.reporting.text import render_variants
 
             terminalreporter.write_line(render_variants(self._run))
+        from pytest_llmgate.reporting._common import printable
+
         for line in self.summary_lines:
-            terminalreporter.write_line(line)
-        for warning in self._run.warnings:
-            terminalreporter.write_line(f"warning: {warning}", yellow=True)
+            terminalreporter.write_line(printable(line))
+        for warning in self._run.warnings:  # may quote data (a metric name, a file's text)
+            terminalreporter.write_line(f"warning: {printable(warning)}", yellow=True)
         terminalreporter.write_line(f"results: {_relative(self.settings.json_path, Path.cwd())}")
 
 

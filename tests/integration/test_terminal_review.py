@@ -108,3 +108,22 @@ def test_suite_files_without_the_switch_get_a_hint(project: Any, target: str) ->
     assert len(hints) == 1, text
     assert "pytest " in hints[0]
     assert result.ret != 0 or "collected 0 items" in text
+
+
+HOSTILE_APP = '''
+def answer(question, context, strategy="overlap"):
+    return "\\x1b[2J\\x1b[H\\x1b]0;owned\\x07 cleared"
+'''
+
+
+def test_control_characters_from_model_output_never_reach_the_terminal(project: Any) -> None:
+    project.write("demo_app.py", HOSTILE_APP)
+    result = project.pytester.runpytest_subprocess("--llm-gate", "-p", "no:xdist",
+                                                   "--llm-gate-csv", "rows.csv")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    out = result.stdout.str() + result.stderr.str()
+    assert "output:   \\x1b[2J\\x1b[H\\x1b]0;owned\\x07 cleared" in out  # shown, escaped
+    assert "\x1b" not in out
+    assert "\x07" not in out
+    csv_text = (project.path / "rows.csv").read_text("utf-8")
+    assert "\x1b" not in csv_text

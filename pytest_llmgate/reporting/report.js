@@ -289,6 +289,7 @@
     return v === "" ? -1 : parseInt(v, 10);
   }
   function rowMatches(g, id, mode, q, ref) {
+    if (mode === "all" && !q) return true;
     var cells = g.columns.map(function (c) { return cellOf(c, id); });
     if (q) {
       var first = cells.filter(function (c) { return c.row >= 0; })[0];
@@ -320,7 +321,9 @@
     var mode = document.getElementById("matrix-filter").value;
     var q = document.getElementById("matrix-search").value.trim().toLowerCase();
     var ref = refColumn(g);
-    matrix.rows = g.ids.filter(function (id) { return rowMatches(g, id, mode, q, ref); });
+    // every row, unfiltered: no cell needs looking at until its page is drawn
+    matrix.rows = mode === "all" && !q ? g.ids.slice()
+      : g.ids.filter(function (id) { return rowMatches(g, id, mode, q, ref); });
     matrix.page = 0;
     renderMatrix();
   }

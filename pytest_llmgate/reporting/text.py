@@ -137,16 +137,17 @@ def render_item_failure(item: ItemResult) -> str:
         lines.append("worst rows:")
         for row in worst:
             score = f"{metric} = {format_value(row.metrics.get(metric))}" if metric else ""
-            lines.append(_indented("  ", f"{row.id}  {score if not row.errors else 'ERROR'}"))
+            if row.errors:  # whole: an error says what to fix
+                lines.append(_cell(f"{row.id}  ERROR  {'; '.join(row.errors)}", 900))
+            else:
+                lines.append(_cell(f"{row.id}  {score}", WIDTH))
             question = input_text(row)
             if question:
                 lines.append(_line("question", question))
             expected = expected_text(row)
             if expected:
                 lines.append(_line("expected", expected))
-            if row.errors:
-                lines.append(_line("error", "; ".join(row.errors)))
-            else:
+            if not row.errors:
                 lines.append(_line("output", output_text(row.output)))
     return "\n".join(lines)
 

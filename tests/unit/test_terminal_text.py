@@ -57,7 +57,7 @@ def test_failure_shows_question_expected_and_readable_dict_output() -> None:
             row("r3", f1=0.9)]
     text = render_item_failure(item(rows=rows, checks=[threshold("f1", 0.4, 0.5)]))
     worst = text[text.index("worst rows:"):].splitlines()
-    assert worst[1] == "  r1 f1 = 0.1"
+    assert worst[1] == "r1 f1 = 0.1"
     assert worst[2] == "      question: When do plans renew?"
     assert worst[3] == "      expected: Plans renew yearly."
     assert worst[4] == "      output:   It renews monthly."

@@ -203,6 +203,13 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         help="per-item progress on the terminal (auto: only on a tty, not in CI).",
     )
+    group.addoption(
+        "--llm-gate-compare-variants",
+        action="store_true",
+        default=False,
+        help="print the A/B verdict between the variants of each subject (paired difference, "
+        "interval, p-value) in the terminal summary.",
+    )
 
     parser.addini(
         "llm_gate", "enable the LLM gate (same as --llm-gate)", type="bool", default=False

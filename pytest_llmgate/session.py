@@ -233,31 +233,60 @@ class GateSession:
         return part_record(*self.settings.shard, bounds, self.slice_totals[nodeid])
 
     def _progress(self, item: GateItem, rows: list[Any]) -> Any:
-        """A row callback that redraws `rows done/total, errors, cache hits` at most twice a
-        second; on by default only on an interactive terminal outside CI (`--llm-gate-progress`)."""
+        """A row callback showing `rows done/total, rate, errors, cache hits` while an item runs;
+        on by default only on an interactive terminal outside CI (`--llm-gate-progress`).
+
+        pytest captures fd 1 while a test runs, so every write goes through the capture
+        manager's suspension (as pytest's live logging does); otherwise it would land in the
+        item's captured output and never be seen. A TTY redraws one line in place (at most ten
+        times a second), a file gets a line every five seconds; each item ends with one line."""
         mode = self.settings.progress
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         interactive = reporter is not None and reporter.isatty and not os.environ.get("CI")
         if reporter is None or mode == "off" or (mode == "auto" and not interactive):
             return None
-        state = {"done": 0, "errors": 0, "hits": 0, "shown": 0.0}
+        from pytest_llmgate.reporting._common import printable
+
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        spec = item.suite.subjects[item.subject_name]
+        repeats = self.settings.repeat or spec.raw.get("repeat") or item.suite.repeat_subject
+        total = max(1, len(rows) * max(1, int(repeats or 1)))
+        name = printable(item.nodeid.split("::", 1)[-1])
+        started = time.monotonic()
+        state = {"done": 0, "errors": 0, "hits": 0, "shown": 0.0, "width": 0}
+
+        def write(text: str) -> None:
+            if capture is not None:
+                with capture.global_and_fixture_disabled():
+                    reporter.write(text)
+                    reporter.flush()
+            else:
+                reporter.write(text)
+                reporter.flush()
 
         def on_row(result: Any) -> None:
             state["done"] += 1
             state["errors"] += bool(result.errors)
             state["hits"] += int(result.details.get("cache_hits", 0) or 0)
             now = time.monotonic()
-            if now - state["shown"] < 0.5 and state["done"] < len(rows):
+            finished = state["done"] >= total
+            if not finished and now - state["shown"] < (0.1 if interactive else 5.0):
                 return
             state["shown"] = now
+            elapsed = max(now - started, 1e-9)
             text = (
-                f"{item.name}: rows {state['done']}/{len(rows)}, {state['errors']} errors, "
-                f"{state['hits']} cache hits"
-            )
+                f"llm-gate {name}: rows {state['done']}/{total}, {state['errors']} errors, "
+                f"{state['hits']} cache hits, {state['done'] / elapsed:.1f} rows/s"
+            )[:118]
+            if finished:
+                text += f" in {elapsed:.1f}s"
             if interactive:
-                reporter.write("\r" + text.ljust(79)[:120])
+                lead = "\n" if not state["width"] else "\r"
+                pad = max(0, int(state["width"]) - len(text))
+                state["width"] = len(text)
+                write(lead + text + " " * pad + ("\n" if finished else ""))
             else:
-                reporter.write_line(text)
+                write("\n" + text + ("\n" if finished else ""))
 
         return on_row
 
@@ -642,10 +671,11 @@ class GateSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or self._run is None:
             return
-        from pytest_llmgate.reporting.text import render_summary
+        from pytest_llmgate.reporting.text import WIDTH, render_summary
 
+        verbose = self.config.get_verbosity() > 0
         terminalreporter.section("llm-gate")
-        terminalreporter.write_line(render_summary(self._run))
+        terminalreporter.write_line(render_summary(self._run, self._diff(), verbose=verbose))
         if self._run.incomplete:
             why = "; ".join(self.lost_lines()) or "interrupted before every item ran"
             terminalreporter.write_line(
@@ -654,11 +684,19 @@ class GateSession:
         if self.baseline is not None:
             from pytest_llmgate.reporting.difftext import render_diff
 
-            terminalreporter.write_line(render_diff(self._diff()))
+            terminalreporter.write_line(
+                render_diff(self._diff(), problems_only=not verbose, max_width=WIDTH)
+            )
+        if self.config.getoption("llm_gate_compare_variants", default=False):
+            from pytest_llmgate.reporting.text import render_variants
+
+            terminalreporter.write_line(render_variants(self._run))
+        from pytest_llmgate.reporting._common import printable
+
         for line in self.summary_lines:
-            terminalreporter.write_line(line)
-        for warning in self._run.warnings:
-            terminalreporter.write_line(f"warning: {warning}", yellow=True)
+            terminalreporter.write_line(printable(line))
+        for warning in self._run.warnings:  # may quote data (a metric name, a file's text)
+            terminalreporter.write_line(f"warning: {printable(warning)}", yellow=True)
         written = getattr(self, "written_json", self.settings.json_path)
         terminalreporter.write_line(f"results: {_relative(written, Path.cwd())}")
 

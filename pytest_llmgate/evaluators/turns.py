@@ -65,6 +65,8 @@ class ConversationCheck:
         if self.check == "json_schema":
             args["base_dir"] = base_dir
         self.inner: Callable[..., Any] = cls(**args)
+        # the inner check's metric names, so a policy on them is checked before the run
+        self.outputs: tuple[str, ...] = tuple(getattr(self.inner, "outputs", None) or ())
 
     def __call__(self, *, turns: Any, response: Any = None) -> dict[str, Any]:
         if not isinstance(turns, list) or not turns:

@@ -11,23 +11,34 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pytest_llmgate.compare import BETTER, SAME, WORSE, MetricDiff
-from pytest_llmgate.results import Check, ItemResult, RowResult
+from pytest_llmgate.compare import BETTER, SAME, WORSE, MetricDiff, RunDiff
+from pytest_llmgate.results import Check, ItemResult, RowResult, RunResult
 
 __all__ = [
+    "Finding",
     "RowBound",
     "arrow",
+    "decimals_for",
+    "expected_text",
+    "findings",
     "fmt",
     "fmt_delta",
+    "input_text",
+    "metric_decimals",
+    "printable",
     "row_bounds",
     "row_failures",
+    "short_name",
     "worst_rows",
 ]
 
 _PASS_RATE = re.compile(r"^pass_rate\((?P<bound>.*)\)$")
 _PART = re.compile(r"(>=|<=)\s*(-?[0-9.eE+-]+|inf|-inf|nan)")
-# aggregates whose bound also reads sensibly per row ("a row below the mean bar")
-_PER_ROW = {"mean", "median", "min", "max"} | {f"p{n}" for n in range(101)}
+# C0/C1 controls, DEL, and the bidi overrides that reorder what a reviewer reads
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+EXPECTED_KEYS = ("ground_truth", "expected", "expected_output", "expected_answer", "reference",
+                  "answer", "target", "label", "truth")
+INPUT_KEYS = ("question", "query", "input", "prompt", "user_input", "text", "message")
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
@@ -97,8 +108,10 @@ def _pass_rate_bound(check: Check) -> tuple[float | None, float | None] | None:
 
 
 def row_bounds(item: ItemResult) -> list[RowBound]:
-    """Per-row bars implied by the item's threshold checks (row bounds of pass_rate rules; the
-    bound of mean/median/min/max/pN rules applied to each row)."""
+    """The row-level rules the item's policy really has: the row bound of a `pass_rate` rule, a
+    `min` aggregate's lower bound and a `max` aggregate's upper bound (those hold for the item
+    exactly when they hold for every row). A `mean`/`median`/`pN` bound says nothing about one
+    row, so it labels none: a row under the mean bar is not a failing row."""
     bounds: list[RowBound] = []
     for check in item.checks:
         if check.kind != "threshold":
@@ -106,8 +119,10 @@ def row_bounds(item: ItemResult) -> list[RowBound]:
         parsed = _pass_rate_bound(check)
         if parsed is not None:
             bounds.append(RowBound(check.metric, *parsed))
-        elif check.aggregate in _PER_ROW and (check.min is not None or check.max is not None):
-            bounds.append(RowBound(check.metric, check.min, check.max))
+        elif check.aggregate == "min" and check.min is not None:
+            bounds.append(RowBound(check.metric, check.min, None))
+        elif check.aggregate == "max" and check.max is not None:
+            bounds.append(RowBound(check.metric, None, check.max))
     return bounds
 
 
@@ -147,9 +162,17 @@ def truncate(text: str, limit: int) -> str:
 
 
 def output_text(value: object) -> str:
-    """A row output as one string (dict outputs prefer their `response`)."""
-    if isinstance(value, dict) and "response" in value:
-        value = value["response"]
+    """A row output as one readable string: a dict's `response`/`answer`/`output` when it has
+    one, else `key: value` pairs (a class subject's dict, not a Python repr)."""
+    if isinstance(value, dict):
+        for key in ("response", "answer", "output", "text", "content"):
+            if isinstance(value.get(key), str):
+                return str(value[key])
+        return "; ".join(f"{k}: {_plain(v)}" for k, v in value.items())
+    return _plain(value)
+
+
+def _plain(value: object) -> str:
     if isinstance(value, str):
         return value
     if value is None:
@@ -160,6 +183,162 @@ def output_text(value: object) -> str:
         return json.dumps(value, ensure_ascii=False, default=str)
     except (TypeError, ValueError):
         return str(value)
+
+
+def expected_text(row: RowResult) -> str:
+    """The row's expected answer (the usual golden-dataset column names), or ""."""
+    for key in EXPECTED_KEYS:
+        value = row.data.get(key)
+        if value not in (None, ""):
+            return _plain(value)
+    return ""
+
+
+def input_text(row: RowResult) -> str:
+    """The row's main input (question/query/input/prompt ...), or ""."""
+    for source in (row.data, row.inputs):
+        for key in INPUT_KEYS:
+            value = source.get(key)
+            if value not in (None, ""):
+                return _plain(value)
+    return ""
+
+
+def printable(text: str, keep: str = "") -> str:
+    """`text` with control characters shown as escapes (`\\x1b`), so data cannot move the cursor,
+    clear a terminal or reorder a line; newlines and tabs too unless named in `keep`."""
+    if not _UNPRINTABLE.search(text):
+        return text
+    return _UNPRINTABLE.sub(
+        lambda m: m.group(0) if m.group(0) in keep else _escape_char(m.group(0)), text)
+
+
+def _escape_char(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def short_name(item: ItemResult) -> str:
+    """`subject[variant-dataset]`: the node id without the suite path every row repeats."""
+    return item.nodeid.split("::", 1)[-1] or item.nodeid
+
+
+def decimals_for(values: Sequence[float | None]) -> int:
+    """Decimals that show a metric at ~3 significant digits of its typical magnitude (a score in
+    0..1 gets 3, latency in the hundreds 0): bounds like 0.425555 print as 0.426."""
+    present = [abs(v) for v in values if v is not None and math.isfinite(v) and v != 0]
+    if not present:
+        return 3
+    magnitude = math.floor(math.log10(max(present)))
+    return max(0, min(6, 2 - magnitude))
+
+
+def metric_decimals(run: RunResult) -> dict[str, int]:
+    """Display decimals per metric, from the magnitude of its means and maxima in this run."""
+    values: dict[str, list[float | None]] = {}
+    for item in run.items:
+        for metric, aggs in item.aggregates.items():
+            values.setdefault(metric, []).extend(aggs.get(k) for k in ("mean", "max", "value"))
+    return {m: decimals_for(v) for m, v in values.items()}
+
+
+def rounded(value: float | None, decimals: int) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    if value != 0:  # a small value of a large-valued metric keeps three significant digits
+        decimals = max(decimals, min(6, 2 - math.floor(math.log10(abs(value)))))
+    text = f"{value:.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+SEVERITY_ORDER = {"error": 0, "fail": 0, "inconclusive": 1, "warn": 2}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a reviewer must see: a check that did not pass, or an item that errored with no
+    failing check to show for it. Renderers list these first, in this order."""
+
+    item: ItemResult
+    check: Check | None
+
+    @property
+    def verdict(self) -> str:
+        if self.check is not None:
+            return self.check.verdict
+        return "error" if self.item.verdict == "error" else "fail"
+
+    @property
+    def blocking(self) -> bool:
+        return self.verdict in ("fail", "error", "inconclusive")
+
+    @property
+    def kind(self) -> str:
+        return self.check.kind if self.check is not None else "item"
+
+    def excess(self) -> float:
+        """How far past its bound, relative to the bound (0 when unknown)."""
+        check = self.check
+        if check is None or check.value is None or not math.isfinite(check.value):
+            return math.inf if check is None or check.verdict == "error" else 0.0
+        for bound, sign in ((check.min, -1.0), (check.max, 1.0)):
+            if bound is not None and (check.value - bound) * sign > 0:
+                return abs(check.value - bound) / max(abs(bound), 1e-9)
+        return 0.0
+
+    def bound_text(self, decimals: int) -> str:
+        check = self.check
+        if check is None:
+            return ""
+        parts = []
+        if check.min is not None:
+            parts.append(f">= {rounded(check.min, decimals)}")
+        if check.max is not None:
+            parts.append(f"<= {rounded(check.max, decimals)}")
+        return " and ".join(parts)
+
+    def message(self) -> str:
+        if self.check is not None:
+            return self.check.message
+        return self.item.message or f"item {self.item.verdict}"
+
+
+def findings(run: RunResult, diff: RunDiff | None = None, *,
+             warnings: bool = True) -> list[Finding]:
+    """Every breach and regression the run decided, most severe first: failing and erroring
+    checks, inconclusive ones, items that failed or errored without a failing check, then
+    (with `warnings`) `warn` checks. Rendering only: the verdicts come from the results, and
+    from `diff` when `llmgate diff` applied its rules after the run."""
+    out: list[Finding] = []
+    recorded = {(i.nodeid, c.metric) for i in run.items for c in i.checks
+                if c.kind == "regression"}
+    for entry in diff.items if diff is not None else ():
+        if entry.current is None:
+            continue
+        for m in entry.metrics:
+            keep = m.verdict in ("fail", "error") or (warnings and m.verdict == "warn")
+            if keep and (entry.nodeid, m.metric) not in recorded:
+                out.append(Finding(entry.current, Check(
+                    kind="regression", metric=m.metric, aggregate=m.aggregate, value=m.current,
+                    verdict=m.verdict, baseline=m.baseline, message=m.message)))
+    for item in run.items:
+        shown = False
+        for check in item.checks:
+            if check.verdict in ("fail", "error", "inconclusive") or (
+                    warnings and check.verdict == "warn"):
+                out.append(Finding(item, check))
+                shown = shown or check.verdict != "warn"
+        if item.verdict in ("failed", "error") and not shown:
+            out.append(Finding(item, None))
+    # most severe first; within a severity an item's findings stay together (regressions first)
+    worst: dict[str, float] = {}
+    for f in out:
+        worst[f.item.nodeid] = max(worst.get(f.item.nodeid, 0.0), min(f.excess(), 1e12))
+    out.sort(key=lambda f: (SEVERITY_ORDER.get(f.verdict, 3), -worst[f.item.nodeid],
+                            f.item.nodeid, f.kind != "regression", -min(f.excess(), 1e12)))
+    return out
 
 
 def first(items: Sequence[str], default: str = "") -> str:

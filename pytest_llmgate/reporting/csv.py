@@ -1,8 +1,9 @@
 """Per-row scores as CSV: one line per (item, row), one column per metric.
 
 Text cells that a spreadsheet would read as a formula (`=`, `+`, `-`, `@`, tab, CR first) get a
-leading apostrophe (OWASP's CSV-injection advice): model output must not run in Excel. Numbers are
-written as numbers.
+leading apostrophe (OWASP's CSV-injection advice): model output must not run in Excel. Control
+characters are written as escapes (`\\x1b`), so `cat rows.csv` cannot clear or retitle a terminal.
+Numbers are written as numbers.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import io
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pytest_llmgate.reporting._common import output_text, row_failures
+from pytest_llmgate.reporting._common import output_text, printable, row_failures
 from pytest_llmgate.results import RunResult
 
 __all__ = ["BASE_COLUMNS", "metric_columns", "render_csv", "row_records"]
@@ -24,8 +25,10 @@ _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _safe(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA):
-        return "'" + value
+    if isinstance(value, str):
+        if value.startswith(_FORMULA):
+            value = "'" + value
+        return printable(value, keep="\n\t")  # a quoted cell may hold lines
     return value
 
 

@@ -18,15 +18,20 @@ def diff_summary_line(diff: RunDiff, prefix: str = "llm-gate diff") -> str:
 
 
 def render_diff(diff: RunDiff, *, every_metric: bool = False,
-                prefix: str = "llm-gate diff") -> str:
+                prefix: str = "llm-gate diff", problems_only: bool = False,
+                max_width: int | None = None) -> str:
     """Item, metric, baseline, current, delta (▲/▼) and verdict; by default only the metrics a
-    threshold or regression rule watches."""
+    threshold or regression rule watches; with `problems_only` (the terminal summary, which
+    lists every breach and regression above it) only what it does not: newly failing items,
+    refresh notices, notes, new and removed items."""
     body: list[list[object]] = []
     for item in diff.items:
         if item.status != MATCHED:
             body.append([item.nodeid, "", "", "", "", item.status])
             continue
         shown = [m for m in item.metrics if every_metric or m.verdict or m.gated]
+        if problems_only:
+            shown = [m for m in shown if m.improved]
         first = True
         for metric in shown:
             if metric.verdict in ("fail", "warn", "error"):
@@ -48,5 +53,6 @@ def render_diff(diff: RunDiff, *, every_metric: bool = False,
             first = False
     lines = [diff_summary_line(diff, prefix)]
     if body:
-        lines.append(table(["item", "metric", "baseline", "current", "delta", "verdict"], body))
+        lines.append(table(["item", "metric", "baseline", "current", "delta", "verdict"], body,
+                           max_width=max_width))
     return "\n".join(lines)

@@ -23,10 +23,22 @@ from importlib import resources
 from typing import Any
 
 from pytest_llmgate.compare import RunDiff, diff_runs, run_cost
-from pytest_llmgate.reporting._common import fmt_delta, row_failures
+from pytest_llmgate.reporting._common import (
+    EXPECTED_KEYS,
+    INPUT_KEYS,
+    Finding,
+    findings,
+    fmt_delta,
+    metric_decimals,
+    rounded,
+    row_failures,
+    short_name,
+)
 from pytest_llmgate.reporting.text import with_interval
 from pytest_llmgate.reporting.transcript import with_transcript
+from pytest_llmgate.reporting.variants import compare_variants
 from pytest_llmgate.results import ItemResult, RowResult, RunResult
+from pytest_llmgate.thresholds import HIGHER_IS_BETTER, direction_of
 
 __all__ = ["render_html"]
 
@@ -78,17 +90,21 @@ def json_for_script(data: Any) -> str:
 
 
 def _metric_ranges(items: Sequence[ItemResult]) -> dict[str, tuple[float, float]]:
+    """Shared histogram ranges, gated metrics first (they take the MAX_HIST_METRICS slots before
+    ungated ones such as a safety suite's detectors)."""
+    gated = {c.metric for i in items for c in i.checks}
     ranges: dict[str, tuple[float, float]] = {}
-    for item in items:
-        for metric, aggs in item.aggregates.items():
-            low, high = aggs.get("min"), aggs.get("max")
-            if low is None or high is None:
-                continue
-            if metric in ranges:
-                a, b = ranges[metric]
-                ranges[metric] = (min(a, low), max(b, high))
-            elif len(ranges) < MAX_HIST_METRICS:
-                ranges[metric] = (low, high)
+    ordered = [(m, a) for i in items for m, a in i.aggregates.items() if m in gated]
+    ordered += [(m, a) for i in items for m, a in i.aggregates.items() if m not in gated]
+    for metric, aggs in ordered:
+        low, high = aggs.get("min"), aggs.get("max")
+        if low is None or high is None:
+            continue
+        if metric in ranges:
+            a, b = ranges[metric]
+            ranges[metric] = (min(a, low), max(b, high))
+        elif len(ranges) < MAX_HIST_METRICS:
+            ranges[metric] = (low, high)
     return ranges
 
 
@@ -130,14 +146,16 @@ def _item_data(index: int, item: ItemResult, diff: RunDiff | None,
     checks = [{"kind": c.kind, "metric": c.metric, "aggregate": c.aggregate,
                "value": _num(c.value), "shown": with_interval(c), "bound": c.bound,
                "min": _num(c.min), "max": _num(c.max), "verdict": c.verdict,
-               "baseline": _num(c.baseline), "message": c.message, "source": c.source}
+               "baseline": _num(c.baseline), "message": c.message, "source": c.source,
+               "ciLow": _num(c.ci_low), "ciHigh": _num(c.ci_high), "p": _num(c.p_value)}
               for c in item.checks]
     counts = _histograms(item.rows, ranges)
     hist = {m: {"lo": _num(lo), "hi": _num(hi), "bins": counts[m]}
             for m, (lo, hi) in ranges.items() if m in item.aggregates}
     latency = item.aggregates.get("latency_ms", {}).get("mean")
     return {
-        "index": index, "nodeid": item.nodeid, "suite": item.suite, "suitePath": item.suite_path,
+        "index": index, "nodeid": item.nodeid, "short": short_name(item), "suite": item.suite,
+        "suitePath": item.suite_path,
         "subject": item.subject, "variant": item.variant, "dataset": item.dataset,
         "verdict": item.verdict, "message": item.message, "rows": len(item.rows),
         "errored": item.error_count, "duration": _num(item.duration_s),
@@ -149,7 +167,28 @@ def _item_data(index: int, item: ItemResult, diff: RunDiff | None,
     }
 
 
-def _row_data(index: int, item: ItemResult) -> list[list[Any]]:
+class _DataTable:
+    """Dataset rows sent once: variants (and repeats) of one golden set share their rows, which
+    are usually the biggest part of a row (a retrieved context), so a 10-variant report would
+    otherwise carry every golden row ten times. Rows are keyed by dataset hash and row id, and
+    checked for equality, so a changed row is never confused with its namesake."""
+
+    def __init__(self) -> None:
+        self.rows: list[Any] = []
+        self.index: dict[tuple[str, str], list[tuple[Any, int]]] = {}
+
+    def add(self, item: ItemResult, row: RowResult) -> int:
+        key = (item.dataset_sha256 or item.dataset_path or item.dataset, row.id)
+        candidates = self.index.setdefault(key, [])
+        for data, position in candidates:
+            if data is row.data or data == row.data:
+                return position
+        self.rows.append(_cut(dict(row.data)))
+        candidates.append((row.data, len(self.rows) - 1))
+        return len(self.rows) - 1
+
+
+def _row_data(index: int, item: ItemResult, table: _DataTable) -> list[list[Any]]:
     failures = row_failures(item)
     out = []
     for row in item.rows:
@@ -160,19 +199,96 @@ def _row_data(index: int, item: ItemResult) -> list[list[Any]]:
         out.append([
             index, row.id, status,
             {k: round(v, 6) if math.isfinite(v) else None for k, v in row.metrics.items()},
-            _cut(row.output), _cut(dict(row.data)), _cut(extra_inputs), list(row.errors),
+            _cut(row.output), table.add(item, row), _cut(extra_inputs), list(row.errors),
             _cut(with_transcript(row)), failing, row.line, row.repeat,
+            _num(row.latency_ms), _num(row.metrics.get("cost_usd")),
         ])
     return out
+
+
+def _finding_data(finding: Finding, index: dict[str, int], decimals: dict[str, int]
+                  ) -> dict[str, Any]:
+    check = finding.check
+    out: dict[str, Any] = {
+        "item": index.get(finding.item.nodeid, -1), "nodeid": finding.item.nodeid,
+        "short": short_name(finding.item), "verdict": finding.verdict, "kind": finding.kind,
+        "message": _cut(finding.message()),
+    }
+    if check is not None:
+        digits = decimals.get(check.metric, 3)
+        out.update({
+            "metric": check.metric, "aggregate": check.aggregate,
+            "value": rounded(check.value, digits), "bound": finding.bound_text(digits),
+            "baseline": None if check.baseline is None else rounded(check.baseline, digits),
+            "interval": None if check.ci_low is None or check.ci_high is None else
+            f"[{rounded(check.ci_low, digits)}, {rounded(check.ci_high, digits)}]",
+            "p": None if check.p_value is None else f"{check.p_value:.2g}",
+            "source": check.source,
+        })
+    return out
+
+
+def _baseline_rows(run: RunResult, diff: RunDiff | None) -> dict[str, dict[str, list[Any]]]:
+    """Per current item index: the baseline item's rows by id -> [output, metrics, errors]. An
+    output equal to the current one is sent as 0 (the page reuses the current output): an
+    unchanged 50,000-row run does not carry its answers twice."""
+    if diff is None:
+        return {}
+    out: dict[str, dict[str, list[Any]]] = {}
+    for index, item in enumerate(run.items):
+        entry = diff.item(item.nodeid)
+        if entry is None or entry.baseline is None:
+            continue
+        current = {r.id: r.output for r in item.rows if r.repeat == 0}
+        out[str(index)] = {
+            r.id: [0 if r.id in current and current[r.id] == r.output else _cut(r.output),
+                   {k: _num(v) for k, v in r.metrics.items()}, list(r.errors)]
+            for r in entry.baseline.rows if r.repeat == 0
+        }
+    return out
+
+
+def _variant_data(run: RunResult) -> list[dict[str, Any]]:
+    return [{
+        "label": g.label, "suite": g.suite, "subject": g.subject, "dataset": g.dataset,
+        "variants": list(g.variants), "best": dict(g.best),
+        "comparisons": [{"metric": c.metric, "a": c.a, "b": c.b, "n": c.n,
+                         "meanA": _num(c.mean_a), "meanB": _num(c.mean_b),
+                         "delta": _num(c.delta), "ciLow": _num(c.ci_low),
+                         "ciHigh": _num(c.ci_high), "p": _num(c.p_value),
+                         "winner": c.winner} for c in g.comparisons],
+    } for g in compare_variants(run)]
+
+
+def _default_metric(run: RunResult) -> str:
+    """The chart's first metric: the first failing check's, else the first gated quality metric
+    (never latency plotted against itself)."""
+    for finding in findings(run, warnings=False):
+        if finding.check is not None and finding.check.metric not in (
+                "error_rate", "aggregation", "dataset"):
+            return finding.check.metric
+    for item in run.items:
+        for check in item.checks:
+            if check.kind == "threshold" and direction_of(check.metric) == HIGHER_IS_BETTER \
+                    and check.metric in item.aggregates:
+                return check.metric
+    for item in run.items:
+        for metric in item.aggregates:
+            if direction_of(metric) == HIGHER_IS_BETTER:
+                return metric
+    return ""
 
 
 def report_data(run: RunResult, diff: RunDiff | None = None) -> dict[str, Any]:
     """The JSON document the page renders (also handy for tests)."""
     ranges = _metric_ranges(run.items)
+    index = {item.nodeid: i for i, item in enumerate(run.items)}
+    decimals = metric_decimals(run)
     items = [_item_data(i, item, diff, ranges) for i, item in enumerate(run.items)]
     rows: list[list[Any]] = []
+    table = _DataTable()
     for i, item in enumerate(run.items):
-        rows.extend(_row_data(i, item))
+        rows.extend(_row_data(i, item, table))
     suites: dict[str, list[int]] = {}
     for i, item in enumerate(run.items):
         suites.setdefault(item.suite or "suite", []).append(i)
@@ -198,7 +314,14 @@ def report_data(run: RunResult, diff: RunDiff | None = None) -> dict[str, Any]:
         "suites": [{"name": k, "items": v} for k, v in suites.items()],
         "items": items,
         "rows": rows,
+        "data": table.rows,
         "binCount": BINS,
+        "findings": [_finding_data(f, index, decimals) for f in findings(run, diff)],
+        "variants": _variant_data(run),
+        "baseRows": _baseline_rows(run, diff),
+        "defaultMetric": _default_metric(run),
+        "expectedKeys": list(EXPECTED_KEYS),
+        "inputKeys": list(INPUT_KEYS),
     }
 
 

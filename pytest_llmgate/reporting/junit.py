@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
 from pytest_llmgate.compare import ItemDiff, RunDiff, diff_runs
-from pytest_llmgate.reporting._common import fmt, fmt_delta
+from pytest_llmgate.reporting._common import findings, fmt, fmt_delta, printable
 from pytest_llmgate.reporting.text import render_item_failure, table
 from pytest_llmgate.results import ERROR, FAILED, SKIPPED, ItemResult, RunResult
 
@@ -37,6 +37,21 @@ def xml_text(value: object, limit: int = MAX_TEXT) -> str:
 def _time(seconds: float) -> str:
     # junit-10.xsd's SUREFIRE_TIME: at most three decimals, no exponent
     return f"{max(0.0, seconds):.3f}"
+
+
+def breach_summary(item: ItemResult) -> str:
+    """`2 breaches: <most severe first>; ...` for `<failure message>`, what CI reporters show
+    on one line: every failing, erroring or inconclusive check (and the item's own error)."""
+    found = [f for f in findings(RunResult(items=(item,)), warnings=False)
+             if f.blocking and f.check is not None]
+    texts = [printable(f.message() or f"{f.check.metric if f.check else 'item'} {f.verdict}")
+             for f in found]
+    if not texts:
+        return printable(item.message or item.verdict)
+    if item.message and item.verdict == ERROR:
+        texts.insert(0, printable(item.message))
+    noun = "breach" if len(texts) == 1 else "breaches"
+    return f"{len(texts)} {noun}: " + "; ".join(texts)
 
 
 def case_name(item: ItemResult) -> str:
@@ -127,8 +142,7 @@ def _suite_element(name: str, items: list[ItemResult], diff: RunDiff | None,
         if item.verdict == SKIPPED:
             ET.SubElement(case, "skipped", message=xml_text(item.message or "skipped", 2000))
         elif item.verdict in (FAILED, ERROR):
-            failed = [c.message for c in item.failed_checks if c.message]
-            message = "; ".join(failed) or item.message or item.verdict
+            message = breach_summary(item)
             tag = "error" if item.verdict == ERROR else "failure"
             element = ET.SubElement(case, tag, message=xml_text(message, 2000),
                                     type=f"llm_gate.{item.verdict}")

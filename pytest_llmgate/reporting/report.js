@@ -2,7 +2,10 @@
 // Renders the embedded report data. Every piece of data reaches the page through textContent
 // or an SVG attribute set with setAttribute: never as markup.
 (function () {
+  var T0 = performance.now();
+  var TIMING = {};  // ms per phase, read by bench/bench_report.py
   var DATA = JSON.parse(document.getElementById("llmgate-data").textContent);
+  TIMING.parse = performance.now() - T0;
   var SVGNS = "http://www.w3.org/2000/svg";
   var PAGE = 100;
 
@@ -81,6 +84,342 @@
       notes.slice(0, 200).forEach(function (n) { ul.appendChild(el("li", "t-warn", n)); });
       box.appendChild(ul);
     }
+  }
+
+
+  // ---- shared helpers ----------------------------------------------------------------------------
+  var MULTI_SUITE = DATA.suites.length > 1;
+  function uniqueLabel(item) {
+    return (MULTI_SUITE ? item.suite + ": " : "") + item.short;
+  }
+  function pick(obj, keys) {
+    if (!obj) return "";
+    for (var i = 0; i < keys.length; i++) {
+      var v = obj[keys[i]];
+      if (v !== null && v !== undefined && v !== "") return typeof v === "string" ? v : JSON.stringify(v);
+    }
+    return "";
+  }
+  function dataOf(r) { return DATA.data[r[5]] || {}; }  // dataset rows are sent once
+  function expectedOf(r) { return pick(dataOf(r), DATA.expectedKeys); }
+  function questionOf(r) { return pick(dataOf(r), DATA.inputKeys) || pick(r[6], DATA.inputKeys); }
+  function gatedMetrics(itemIndexes) {
+    var out = [];
+    itemIndexes.forEach(function (i) {
+      DATA.items[i].checks.forEach(function (c) {
+        if (c.kind === "threshold" && out.indexOf(c.metric) < 0 && c.metric !== "error_rate") out.push(c.metric);
+      });
+    });
+    return out;
+  }
+  var DIRECTION = {};
+  function higherIsBetter(metric) {  // the same name hints as thresholds.direction_of
+    if (DIRECTION[metric] === undefined) {
+      DIRECTION[metric] = !/cost|latency|tokens|duration|error|toxicity|pii|severity|defect|injection|length_|violence|sexual|self_harm|hate/i.test(metric);
+    }
+    return DIRECTION[metric];
+  }
+  function deepLink(nodeid, rowId) {
+    var parts = ["item=" + encodeURIComponent(nodeid)];
+    if (rowId !== undefined && rowId !== null) parts.push("row=" + encodeURIComponent(rowId));
+    return "#" + parts.join("&");
+  }
+  function link(text, nodeid, rowId) {
+    var a = el("a", "deep", text);
+    a.setAttribute("href", deepLink(nodeid, rowId));
+    return a;
+  }
+
+  // ---- what failed: every breach and regression, first ---------------------------------------
+  var TAG = {fail: "FAIL", error: "ERROR", inconclusive: "UNSURE", warn: "WARN"};
+  function renderFindings() {
+    var body = document.getElementById("findings-body");
+    if (!DATA.findings.length) { document.getElementById("verdict-none").hidden = false; return; }
+    document.getElementById("findings-table").hidden = false;
+    DATA.findings.forEach(function (f) {
+      var tr = el("tr", "finding f-" + f.verdict);
+      var tag = el("td");
+      tag.appendChild(el("span", "badge v-" + f.verdict, f.kind === "regression" ? "REGRESSION" : (TAG[f.verdict] || f.verdict)));
+      tr.appendChild(tag);
+      tr.appendChild(el("td", null, f.short));
+      var metric = f.metric ? f.metric + (f.aggregate && f.aggregate !== "item" ? " " + f.aggregate : "") : "item";
+      if (f.kind === "regression") metric += " (regression)";
+      tr.appendChild(el("td", null, metric));
+      tr.appendChild(el("td", "num", f.value === undefined ? "" : f.value + (f.interval ? " " + f.interval : "")));
+      var bound = f.bound || "";
+      if (f.kind === "regression" && f.baseline !== null && f.baseline !== undefined) {
+        bound = f.baseline + " → " + f.value + (f.bound ? " (allowed " + f.bound + ")" : "");
+      }
+      tr.appendChild(el("td", null, f.metric ? bound : f.message));
+      tr.appendChild(el("td", "num", f.p || ""));
+      tr.appendChild(el("td", "muted", f.source || f.message || ""));
+      var cell = el("td");
+      cell.appendChild(link("rows", f.nodeid));
+      tr.appendChild(cell);
+      tr.dataset.item = f.nodeid;
+      tr.dataset.metric = f.metric || "";
+      tr.title = f.message || "";
+      body.appendChild(tr);
+    });
+  }
+
+  function renderAB() {
+    if (!DATA.variants.length) return;
+    document.getElementById("ab-section").hidden = false;
+    var root = document.getElementById("ab");
+    DATA.variants.forEach(function (g) {
+      var best = Object.keys(g.best).map(function (m) { return g.best[m] + " on " + m; });
+      root.appendChild(el("h3", null, g.label + " (" + g.variants.join(" vs ") + "): " +
+        (best.length ? "best " + best.join(", ") : "no variant is significantly better")));
+      var table = el("table", "ab-table");
+      var head = el("tr");
+      ["metric", "b − a", "mean a", "mean b", "difference", "95% interval", "p", "n", "verdict"].forEach(function (c) { head.appendChild(el("th", null, c)); });
+      var thead = el("thead"); thead.appendChild(head); table.appendChild(thead);
+      var body = el("tbody");
+      g.comparisons.forEach(function (c) {
+        var tr = el("tr", c.winner ? "significant" : "");
+        tr.appendChild(el("td", null, c.metric));
+        tr.appendChild(el("td", null, c.b + " − " + c.a));
+        tr.appendChild(el("td", "num", fmt(c.meanA)));
+        tr.appendChild(el("td", "num", fmt(c.meanB)));
+        tr.appendChild(el("td", "num", (c.delta > 0 ? "+" : "") + fmt(c.delta)));
+        tr.appendChild(el("td", "num", c.ciLow === null ? "" : "[" + fmt(c.ciLow) + ", " + fmt(c.ciHigh) + "]"));
+        tr.appendChild(el("td", "num", fmt(c.p)));
+        tr.appendChild(el("td", "num", c.n));
+        tr.appendChild(el("td", c.winner ? "t-pass" : "muted", c.winner ? c.winner + " better" : "no significant difference"));
+        body.appendChild(tr);
+      });
+      table.appendChild(body);
+      root.appendChild(table);
+    });
+  }
+
+  // ---- word-level diff (LCS over words; long texts are compared plainly) ----------------------
+  var MAX_DIFF_WORDS = 400;
+  function words(text) { return text.split(/(\s+)/).filter(function (w) { return w.length; }); }
+  function wordDiff(before, after) {
+    var a = words(before), b = words(after);
+    if (a.length > MAX_DIFF_WORDS || b.length > MAX_DIFF_WORDS) return null;
+    var n = a.length, m = b.length, width = m + 1;
+    var table = new Uint16Array((n + 1) * (m + 1));
+    for (var i = n - 1; i >= 0; i--) {
+      for (var j = m - 1; j >= 0; j--) {
+        table[i * width + j] = a[i] === b[j] ? table[(i + 1) * width + j + 1] + 1
+          : Math.max(table[(i + 1) * width + j], table[i * width + j + 1]);
+      }
+    }
+    var out = [];
+    i = 0; j = 0;
+    while (i < n || j < m) {
+      if (i < n && j < m && a[i] === b[j]) { out.push([0, a[i]]); i++; j++; }
+      else if (j < m && (i >= n || table[i * width + j + 1] >= table[(i + 1) * width + j])) { out.push([1, b[j]]); j++; }
+      else { out.push([-1, a[i]]); i++; }
+    }
+    return out;
+  }
+  function diffNode(before, after) {
+    var span = el("span");
+    var parts = before === null ? null : wordDiff(before, after);
+    if (!parts) { span.textContent = after; return span; }
+    parts.forEach(function (p) {
+      if (p[0] === 0) span.appendChild(document.createTextNode(p[1]));
+      else span.appendChild(el(p[0] > 0 ? "ins" : "del", "w", p[1]));
+    });
+    return span;
+  }
+
+  // ---- variant comparison matrix: golden rows x variants (and their baselines) ----------------
+  var MATRIX_PAGE = 50;
+  var matrix = {groups: [], group: null, rows: [], page: 0};
+  var rowIndex = {};  // item index -> {row id -> index into DATA.rows} (first repeat)
+  function buildRowIndex() {
+    for (var i = 0; i < DATA.rows.length; i++) {
+      var r = DATA.rows[i];
+      var byId = rowIndex[r[0]] || (rowIndex[r[0]] = {});
+      if (byId[r[1]] === undefined) byId[r[1]] = i;
+    }
+  }
+  function matrixGroups() {
+    var byKey = {}, order = [];
+    DATA.items.forEach(function (item, i) {
+      if (!item.rows) return;
+      var key = item.suite + "\u0000" + item.subject + "\u0000" + item.dataset;
+      if (!byKey[key]) { byKey[key] = {label: item.suite + ": " + item.subject + " on " + item.dataset, items: []}; order.push(key); }
+      byKey[key].items.push(i);
+    });
+    var out = [];
+    order.forEach(function (key) {
+      var g = byKey[key];
+      var columns = [];
+      g.items.forEach(function (i) {
+        if (DATA.baseRows[String(i)]) columns.push({kind: "base", item: i, label: DATA.items[i].variant + " (baseline)"});
+      });
+      g.items.forEach(function (i) { columns.push({kind: "cur", item: i, label: DATA.items[i].variant}); });
+      if (columns.length < 2) return;
+      var ids = [], seen = {};
+      g.items.forEach(function (i) {
+        Object.keys(rowIndex[i] || {}).forEach(function (id) { if (!seen[id]) { seen[id] = true; ids.push(id); } });
+      });
+      g.columns = columns;
+      g.ids = ids;
+      g.metrics = gatedMetrics(g.items).slice(0, 4);
+      out.push(g);
+    });
+    return out;
+  }
+  // one cell: {text, metrics, status (0 ok, 1 failing, 2 erroring, -1 absent), row index or -1}
+  function cellOf(col, id) {
+    if (col.kind === "base") {
+      var b = (DATA.baseRows[String(col.item)] || {})[id];
+      if (!b) return {text: null, metrics: {}, status: -1, row: -1};
+      var output = b[0];
+      if (output === 0) {  // the same answer as this run's row (sent once)
+        var same = (rowIndex[col.item] || {})[id];
+        output = same === undefined ? "" : DATA.rows[same][4];
+      }
+      return {text: b[2].length ? b[2].join("; ") : text(output), metrics: b[1], status: b[2].length ? 2 : 0, row: -1};
+    }
+    var index = (rowIndex[col.item] || {})[id];
+    if (index === undefined) return {text: null, metrics: {}, status: -1, row: -1};
+    var r = DATA.rows[index];
+    return {text: r[7].length ? r[7].join("; ") : text(r[4]), metrics: r[3], status: r[2], row: index};
+  }
+  function refColumn(g) {
+    var v = document.getElementById("matrix-ref").value;
+    return v === "" ? -1 : parseInt(v, 10);
+  }
+  function rowMatches(g, id, mode, q, ref) {
+    if (mode === "all" && !q) return true;
+    var cells = g.columns.map(function (c) { return cellOf(c, id); });
+    if (q) {
+      var first = cells.filter(function (c) { return c.row >= 0; })[0];
+      var hay = [id].concat(cells.map(function (c) { return c.text || ""; }));
+      if (first) hay.push(questionOf(DATA.rows[first.row]), expectedOf(DATA.rows[first.row]));
+      if (hay.join("\n").toLowerCase().indexOf(q) < 0) return false;
+    }
+    if (mode === "failing") return cells.some(function (c) { return c.status === 1 || c.status === 2; });
+    if (ref < 0) return mode === "all";
+    var base = cells[ref];
+    if (mode === "changed") {
+      return cells.some(function (c, n) { return n !== ref && c.text !== null && base.text !== null && c.text !== base.text; });
+    }
+    if (mode === "regressed") {
+      return cells.some(function (c, n) {
+        if (n === ref || c.text === null || base.text === null) return false;
+        if (c.status === 2 && base.status !== 2) return true;
+        return g.metrics.some(function (m) {
+          var x = c.metrics[m], y = base.metrics[m];
+          if (typeof x !== "number" || typeof y !== "number") return false;
+          return higherIsBetter(m) ? x < y - 1e-9 : x > y + 1e-9;
+        });
+      });
+    }
+    return true;
+  }
+  function applyMatrix() {
+    var g = matrix.group;
+    var mode = document.getElementById("matrix-filter").value;
+    var q = document.getElementById("matrix-search").value.trim().toLowerCase();
+    var ref = refColumn(g);
+    // every row, unfiltered: no cell needs looking at until its page is drawn
+    matrix.rows = mode === "all" && !q ? g.ids.slice()
+      : g.ids.filter(function (id) { return rowMatches(g, id, mode, q, ref); });
+    matrix.page = 0;
+    renderMatrix();
+  }
+  function renderMatrixHead() {
+    var g = matrix.group, ref = refColumn(g);
+    var tr = el("tr");
+    tr.appendChild(el("th", null, "row"));
+    tr.appendChild(el("th", null, "question / expected"));
+    g.columns.forEach(function (c, n) { tr.appendChild(el("th", n === ref ? "ref" : null, c.label + (n === ref ? " (reference)" : ""))); });
+    document.getElementById("matrix-head").replaceChildren(tr);
+  }
+  function scoreLine(g, cell, refCell) {
+    var span = el("span", "scores");
+    g.metrics.forEach(function (m, k) {
+      var v = cell.metrics[m];
+      if (typeof v !== "number") return;
+      var cls = null;
+      if (refCell && refCell !== cell && typeof refCell.metrics[m] === "number" && Math.abs(refCell.metrics[m] - v) > 1e-9) {
+        cls = (v > refCell.metrics[m]) === higherIsBetter(m) ? "better" : "worse";
+      }
+      if (k) span.appendChild(document.createTextNode("  "));
+      span.appendChild(el("span", cls, m + " " + fmt(v)));
+    });
+    return span;
+  }
+  function renderMatrix() {
+    var g = matrix.group, ref = refColumn(g);
+    renderMatrixHead();
+    var total = matrix.rows.length, pages = Math.max(1, Math.ceil(total / MATRIX_PAGE));
+    matrix.page = Math.min(Math.max(0, matrix.page), pages - 1);
+    var frag = document.createDocumentFragment();
+    matrix.rows.slice(matrix.page * MATRIX_PAGE, (matrix.page + 1) * MATRIX_PAGE).forEach(function (id) {
+      var tr = el("tr", "matrix-row");
+      tr.dataset.row = id;
+      tr.appendChild(el("td", null, id));
+      var cells = g.columns.map(function (c) { return cellOf(c, id); });
+      var first = cells.filter(function (c) { return c.row >= 0; })[0];
+      var qa = el("td", "cell-text");
+      if (first) {
+        var r = DATA.rows[first.row];
+        qa.appendChild(el("div", null, cut(questionOf(r), 300)));
+        var exp = expectedOf(r);
+        if (exp) qa.appendChild(el("div", "muted", "expected: " + cut(exp, 300)));
+      }
+      tr.appendChild(qa);
+      var refCell = ref >= 0 ? cells[ref] : null;
+      cells.forEach(function (cell, n) {
+        var cls = cell.status < 0 ? "c-none" : cell.status === 2 ? "c-error" : cell.status === 1 ? "c-fail" : "c-ok";
+        var td = el("td", "matrix-cell " + cls);
+        if (cell.text === null) { td.textContent = "(no row)"; tr.appendChild(td); return; }
+        var before = refCell && n !== ref && refCell.text !== null ? refCell.text : null;
+        td.appendChild(diffNode(before === null ? null : cut(before, 3000), cut(cell.text, 3000)));
+        td.appendChild(scoreLine(g, cell, refCell));
+        var col = g.columns[n];
+        if (col.kind === "cur") {
+          td.title = "open row " + id + " of " + DATA.items[col.item].nodeid;
+          td.addEventListener("click", function () { location.hash = deepLink(DATA.items[col.item].nodeid, id); });
+        }
+        tr.appendChild(td);
+      });
+      frag.appendChild(tr);
+    });
+    document.getElementById("matrix-body").replaceChildren(frag);
+    document.getElementById("matrix-status").textContent = total + " of " + g.ids.length + " rows";
+    document.getElementById("matrix-page").textContent = "page " + (matrix.page + 1) + " of " + pages;
+    document.getElementById("matrix-prev").disabled = matrix.page === 0;
+    document.getElementById("matrix-next").disabled = matrix.page >= pages - 1;
+  }
+  function selectGroup(index) {
+    matrix.group = matrix.groups[index];
+    var ref = document.getElementById("matrix-ref");
+    ref.replaceChildren();
+    var none = el("option", null, "nothing (no diff)"); none.value = ""; ref.appendChild(none);
+    matrix.group.columns.forEach(function (c, n) { var o = el("option", null, c.label); o.value = String(n); ref.appendChild(o); });
+    ref.value = "0";  // a baseline column when there is one, else the first variant
+    applyMatrix();
+  }
+  function renderMatrixControls() {
+    buildRowIndex();
+    matrix.groups = matrixGroups();
+    if (!matrix.groups.length) return;
+    document.getElementById("matrix-section").hidden = false;
+    var select = document.getElementById("matrix-group");
+    matrix.groups.forEach(function (g, n) {
+      var o = el("option", null, g.label + " (" + g.columns.length + " columns)"); o.value = String(n); select.appendChild(o);
+    });
+    select.addEventListener("change", function () { selectGroup(parseInt(select.value, 10)); });
+    document.getElementById("matrix-ref").addEventListener("change", applyMatrix);
+    document.getElementById("matrix-filter").addEventListener("change", applyMatrix);
+    var timer = null;
+    document.getElementById("matrix-search").addEventListener("input", function () {
+      clearTimeout(timer); timer = setTimeout(applyMatrix, 150);
+    });
+    document.getElementById("matrix-prev").addEventListener("click", function () { matrix.page -= 1; renderMatrix(); });
+    document.getElementById("matrix-next").addEventListener("click", function () { matrix.page += 1; renderMatrix(); });
+    selectGroup(0);
   }
 
   // ---- suites -----------------------------------------------------------------------------------
@@ -163,6 +502,8 @@
       Object.keys(item.means).forEach(function (m) { if (names.indexOf(m) < 0) names.push(m); });
     });
     names.sort(function (a, b) { return (gated[b] ? 1 : 0) - (gated[a] ? 1 : 0); });
+    var first = DATA.defaultMetric;
+    if (first && names.indexOf(first) >= 0) names = [first].concat(names.filter(function (n) { return n !== first; }));
     return names;
   }
 
@@ -177,7 +518,7 @@
       max = Math.max(max, i.means[metric]); min = Math.min(min, i.means[metric]);
       i.checks.forEach(function (c) {
         if (c.metric !== metric) return;
-        [c.min, c.max, c.baseline].forEach(function (v) { if (typeof v === "number") { max = Math.max(max, v); min = Math.min(min, v); } });
+        [c.min, c.max, c.baseline, c.ciLow, c.ciHigh].forEach(function (v) { if (typeof v === "number") { max = Math.max(max, v); min = Math.min(min, v); } });
       });
     });
     if (max === min) max = min + 1;
@@ -188,11 +529,17 @@
       var value = item.means[metric];
       var check = item.checks.filter(function (c) { return c.metric === metric && c.kind === "threshold"; })[0];
       var cls = check ? (check.verdict === "pass" ? "bar-pass" : "bar-fail") : "bar-none";
-      root.appendChild(svg("text", {x: left - 6, y: y + barH - 4, "text-anchor": "end"}, cut(itemLabel(item), 36)));
+      root.appendChild(svg("text", {x: left - 6, y: y + barH - 4, "text-anchor": "end"}, cut(uniqueLabel(item), 36)));
       var bar = svg("rect", {x: x(Math.min(0, value)), y: y, width: Math.max(1, Math.abs(x(value) - x(0))), height: barH, "class": cls});
       bar.appendChild(svg("title", {}, item.nodeid + ": " + metric + " mean " + fmt(value)));
       root.appendChild(bar);
       root.appendChild(svg("text", {x: Math.max(x(value), x(0)) + 4, y: y + barH - 4}, fmt(value)));
+      var mean = item.checks.filter(function (c) { return c.metric === metric && c.aggregate === "mean" && typeof c.ciLow === "number"; })[0];
+      if (mean) {
+        var whisker = svg("line", {x1: x(mean.ciLow), x2: x(mean.ciHigh), y1: y + barH / 2, y2: y + barH / 2, "class": "ci"});
+        whisker.appendChild(svg("title", {}, "95% interval " + fmt(mean.ciLow) + " – " + fmt(mean.ciHigh)));
+        root.appendChild(whisker);
+      }
       if (check) {
         [check.min, check.max].forEach(function (b) {
           if (typeof b === "number") root.appendChild(svg("line", {x1: x(b), x2: x(b), y1: y - 2, y2: y + barH + 2, "class": "bound"}));
@@ -220,7 +567,7 @@
       var h = item.hist[metric];
       var top = 6 + n * (rowH + 6);
       var peak = Math.max.apply(null, h.bins.concat([1]));
-      root.appendChild(svg("text", {x: left - 6, y: top + rowH - 8, "text-anchor": "end"}, cut(itemLabel(item), 36)));
+      root.appendChild(svg("text", {x: left - 6, y: top + rowH - 8, "text-anchor": "end"}, cut(uniqueLabel(item), 36)));
       h.bins.forEach(function (count, b) {
         if (!count) return;
         var bh = Math.max(1, count / peak * rowH);
@@ -268,9 +615,9 @@
     root.appendChild(svg("text", {x: left - 4, y: top + 10, "text-anchor": "end"}, fmt(y1)));
     points.forEach(function (p, n) {
       var dot = svg("circle", {cx: sx(xs[n]), cy: sy(ys[n]), r: 5, "class": "dot"});
-      dot.appendChild(svg("title", {}, itemLabel(p) + ": " + metric + " " + fmt(ys[n]) + ", " + xName + " " + fmt(xs[n])));
+      dot.appendChild(svg("title", {}, uniqueLabel(p) + ": " + metric + " " + fmt(ys[n]) + ", " + xName + " " + fmt(xs[n])));
       root.appendChild(dot);
-      if (points.length <= 12) root.appendChild(svg("text", {x: sx(xs[n]) + 7, y: sy(ys[n]) + 4}, cut(p.variant, 24)));
+      if (points.length <= 12) root.appendChild(svg("text", {x: sx(xs[n]) + 7, y: sy(ys[n]) + 4, "class": "point-label"}, cut(uniqueLabel(p), 40)));
     });
     if (!points.length) root.appendChild(svg("text", {x: left + 10, y: top + 20}, "no " + xName + " recorded"));
     return root;
@@ -294,15 +641,16 @@
   }
 
   // ---- rows -------------------------------------------------------------------------------------
-  // row arrays: [item, id, status, metrics, output, data, inputs, errors, details, failing, line, repeat]
+  // row arrays: [item, id, status, metrics, output, data index, inputs, errors, details, failing,
+  //              line, repeat, latency, cost]
   var STATUS = ["ok", "failing", "erroring"];
-  var state = {page: 0, rows: DATA.rows, open: {}};
+  var state = {page: 0, rows: DATA.rows, open: {}, target: -1};
   var hay = new Array(DATA.rows.length);
 
   function haystack(i) {
     if (hay[i] === undefined) {
       var r = DATA.rows[i];
-      hay[i] = [DATA.items[r[0]].nodeid, r[1], text(r[4]), JSON.stringify(r[5]), JSON.stringify(r[6]),
+      hay[i] = [DATA.items[r[0]].nodeid, r[1], text(r[4]), JSON.stringify(dataOf(r)), JSON.stringify(r[6]),
                 r[7].join(" "), JSON.stringify(r[8])].join("\n").toLowerCase();
     }
     return hay[i];
@@ -328,16 +676,26 @@
     renderRows();
   }
 
+  var GATED = gatedMetrics(DATA.items.map(function (_, i) { return i; }));
   function scoresText(r) {
-    var parts = [];
-    Object.keys(r[3]).forEach(function (k) { parts.push(k + "=" + fmt(r[3][k])); });
-    return parts.join("  ");
+    var keys = Object.keys(r[3]);
+    var shown = GATED.filter(function (k) { return keys.indexOf(k) >= 0; }).slice(0, 4);
+    if (!shown.length) shown = keys.slice(0, 4);
+    var parts = shown.map(function (k) { return k + " " + fmt(r[3][k]); });
+    if (keys.length > shown.length) parts.push("+" + (keys.length - shown.length) + " more");
+    return parts.join(" · ");
+  }
+  function reasonFor(details, metric) {
+    var base = metric.replace(/_(score|result)$/, "");
+    var keys = [metric + "_reason", base + "_reason", "gpt_" + base + "_reason"];
+    for (var i = 0; i < keys.length; i++) if (typeof details[keys[i]] === "string") return keys[i];
+    return null;
   }
 
   function detailRow(r) {
     var tr = el("tr", "detail");
     var td = el("td");
-    td.colSpan = 5;
+    td.colSpan = 7;
     var dl = el("dl", "kv");
     function add(key, value) {
       dl.appendChild(el("dt", null, key));
@@ -347,11 +705,22 @@
     add("row", r[1] + " (line " + r[10] + (r[11] ? ", repeat " + r[11] : "") + ")");
     if (r[7].length) add("errors", r[7].join("\n"));
     if (r[9].length) add("failing", r[9].join(", "));
-    Object.keys(r[5]).forEach(function (k) { add("data." + k, r[5][k]); });
+    var data = dataOf(r);
+    Object.keys(data).forEach(function (k) { add("data." + k, data[k]); });
     Object.keys(r[6]).forEach(function (k) { add("input." + k, r[6][k]); });
+    var expected = expectedOf(r);
+    if (expected) add("expected", expected);
     add("output", r[4] === null ? "(none)" : r[4]);
-    Object.keys(r[3]).forEach(function (k) { add("score." + k, fmt(r[3][k])); });
-    Object.keys(r[8]).forEach(function (k) { add("detail." + k, r[8][k]); });
+    var used = {};
+    Object.keys(r[3]).forEach(function (k) {
+      var reason = reasonFor(r[8], k);
+      if (reason) used[reason] = true;
+      add("score." + k, fmt(r[3][k]) + (reason ? " — " + r[8][reason] : ""));
+    });
+    if (typeof r[8].reason === "string" && !used.reason) { add("judge reason", r[8].reason); used.reason = true; }
+    Object.keys(r[8]).forEach(function (k) { if (!used[k]) add("detail." + k, r[8][k]); });
+    if (typeof r[12] === "number") add("latency", fmt(r[12]) + " ms");
+    if (typeof r[13] === "number") add("cost", "$" + r[13].toFixed(6));
     td.appendChild(dl);
     tr.appendChild(td);
     return tr;
@@ -368,11 +737,15 @@
       var r = DATA.rows[i];
       var tr = el("tr", "row-line status-" + STATUS[r[2]]);
       tr.dataset.index = String(i);
-      tr.appendChild(el("td", null, itemLabel(DATA.items[r[0]])));
+      tr.dataset.row = r[1];
+      tr.appendChild(el("td", null, uniqueLabel(DATA.items[r[0]])));
       tr.appendChild(el("td", null, r[1]));
       tr.appendChild(el("td", r[2] === 0 ? "t-pass" : "t-fail", STATUS[r[2]] + (r[9].length ? " (" + r[9].join(", ") + ")" : "")));
-      tr.appendChild(el("td", "cell-text", scoresText(r)));
+      tr.appendChild(el("td", "cell-text", cut(questionOf(r), 200)));
+      tr.appendChild(el("td", "cell-text", cut(expectedOf(r), 200)));
       tr.appendChild(el("td", "cell-text", cut(r[7].length ? r[7].join("; ") : text(r[4]), 300)));
+      tr.appendChild(el("td", "cell-text", scoresText(r)));
+      if (state.target === i) tr.classList.add("target");
       tr.addEventListener("click", function () {
         state.open[i] = !state.open[i];
         renderRows();
@@ -409,10 +782,53 @@
     renderRows();
   }
 
-  renderHeader();
-  renderBaseline();
-  renderCharts();
-  renderSuites();
-  renderRowControls();
+  // ---- deep links: #item=<node id>&row=<row id> ------------------------------------------------
+  function followHash() {
+    var params = {};
+    location.hash.replace(/^#/, "").split("&").forEach(function (part) {
+      var eq = part.indexOf("=");
+      if (eq > 0) {
+        try { params[part.slice(0, eq)] = decodeURIComponent(part.slice(eq + 1)); } catch (e) { /* ignore */ }
+      }
+    });
+    if (params.item === undefined) return;
+    var index = -1;
+    DATA.items.forEach(function (item, i) { if (item.nodeid === params.item) index = i; });
+    if (index < 0) return;
+    document.getElementById("item-filter").value = String(index);
+    document.getElementById("filter").value = "all";
+    document.getElementById("search").value = "";
+    applyFilters();
+    state.target = -1;
+    if (params.row !== undefined) {
+      var at = -1;
+      for (var n = 0; n < state.rows.length; n++) {
+        if (DATA.rows[state.rows[n]][1] === params.row) { at = n; break; }
+      }
+      if (at >= 0) {
+        state.page = Math.floor(at / PAGE);
+        state.target = state.rows[at];
+        state.open[state.target] = true;
+        renderRows();
+      }
+    }
+    var target = document.querySelector("#rows-body tr.target") || document.getElementById("rows-section");
+    target.scrollIntoView();
+  }
+
+  function timed(name, fn) {
+    var start = performance.now();
+    fn();
+    TIMING[name] = performance.now() - start;
+  }
+  timed("header", function () { renderHeader(); renderFindings(); renderBaseline(); renderAB(); });
+  timed("matrix", renderMatrixControls);
+  timed("charts", renderCharts);
+  timed("suites", renderSuites);
+  timed("rows", renderRowControls);
+  window.addEventListener("hashchange", followHash);
+  followHash();
+  TIMING.total = performance.now() - T0;
+  document.body.dataset.timing = JSON.stringify(TIMING);
   document.body.dataset.rendered = "true";
 })();

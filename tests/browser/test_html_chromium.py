@@ -1,9 +1,11 @@
 """The HTML report in a real headless Chromium (Debian's `chromium`), driven over the DevTools
-protocol: it renders, logs no console error, hostile dataset text and model output stay text, and
-the row filter, search and drill-down work. A screenshot goes to test-artifacts/.
+protocol, for the three runs a reviewer meets: a passing run, a failing run with a baseline, and a
+two-variant run. Each page renders without a console error, hostile dataset text and model output
+stay text, the "what failed" summary lists exactly the breaches of the results JSON, and the
+variant matrix, its filters, the row filter, search, drill-down and deep links work. Screenshots
+go to test-artifacts/ (uploaded by CI, and the README's picture).
 
-The report comes from two real gate runs (a baseline, then a changed variant), so the page shows
-deltas as a reviewer would see them.
+The reports come from real gate runs, so the page shows what a reviewer would see.
 """
 
 from __future__ import annotations
@@ -50,8 +52,13 @@ evaluators:
   - length
 thresholds:
   metrics:
-    word_overlap: {min: 0.5}
+    word_overlap:
+      - {min: 0.5}
+      - {aggregate: pass_rate, row: {min: 0.5}, min: 0.75}
 """
+
+TWO_VARIANTS = SUITE.replace("quote: {strategy: quote}",
+                             "quote: {strategy: quote}\n      short: {strategy: short}")
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
@@ -131,35 +138,42 @@ class DevTools:
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[DevTools]:
-    profile = tmp_path / "profile"
-    log = (tmp_path / "chromium.log").open("w")
-    proc = subprocess.Popen([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-                             "about:blank"], stdout=log, stderr=log)
-    try:
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 60
-        while not port_file.is_file() or not port_file.read_text().strip():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("chromium did not start: " + (tmp_path / "chromium.log").read_text())
-            time.sleep(0.1)
-        port = int(port_file.read_text().split()[0])
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
-        targets = json.loads(opener.open(f"http://127.0.0.1:{port}/json/list", timeout=30).read())
-        page = next(t for t in targets if t.get("type") == "page")
-        tools = DevTools(page["webSocketDebuggerUrl"])
-        for domain in ("Page", "Runtime", "Log"):
-            tools.call(f"{domain}.enable")
-        yield tools
-        tools.close()
-    finally:
-        proc.terminate()
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevTools]:
+    """A fresh headless Chromium with its own profile and log under its own temporary folder;
+    every file it opens is closed whatever happens (a leaked log file handle is a
+    ResourceWarning in some later test)."""
+    chromium = _chromium()
+    home = tmp_path_factory.mktemp("chromium")
+    profile = home / "profile"
+    with (home / "chromium.log").open("w") as log:
+        proc = subprocess.Popen([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                                 "about:blank"], stdout=log, stderr=log)
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
-        log.close()
+            port_file = profile / "DevToolsActivePort"
+            deadline = time.monotonic() + 60
+            while not port_file.is_file() or not port_file.read_text().strip():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("chromium did not start: " + (home / "chromium.log").read_text())
+                time.sleep(0.1)
+            port = int(port_file.read_text().split()[0])
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback
+            with opener.open(f"http://127.0.0.1:{port}/json/list", timeout=30) as answer:
+                targets = json.loads(answer.read())
+            page = next(t for t in targets if t.get("type") == "page")
+            tools = DevTools(page["webSocketDebuggerUrl"])
+            try:
+                for domain in ("Page", "Runtime", "Log"):
+                    tools.call(f"{domain}.enable")
+                yield tools
+            finally:
+                tools.close()
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=15)
 
 
 def _rows() -> list[dict[str, str]]:
@@ -178,21 +192,29 @@ def _rows() -> list[dict[str, str]]:
     ]
 
 
+def _gate(project: Any, *args: str, suite: str = SUITE, expect: int = 0) -> dict[str, Any]:
+    project.write("suites/support.yaml", suite)
+    result = project.pytester.runpytest("--llm-gate", "-p", "no:xdist", *args)
+    assert result.ret == expect, result.stdout.str()
+    return project.results()
+
+
 @pytest.fixture
-def html_report(project: Any) -> Path:
+def gate_project(project: Any) -> Any:
     project.write("echo_app.py", APP)
-    project.write("suites/support.yaml", SUITE)
     project.write("thresholds.yaml", "metrics: {}\n")
     project.rows(_rows())
-    first = project.pytester.runpytest("--llm-gate", "-p", "no:xdist", "--llm-gate-save",
-                                       "base.json")
-    assert first.ret == pytest.ExitCode.OK, first.stdout.str()
-    project.write("suites/support.yaml", SUITE.replace(
-        "quote: {strategy: quote}", "quote: {strategy: quote}\n      short: {strategy: short}"))
-    second = project.pytester.runpytest("--llm-gate", "-p", "no:xdist", "--llm-gate-baseline",
-                                        "base.json", "--llm-gate-html", "report.html")
-    assert second.ret == pytest.ExitCode.TESTS_FAILED, second.stdout.str()  # "short" fails
-    path: Path = project.path / "report.html"
+    return project
+
+
+@pytest.fixture
+def html_report(gate_project: Any) -> Path:
+    """A failing run with a baseline: the baseline ran `quote`; this run adds `short`, which
+    fails its thresholds."""
+    _gate(gate_project, "--llm-gate-save", "base.json")
+    _gate(gate_project, "--llm-gate-baseline", "base.json", "--llm-gate-html", "report.html",
+          suite=TWO_VARIANTS, expect=pytest.ExitCode.TESTS_FAILED)
+    path: Path = gate_project.path / "report.html"
     return path
 
 
@@ -207,14 +229,54 @@ def _screenshot(tools: DevTools, request: pytest.FixtureRequest, name: str) -> P
 
 
 VISIBLE_ROWS = "document.querySelectorAll('#rows-body tr.row-line').length"
+MATRIX_ROWS = "document.querySelectorAll('#matrix-body tr.matrix-row').length"
 
 
-def test_report_renders_safely_and_filters(browser: DevTools, html_report: Path,
-                                           request: pytest.FixtureRequest) -> None:
-    tools = browser
-    tools.call("Page.navigate", url=html_report.as_uri())
+def _open(tools: DevTools, page: Path, fragment: str = "") -> None:
+    if fragment:  # a fresh load, not a same-document hash change
+        tools.call("Page.navigate", url="about:blank")
+        tools.wait_for("Page.loadEventFired")
+    tools.call("Page.navigate", url=page.as_uri() + fragment)
     tools.wait_for("Page.loadEventFired")
     assert tools.js("document.body.dataset.rendered") == "true"
+
+
+def _set(tools: DevTools, element: str, value: str, event: str = "change") -> None:
+    tools.js(f"var e = document.getElementById({element!r}); e.value = {value!r};"
+             f"e.dispatchEvent(new Event({event!r}))")
+
+
+def _until(tools: DevTools, expression: str, expected: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while tools.js(expression) != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert tools.js(expression) == expected, expression
+
+
+def _breaches(results: dict[str, Any]) -> set[tuple[str, str]]:
+    """(item, metric) of every check that did not pass, as the summary table names them."""
+    out = set()
+    for item in results["items"]:
+        for c in item["checks"]:
+            if c["verdict"] != "pass":
+                metric = f"{c['metric']} {c['aggregate']}"
+                out.add((item["nodeid"].split("::")[1],
+                         metric + (" (regression)" if c["kind"] == "regression" else "")))
+        if item["verdict"] in ("failed", "error") and not any(
+                c["verdict"] in ("fail", "error", "inconclusive") for c in item["checks"]):
+            out.add((item["nodeid"].split("::")[1], "item"))
+    return out
+
+
+SUMMARY = ("Array.from(document.querySelectorAll('#findings-body tr'))"
+           ".map(r => [r.cells[1].textContent, r.cells[2].textContent])")
+
+
+def test_failing_run_with_baseline(browser: DevTools, html_report: Path,
+                                   request: pytest.FixtureRequest) -> None:
+    tools = browser
+    _open(tools, html_report)
+    results = json.loads((html_report.parent / ".llmgate" / "results.json").read_text("utf-8"))
 
     # the hostile row is on the page as text, and nothing of it ran
     assert tools.js("document.title") == "LLM gate report"
@@ -226,36 +288,68 @@ def test_report_renders_safely_and_filters(browser: DevTools, html_report: Path,
                                                         ".textContent")
     assert tools.js("document.querySelector('h1 .badge').textContent") == "FAILED"
 
+    # "what failed" comes first and lists exactly the breaches of the results JSON
+    assert tools.js("document.querySelector('main section:not([hidden])').id") == \
+        "verdict-section"
+    shown = [tuple(r) for r in tools.js(SUMMARY)]
+    assert len(shown) == len(set(shown))
+    assert set(shown) == _breaches(results) != set()
+
     # two items x four rows; the per-suite table shows the baseline delta column
     assert tools.js(VISIBLE_ROWS) == 8
     assert tools.js("document.getElementById('row-status').textContent") == "8 of 8 rows"
     assert "Δ" in tools.js("document.querySelector('.suite-table thead').textContent")
     assert tools.js("document.getElementById('baseline-section').hidden") is False
     assert tools.js("document.querySelectorAll('#chart-variants svg rect').length") >= 2
-    assert tools.js("document.querySelectorAll('#chart-scatter svg circle').length") == 2
-    _screenshot(tools, request, "html-report.png")
+    assert tools.js("document.getElementById('metric-select').value") == "word_overlap"
 
-    # filter: failing rows only (below the word_overlap bar of 0.5)
-    tools.js("var f = document.getElementById('filter'); f.value = 'failing';"
-             "f.dispatchEvent(new Event('change'))")
-    failing = tools.js(VISIBLE_ROWS)
-    assert 1 <= failing < 8
+    # the matrix: golden rows x (quote's baseline, quote, short), diffed against the baseline
+    assert tools.js("Array.from(document.querySelectorAll('#matrix-head th'))"
+                    ".map(t => t.textContent)") == [
+        "row", "question / expected", "quote (baseline) (reference)", "quote", "short"]
+    assert tools.js(MATRIX_ROWS) == 4
+    assert tools.js("document.querySelectorAll('#matrix-body del.w').length") > 0
+    _screenshot(tools, request, "html-report.png")
+    _set(tools, "matrix-filter", "changed")
+    assert tools.js(MATRIX_ROWS) == 4  # short answers differently on every row
+    _set(tools, "matrix-ref", "1")  # against quote of this run: quote itself is unchanged
+    assert tools.js(MATRIX_ROWS) == 4
+    assert tools.js("document.querySelectorAll('#matrix-body tr td:nth-child(4) del.w,"
+                    "#matrix-body tr td:nth-child(4) ins.w').length") == 0
+    _set(tools, "matrix-filter", "regressed")
+    regressed = tools.js(MATRIX_ROWS)
+    assert 1 <= regressed <= 4
+    _set(tools, "matrix-filter", "failing")
+    failing = tools.js(MATRIX_ROWS)
+    assert failing >= 1
+    assert tools.js("Array.from(document.querySelectorAll('#matrix-body tr.matrix-row'))"
+                    ".every(r => r.querySelector('.c-fail, .c-error') !== null)") is True
+    _set(tools, "matrix-filter", "all")
+    _set(tools, "matrix-search", "signup", "input")
+    _until(tools, MATRIX_ROWS, 1)
+
+    # a matrix cell is a deep link into the rows: the row opens with its expected answer
+    tools.js("document.querySelector('#matrix-body tr.matrix-row td:nth-child(5)').click()")
+    _until(tools, "document.querySelectorAll('#rows-body tr.target').length", 1)
+    assert "short" in tools.js("decodeURIComponent(location.hash)")
+    detail = tools.js("document.querySelector('#rows-body tr.detail').textContent")
+    assert "expected" in detail
+    assert "Plans renew monthly on the signup date." in detail
+
+    # rows filter: failing rows are those under the row-level rule (pass_rate row bound)
+    _set(tools, "item-filter", "-1")
+    _set(tools, "filter", "failing")
+    failing_rows = tools.js(VISIBLE_ROWS)
+    assert 1 <= failing_rows < 8
     assert tools.js("Array.from(document.querySelectorAll('#rows-body tr.row-line'))"
                     ".every(r => r.classList.contains('status-failing'))") is True
-    assert tools.js("document.getElementById('row-status').textContent") == f"{failing} of 8 rows"
-    tools.js("var f = document.getElementById('filter'); f.value = 'erroring';"
-             "f.dispatchEvent(new Event('change'))")
+    _set(tools, "filter", "erroring")
     assert tools.js(VISIBLE_ROWS) == 0
 
     # search (debounced) finds the hostile row by its text; the drill-down opens on click
-    tools.js("var f = document.getElementById('filter'); f.value = 'all';"
-             "f.dispatchEvent(new Event('change'));"
-             "var s = document.getElementById('search'); s.value = 'onerror';"
-             "s.dispatchEvent(new Event('input'))")
-    deadline = time.monotonic() + 10
-    while tools.js(VISIBLE_ROWS) != 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert tools.js(VISIBLE_ROWS) == 2  # the hostile row under both variants
+    _set(tools, "filter", "all")
+    _set(tools, "search", "onerror", "input")
+    _until(tools, VISIBLE_ROWS, 2)  # the hostile row under both variants
     tools.js("document.querySelector('#rows-body tr.row-line').click()")
     detail = tools.js("document.querySelector('#rows-body tr.detail').textContent")
     assert "data.question" in detail
@@ -264,4 +358,69 @@ def test_report_renders_safely_and_filters(browser: DevTools, html_report: Path,
     assert tools.js("document.title") == "LLM gate report"
     _screenshot(tools, request, "html-report-drilldown.png")
 
+    # a deep link opened from outside (a PR comment) lands on the row, detail open
+    quote = next(i["nodeid"] for i in results["items"] if "quote" in i["nodeid"])
+    _open(tools, html_report, f"#item={quote}&row=r2")
+    _until(tools, "document.querySelector('#rows-body tr.target')?.dataset.row", "r2")
+    assert tools.js("document.getElementById('row-status').textContent") == "4 of 8 rows"
+    assert "Plans renew monthly on the signup date." in tools.js(
+        "document.querySelector('#rows-body tr.detail').textContent")
     assert tools.problems() == []
+
+
+def test_passing_run(browser: DevTools, gate_project: Any,
+                     request: pytest.FixtureRequest) -> None:
+    results = _gate(gate_project, "--llm-gate-html", "report.html")
+    assert _breaches(results) == set()
+    _open(browser, gate_project.path / "report.html")
+    assert browser.js("document.querySelector('h1 .badge').textContent") == "PASSED"
+    assert browser.js("document.getElementById('verdict-none').hidden") is False
+    assert browser.js("document.getElementById('findings-table').hidden") is True
+    assert browser.js(SUMMARY) == []
+    assert browser.js("document.getElementById('matrix-section').hidden") is True  # one column
+    # a row is labelled failing only under the row-level rule (word_overlap >= 0.5 per row);
+    # the item-level mean bar labels none
+    below = [r["id"] for i in results["items"] for r in i["rows"]
+             if r["metrics"]["word_overlap"] < 0.5]
+    _set(browser, "filter", "problems")
+    assert browser.js("Array.from(document.querySelectorAll('#rows-body tr.row-line'))"
+                      ".map(r => r.dataset.row)") == below
+    _screenshot(browser, request, "html-report-passing.png")
+    assert browser.problems() == []
+
+
+def test_two_variant_run(browser: DevTools, gate_project: Any,
+                         request: pytest.FixtureRequest) -> None:
+    results = _gate(gate_project, "--llm-gate-html", "report.html", suite=TWO_VARIANTS,
+                    expect=pytest.ExitCode.TESTS_FAILED)
+    page = gate_project.path / "report.html"
+    _open(browser, page)
+    assert {tuple(r) for r in browser.js(SUMMARY)} == _breaches(results)
+    # the A/B verdict: a paired comparison of the two variants on word_overlap
+    assert browser.js("document.getElementById('ab-section').hidden") is False
+    heading = browser.js("document.querySelector('#ab h3').textContent")
+    assert heading.startswith("browser: bot on qa (quote vs short): ")
+    row = browser.js("Array.from(document.querySelector('#ab tbody tr').cells)"
+                     ".map(c => c.textContent)")
+    assert row[:2] == ["word_overlap", "short \u2212 quote"]
+    assert row[-1] in ("no significant difference", "quote better")  # 4 rows: little power
+    # the matrix: two variant columns, the first is the reference
+    assert browser.js("Array.from(document.querySelectorAll('#matrix-head th'))"
+                      ".map(t => t.textContent)") == [
+        "row", "question / expected", "quote (reference)", "short"]
+    assert browser.js(MATRIX_ROWS) == 4
+    _set(browser, "matrix-filter", "regressed")
+    assert browser.js(MATRIX_ROWS) >= 1
+    _set(browser, "matrix-ref", "")  # no reference: nothing is "changed"
+    _set(browser, "matrix-filter", "changed")
+    assert browser.js(MATRIX_ROWS) == 0
+    _set(browser, "matrix-filter", "all")
+    assert browser.js("document.querySelectorAll('#matrix-body ins.w, #matrix-body del.w')"
+                      ".length") == 0
+    # charts open on the failing metric, with labels that tell the variants apart
+    assert browser.js("document.getElementById('metric-select').value") == "word_overlap"
+    labels = browser.js("Array.from(document.querySelectorAll('#chart-variants svg text'))"
+                        ".map(t => t.textContent).filter(t => t.includes('['))")
+    assert len(labels) == len(set(labels)) == 2
+    _screenshot(browser, request, "html-report-variants.png")
+    assert browser.problems() == []

@@ -21,7 +21,8 @@ def _sample():
         item("bot", "a", rows=[row("r0", output="=HYPERLINK(\"http://x\")", f1=0.9),
                                row("r1", output={"response": "fine", "context": "c"}, f1=0.1),
                                row("r2", errors=["timeout"])],
-             checks=[threshold("f1", 0.5, 0.6)]),
+             checks=[threshold("f1", 0.5, 0.6),
+                     threshold("f1", 0.67, 0.6, aggregate="pass_rate(>= 0.5)")]),
         item("bot", "b", rows=scored("s", [1.0], contains=1.0)),
     )
 
@@ -42,6 +43,29 @@ def test_csv_columns_and_statuses() -> None:
 def test_csv_defuses_spreadsheet_formulas() -> None:
     records = list(csv.DictReader(io.StringIO(render_csv(_sample()))))
     assert records[0]["output"] == "'=HYPERLINK(\"http://x\")"
+
+
+def test_rows_fail_only_under_a_row_level_rule() -> None:
+    """A mean bound says nothing about one row: in a passing run no row is labelled failing
+    because it sits under the item's mean bar (issue 11: 121 of 222 rows were)."""
+    mean_only = run(item("bot", "a", rows=scored("r", [0.9, 0.2, 0.8]),
+                         checks=[threshold("f1", 0.63, 0.5)]))
+    assert {r["status"] for r in csv.DictReader(io.StringIO(render_csv(mean_only)))} == {"ok"}
+    worst_row = run(item("bot", "a", rows=scored("r", [0.9, 0.2, 0.8]),
+                         checks=[threshold("f1", 0.2, 0.5, aggregate="min")]))
+    statuses = [r["status"] for r in csv.DictReader(io.StringIO(render_csv(worst_row)))]
+    assert statuses == ["ok", "failing", "ok"]
+
+
+def test_csv_escapes_control_characters() -> None:
+    hostile = "\x1b[2J\x1b]0;owned\x07 clear\u202e"
+    text = render_csv(run(item("bot", "a", rows=[row("r\x1b[31m", output=hostile, f1=1.0)])))
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    assert "\u202e" not in text
+    record = next(csv.DictReader(io.StringIO(text)))
+    assert record["output"] == "\\x1b[2J\\x1b]0;owned\\x07 clear\\u202e"
+    assert record["row_id"] == "r\\x1b[31m"
 
 
 def test_results_frame(tmp_path: Path) -> None:

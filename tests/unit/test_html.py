@@ -86,10 +86,15 @@ def test_rows_are_classified_and_long_strings_cut() -> None:
     long = "x" * (MAX_STRING + 500)
     results = run(item("bot", "v", rows=[row("ok", f1=0.9), row("low", f1=0.1, output=long),
                                         row("err", errors=["boom"])],
-                       checks=[threshold("f1", 0.5, 0.5)]))
+                       checks=[threshold("f1", 0.5, 0.5),
+                               threshold("f1", 0.1, 0.5, aggregate="min")]))
     data = report_data(results)
     status = {r[1]: (r[2], r[9]) for r in data["rows"]}
     assert status == {"ok": (0, []), "low": (1, ["f1"]), "err": (2, [])}
+    # under a mean bound alone no row is "failing": only a row-level rule judges a row
+    mean_only = run(item("bot", "v", rows=[row("ok", f1=0.9), row("low", f1=0.1)],
+                         checks=[threshold("f1", 0.5, 0.5)]))
+    assert [r[2] for r in report_data(mean_only)["rows"]] == [0, 0]
     output = next(r[4] for r in data["rows"] if r[1] == "low")
     assert len(output) < MAX_STRING + 100
     assert output.endswith("[500 more characters]")
@@ -127,3 +132,53 @@ def test_histograms_share_a_range_per_metric() -> None:
     assert (a["lo"], a["hi"]) == (b["lo"], b["hi"]) == (0.0, 1.0)
     assert sum(a["bins"]) == sum(b["bins"]) == 2
     assert b["bins"][-1] == 2
+
+
+def test_findings_default_metric_and_gated_histograms_first() -> None:
+    ungated = {f"detector_{n}": 0.0 for n in range(20)}
+    results = run(
+        item("bot", "a", rows=[row("r1", f1=0.2, latency_ms=10.0, **ungated)],
+             checks=[threshold("latency_ms", 10.0, None, 100.0), threshold("f1", 0.2, 0.5)]),
+        item("bot", "b", rows=[row("r1", f1=0.9, latency_ms=12.0, **ungated)],
+             checks=[threshold("f1", 0.9, 0.5)]),
+    )
+    data = report_data(results)
+    assert [(f["short"], f["metric"], f["value"], f["bound"]) for f in data["findings"]] == [
+        ("bot[a-qa]", "f1", "0.2", ">= 0.5")]
+    assert data["defaultMetric"] == "f1"  # the failing metric, not latency
+    assert "f1" in data["items"][0]["hist"]  # gated metrics get histogram slots first
+    passing = run(item("bot", "b", rows=[row("r1", f1=0.9, latency_ms=12.0)],
+                       checks=[threshold("latency_ms", 12.0, None, 100.0),
+                               threshold("f1", 0.9, 0.5)]))
+    assert report_data(passing)["defaultMetric"] == "f1"  # first gated quality metric
+    assert report_data(passing)["findings"] == []
+
+
+def test_variants_and_baseline_rows_for_the_matrix() -> None:
+    from pytest_llmgate.compare import diff_runs
+
+    checks = [threshold("f1", 0.5, 0.1)]
+    values = [0.1, 0.2, 0.3, 0.2, 0.1, 0.3]
+    head = run(item("bot", "a", rows=scored("r", values), checks=checks),
+               item("bot", "b", rows=scored("r", [v + 0.6 for v in values]), checks=checks))
+    base = run(item("bot", "a", rows=[*scored("r", values[:1]), row("r1", output="older"),
+                                      *scored("r", values)[2:]]))
+    data = report_data(head, diff_runs(head, base))
+    [group] = data["variants"]
+    assert group["best"] == {"f1": "b"}
+    assert group["comparisons"][0]["winner"] == "b"
+    assert set(data["baseRows"]) == {"0"}  # only `a` has a baseline item
+    assert data["baseRows"]["0"]["r1"][0] == "older"
+    assert data["baseRows"]["0"]["r0"][0] == 0  # unchanged answers are sent once
+
+
+def test_dataset_rows_are_sent_once_per_golden_row() -> None:
+    shared = [row(f"r{i}", f1=0.5, data={"id": f"r{i}", "context": "long " * 50}) for i in range(3)]
+    changed = [*shared[:2], row("r2", f1=0.5, data={"id": "r2", "context": "edited"})]
+    results = run(item("bot", "a", rows=shared), item("bot", "b", rows=shared),
+                  item("bot", "c", rows=changed))
+    data = report_data(results)
+    assert len(data["data"]) == 4  # three golden rows, plus the edited one kept apart
+    by_item = {(r[0], r[1]): data["data"][r[5]]["context"] for r in data["rows"]}
+    assert by_item[(0, "r2")] == by_item[(1, "r2")] == "long " * 50
+    assert by_item[(2, "r2")] == "edited"

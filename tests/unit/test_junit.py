@@ -92,7 +92,8 @@ def test_structure_and_verdicts() -> None:
     failure = cases["bot[bad-qa]"].find("failure")
     assert failure is not None
     assert failure.get("type") == "llm_gate.failed"
-    assert "regression: f1 fell" in (failure.get("message") or "")
+    # the breach summary: every failing check on one line, regressions first
+    assert failure.get("message") == "2 breaches: regression: f1 fell; f1 mean = 0.4, needs >= 0.5"
     assert "f1" in (failure.text or "")
     skipped = cases["bot[skip-qa]"].find("skipped")
     assert skipped is not None

@@ -47,24 +47,29 @@ def test_md_escape_truncates_before_escaping() -> None:
     assert md_escape("www.evil.example and WWW.x.org") == "www&#8203;.evil.example and WWW&#8203;.x.org"
 
 
-def test_without_baseline_lists_checks_and_failing_items() -> None:
+def test_without_baseline_lists_breaches_first_then_suites_collapsed() -> None:
     results = run(
         item("bot", "good", rows=scored("r", [0.9, 0.8]), checks=[threshold("f1", 0.85, 0.5)]),
-        item("bot", "bad", rows=[row("x", output=PAYLOAD, f1=0.1), row("y", f1=0.3),
+        item("bot", "bad", rows=[row("x", output=PAYLOAD, f1=0.1,
+                                     data={"question": "q x", "ground_truth": "the truth"}),
+                                 row("y", f1=0.3),
                                  row("z", errors=["timeout after 30s"])],
              checks=[threshold("f1", 0.2, 0.5)]),
     )
     text = render_markdown(results, artifacts=["report.html", "junit.xml"])
     assert text.startswith(MARKER + "\n")
     assert "\u274c **LLM gate failed** \u2014 1 of 2 item(s) failed" in text
-    rows = _table_rows(text, "item")
-    assert rows[0][0] == "suites/demo.yaml::bot\\[bad-qa\\]"
-    assert rows[0][2] == "**0.2**"  # the breach is bold
-    assert rows[0][4] == "**FAIL**"
-    assert rows[1][4] == "pass"
+    [breach] = _table_rows(text, "")  # the first table: breaches only, the passing item absent
+    assert breach[1] == "bot\\[bad-qa\\]"
+    assert breach[2:5] == ["f1 mean", "**0.2**", "&gt;= 0.5"]
+    assert text.index("|  | item |") < text.index("<details>")
+    suite = _table_rows(text, "item")  # the full table, inside the suite's <details>
+    assert suite[0][0] == "suites/demo.yaml::bot\\[good-qa\\]"
+    assert [r[4] for r in suite] == ["pass", "**FAIL**"]
     worst = _table_rows(text, "row")
     assert [r[0] for r in worst] == ["z", "x", "y"]  # errors first, then the lowest scores
-    assert worst[0][2] == "timeout after 30s"
+    assert worst[0][4] == "timeout after 30s"
+    assert worst[1][2:4] == ["q x", "the truth"]  # question and expected next to the output
     assert "<script>" not in text
     assert "<img" not in text
     assert "Artifacts: report.html, junit.xml" in text
@@ -92,7 +97,7 @@ def test_diff_table_arrows_and_signs() -> None:
     cost = table["cost\\_usd \\(mean\\)"]
     assert cost[4].startswith("\u25bc \u22120.01")  # cost went down ...
     assert cost[4].endswith("\U0001f7e2")  # ... which is better
-    assert "**Cost** &#36;0.0200 (\u25bc \u2212&#36;0.0200 vs baseline \U0001f7e2)" in text
+    assert "**Cost** &#36;0.0200 (\u25bc \u2212&#36;0.0200 vs baseline)" in text  # no rule: no colour
     assert "cost\\_usd improved past tolerance" in text
 
 
@@ -132,6 +137,82 @@ def test_incomplete_and_passing_headlines() -> None:
 def test_run_url_must_be_plain_https() -> None:
     results = run(item())
     ok = render_markdown(results, run_url="https://github.com/o/r/actions/runs/1")
-    assert "([workflow run](https://github.com/o/r/actions/runs/1))" in ok
+    assert "([download from the workflow run](https://github.com/o/r/actions/runs/1#artifacts))" in ok
     bad = render_markdown(results, run_url="https://x.test/a)(javascript:alert(1)")
     assert "javascript" not in bad
+
+
+def test_no_red_on_noise_and_bounds_rounded_to_the_metric() -> None:
+    base = run(item("bot", "v1", rows=scored("r", [0.9, 0.8], latency_ms=200.0)), commit="b" * 40)
+    noisy = scored("r", [0.9, 0.8], latency_ms=200.2)  # +0.1% latency, no rule about it
+    rule = Policy(regression={"f1": RegressionRule("f1", max_drop=0.024445)})
+    checks = regression_checks(noisy, base.items[0], rule, dataset_sha256="a" * 64)
+    text = render_markdown(run(item("bot", "v1", rows=noisy, checks=checks)), base)
+    assert "\U0001f534" not in text
+    assert "\U0001f7e2" not in text
+    assert "No breaches and no regressions." in text
+    # a real drop past the rule: red, with the bound at the metric's precision (not 0.825555)
+    dropped = scored("r", [0.6, 0.5], latency_ms=200.0)
+    checks = regression_checks(dropped, base.items[0], rule, dataset_sha256="a" * 64)
+    text = render_markdown(run(item("bot", "v1", rows=dropped, checks=checks)), base)
+    [first] = _table_rows(text, "")
+    assert first[0] == "\U0001f534"
+    assert first[2] == "f1 mean \\(regression\\)"
+    assert first[4] == "0.85 \u2192 0.55 \\(allowed &gt;= 0.826\\)"
+
+
+def test_ab_verdict_names_a_best_variant_only_when_significant() -> None:
+    values_a = [0.2, 0.3, 0.25, 0.1, 0.3, 0.2, 0.15, 0.3, 0.2, 0.25]
+    better = [v + 0.5 for v in values_a]
+    same = [v + (0.01 if i % 2 else -0.01) for i, v in enumerate(values_a)]
+    checks = [threshold("f1", 0.5, 0.1)]
+    text = render_markdown(run(item("bot", "a", rows=scored("r", values_a), checks=checks),
+                               item("bot", "b", rows=scored("r", better), checks=checks)))
+    assert "**A/B** demo: bot on qa (a vs b): **b** best on f1" in text
+    ab = _table_rows(text, "metric")
+    assert ab[0][1:3] == ["b \u2212 a", "+0.5"]
+    assert float(ab[0][4]) < 0.05
+    text = render_markdown(run(item("bot", "a", rows=scored("r", values_a), checks=checks),
+                               item("bot", "b", rows=scored("r", same), checks=checks)))
+    assert "(a vs b): no variant is significantly better" in text
+
+
+FAILING = """
+metrics:
+  word_overlap: {min: 0.8}
+  length_chars: {aggregate: max, max: 10000}
+regression:
+  word_overlap: {max_drop: 0.05}
+  latency_ms: {aggregate: p95, max_rise_pct: 1, severity: warn}
+"""
+
+
+def _first_table(text: str) -> list[list[str]]:
+    return _table_rows(text, "") if "|  | item |" in text else []
+
+
+def test_identical_rerun_has_no_red_and_every_breach_is_in_the_first_table(project) -> None:
+    """A failing run (the `first` variant misses the word_overlap bar), saved, then rerun
+    unchanged against itself: no 🔴 anywhere; every non-passing check of the results JSON is
+    a row of the comment's first table."""
+    project.write("thresholds.yaml", FAILING)
+    first = project.pytester.runpytest("--llm-gate", "-p", "no:xdist", "--llm-gate-save",
+                                       "base.json")
+    assert first.ret == 1
+    again = project.pytester.runpytest("--llm-gate", "-p", "no:xdist", "--llm-gate-baseline",
+                                       "base.json", "--llm-gate-md", "comment.md")
+    assert again.ret == 1
+    text = (project.path / "comment.md").read_text("utf-8")
+    assert "\U0001f534" not in text
+    assert "no regression" in text
+    results = project.results()
+    expected = {
+        (md_escape(i["nodeid"].split("::")[1], 60),
+         md_escape(f"{c['metric']} {c['aggregate']}"
+                   + (" (regression)" if c["kind"] == "regression" else ""), 60))
+        for i in results["items"] for c in i["checks"] if c["verdict"] != "pass"
+    }
+    assert expected  # the run does breach something
+    shown = {(r[1], r[2]) for r in _first_table(text)}
+    assert expected == shown
+    assert len(shown) == len(_first_table(text))  # and nothing is listed twice

@@ -157,7 +157,8 @@ def _api_verdict(project: Project, scenario: Scenario, monkeypatch: pytest.Monke
 @pytest.mark.slow
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_every_surface_gives_the_same_verdict(
-    project: Project, scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+    project: Project, scenario: Scenario, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     _setup(project, scenario, monkeypatch)
     pytester = project.pytester
@@ -187,7 +188,7 @@ def test_every_surface_gives_the_same_verdict(
         code = llmgate(["diff", str(project.path / "base.json"), str(head),
                         "--fail-on-regression"])
         surfaces["llmgate diff"] = "failed" if code == 1 else "passed"
-        assert code in (0, 1)
+        assert code in (0, 1), capsys.readouterr().err
 
     # the same run in two shards, merged, decides the same
     parts = []
@@ -200,7 +201,7 @@ def test_every_surface_gives_the_same_verdict(
     if scenario.baseline_target is not None:
         merge_args += ["--baseline", str(project.path / "base.json")]
     code = llmgate(merge_args)
-    assert code in (0, 1)
+    assert code in (0, 1), capsys.readouterr().err
     surfaces["llmgate merge"] = "failed" if code == 1 else "passed"
     assert json.loads(merged.read_text("utf-8"))["verdict"] == surfaces["llmgate merge"]
 

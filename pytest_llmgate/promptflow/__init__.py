@@ -23,6 +23,7 @@ __all__ = [
     "EvaluationFlow",
     "PromptflowUnavailable",
     "check_installed",
+    "disable_telemetry",
     "is_experiment_file",
     "prepare_environment",
     "quiet_loggers",
@@ -96,6 +97,25 @@ def prepare_environment() -> None:
         os.environ.setdefault("PF_DISABLE_TRACING", "true")
         _prepared = True
     quiet_loggers()
+
+
+def disable_telemetry() -> None:
+    """Prompt Flow's telemetry off unless the user's pf config turned it on.
+
+    promptflow sends usage telemetry to an Application Insights host by default (it tried on a
+    connection-failure path); CI is often egress-filtered and no data should leave unasked. The
+    setting is made in memory: nothing is written to the user's pf config.
+    """
+    try:
+        import pydash
+        from promptflow._sdk._configuration import Configuration
+    except ImportError:  # promptflow-devkit absent: no telemetry code either
+        return
+    config = Configuration.get_instance()
+    if config.get_config(Configuration.COLLECT_TELEMETRY) is None:
+        pydash.set_(config._config, Configuration.COLLECT_TELEMETRY, False)
+    if config.get_config(Configuration.EXTENSION_COLLECT_TELEMETRY) is None:
+        pydash.set_(config._config, Configuration.EXTENSION_COLLECT_TELEMETRY, False)
 
 
 def quiet_loggers() -> None:

@@ -150,7 +150,15 @@ async def _chat(
     role: Literal["subject", "judge"] = (
         "judge" if ledger is not None and ledger.role == "judge" else "subject"
     )
-    result = await chat(_model(kind, connection, deployment), messages, params=params, role=role)
+    from pytest_llmgate.promptflow.observe import gate_call
+
+    token = gate_call.set(True)  # accounted by the engine itself: not observed twice
+    try:
+        result = await chat(
+            _model(kind, connection, deployment), messages, params=params, role=role
+        )
+    finally:
+        gate_call.reset(token)
     return result.text
 
 

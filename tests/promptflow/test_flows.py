@@ -297,19 +297,22 @@ def test_standalone_prompty(pf_project: pytest.Pytester) -> None:
     assert item["aggregates"]["f1_score"]["mean"] == 1.0
 
 
-def test_flow_without_connections_is_skipped_with_the_reason(
+def test_flow_without_connections_is_an_item_error(
     pf_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No AOAI_* variables and no gate model: the flow's connection cannot be built, so the
-    items are skipped with that one line (a failure under --llm-gate-require-models)."""
+    """No AOAI_* variables and no gate model: the flow's connection cannot be built, so the items
+    error with one line naming the connection and the variables to set (a skip would pass CI)."""
     for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "LLMGATE_JUDGE_BASE_URL",
                  "LLMGATE_JUDGE_API_KEY", "LLMGATE_JUDGE_MODEL"):
         monkeypatch.delenv(name, raising=False)
     write(pf_project.path, {**DAG, "suites/pf.yaml": DAG_SUITE,
                             "thresholds.yaml": "version: 1\nmetrics: {}\n"})
-    result = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites", "-rs")
-    result.assert_outcomes(skipped=2)
-    result.stdout.fnmatch_lines(["*SKIPPED*no judge model configured: set AZURE_OPENAI_ENDPOINT*"])
-    strict = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites",
-                                             "--llm-gate-require-models")
-    assert strict.ret != 0
+    result = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites")
+    result.assert_outcomes(failed=2)
+    assert result.ret != 0
+    result.stdout.fnmatch_lines([
+        "*ERROR (flow.dag.yaml: connection 'aoai' is not configured: set AOAI_API_KEY with "
+        "AOAI_API_BASE (Azure OpenAI) or AOAI_BASE_URL (OpenAI-compatible)*"
+    ])
+    verdicts = {i["nodeid"]: i["verdict"] for i in results(pf_project.path)["items"]}
+    assert set(verdicts.values()) == {"error"}

@@ -147,6 +147,9 @@ def resolve_evaluator(
     base_dir: Path | None = None,
 ) -> BoundEvaluator:
     """Resolve one evaluator spec; raise `EvaluatorSpecError` with a one-line reason."""
+    from pytest_llmgate.promptflow import egress_off_environment
+
+    egress_off_environment()  # before azure-ai-evaluation / promptflow may be imported
     args = dict(args or {})
     key = ALIASES.get(use, use)
     builtin = BUILTINS.get(key)

@@ -9,6 +9,7 @@ import pytest
 
 from pytest_llmgate.testing import LLMServer
 from tests.promptflow.conftest import jsonl, results, write
+from tests.promptflow.test_connections import EGRESS_SPY
 
 pytest.importorskip("azure.ai.evaluation")
 
@@ -46,7 +47,8 @@ SUITE = """
 def test_azure_classes_by_import_path_through_a_suite(
     pf_project: pytest.Pytester, llm: LLMServer
 ) -> None:
-    write(pf_project.path, {"data/qa.jsonl": jsonl(ROWS), "suites/az.yaml": SUITE})
+    write(pf_project.path, {"data/qa.jsonl": jsonl(ROWS), "suites/az.yaml": SUITE,
+                            "conftest.py": EGRESS_SPY})
     result = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites")
     result.assert_outcomes(passed=1)
     (item,) = results(pf_project.path)["items"]
@@ -69,3 +71,5 @@ def test_azure_classes_by_import_path_through_a_suite(
     assert checks["f1_score"] == "pass" and checks["qa.groundedness"] == "pass"
     # the judges reached the test server (one request per judge class and row at least)
     assert llm.routes["chat"] >= 2 * 6
+    # importing azure-ai-evaluation (and promptflow's devkit under it) contacted no other host
+    assert not (pf_project.path / "egress.log").exists()

@@ -382,3 +382,67 @@ def test_experiment_connection_by_template_convention_and_overlay(
     failed.stdout.fnmatch_lines(["*connection 'openai_conn': api_key needs environment variable "
                                  "OPENAI_CONN_API_KEY or api_key (not set)*"])
     assert not (pf_project.path / "egress.log").exists()
+
+
+COMPLETION = {
+    # a prompt node (promptflow-tools) feeding an `api: completion` LLM node
+    "flows/complete/flow.dag.yaml": """
+        inputs:
+          question: {type: string}
+          context: {type: string}
+        outputs:
+          answer: {type: string, reference: "${complete.output}"}
+        nodes:
+        - name: build
+          type: prompt
+          source: {type: code, path: build.jinja2}
+          inputs: {question: "${inputs.question}", context: "${inputs.context}"}
+        - name: complete
+          type: llm
+          source: {type: code, path: complete.jinja2}
+          inputs: {deployment_name: gpt-4o-mini, max_tokens: 40, temperature: 0,
+                   text: "${build.output}"}
+          connection: legacy
+          api: completion
+    """,
+    "flows/complete/build.jinja2": "Context: {{context}}\nQuestion: {{question}}\n",
+    "flows/complete/complete.jinja2": "{{text}}",
+    "suites/complete.yaml": """
+        suite: complete
+        datasets:
+          qa: ../data/qa.jsonl
+        subjects:
+          complete:
+            path: ../flows/complete
+            inputs: {question: "${data.q}", context: "${data.ctx}"}
+        evaluators:
+          - {use: contains, args: {value: "is"}, inputs: {response: "${output.answer}"}}
+        thresholds:
+          metrics:
+            contains: {min: 1}
+            cost_usd: {aggregate: sum, max: 0.01}
+    """,
+}
+
+
+def test_completion_node_through_the_connection(
+    pf_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, llm: LLMServer
+) -> None:
+    _env(pf_project, monkeypatch, llm)
+    monkeypatch.setenv("LEGACY_API_BASE", llm.azure_endpoint)
+    monkeypatch.setenv("LEGACY_API_KEY", "legacy-key-0004")
+    write(pf_project.path, {**COMPLETION, "conftest.py": EGRESS_SPY,
+                            "data/qa.jsonl": jsonl(QUESTIONS)})
+    result = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites")
+    result.assert_outcomes(passed=1)
+    (item,) = results(pf_project.path)["items"]
+    assert item["nodeid"] == "suites/complete.yaml::complete[default-qa]"
+    rows = {r["id"]: r for r in item["rows"]}
+    assert rows["a"]["output"] == {"answer": "The sky is blue."}
+    assert rows["b"]["output"] == {"answer": "Grass is green."}
+    assert rows["a"]["metrics"]["completion_tokens"] > 0
+    assert rows["a"]["metrics"]["cost_usd"] > 0
+    assert {(c["metric"], c["verdict"]) for c in item["checks"]} >= {
+        ("contains", "pass"), ("cost_usd", "pass")}
+    assert llm.routes["azure_completions"] == 2
+    assert not (pf_project.path / "egress.log").exists()

@@ -294,6 +294,20 @@ EXPERIMENT = {
           type: python
           source: {type: code, path: grade.py}
           inputs: {groundtruth: "${inputs.groundtruth}", prediction: "${inputs.prediction}"}
+        - name: accuracy
+          type: python
+          source: {type: code, path: accuracy.py}
+          inputs: {scores: "${grade.output}"}
+          aggregation: true
+    """,
+    "flows/grade/accuracy.py": """
+        from promptflow.core import log_metric, tool
+
+
+        @tool
+        def accuracy(scores: list) -> float:
+            log_metric("mean_accuracy", sum(scores) / len(scores))
+            return 0.0
     """,
     "flows/grade/grade.py": """
         from promptflow.core import tool
@@ -345,6 +359,7 @@ EXPERIMENT = {
         version: 1
         metrics:
           correct: {min: 1}
+          mean_accuracy: {min: 1}
           cost_usd: {aggregate: sum, max: 0.01}
     """,
 }
@@ -367,6 +382,10 @@ def test_experiment_connection_by_template_convention_and_overlay(
                                                   {"answer": "Grass is green."}]
     assert item["aggregates"]["correct"]["mean"] == 1.0
     assert all(r["metrics"]["cost_usd"] > 0 for r in item["rows"])
+    # the aggregation node's logged metric is gated, and not reported as "matched no item"
+    assert item["aggregates"]["mean_accuracy"]["value"] == 1.0
+    assert {c["metric"]: c["verdict"] for c in item["checks"]}["mean_accuracy"] == "pass"
+    assert "matched no item" not in result.stdout.str()
     # the pr overlay replaces the datasets only: same name, same item id, one row
     pr = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "experiment.yaml",
                                          "--llm-gate-env", "pr")

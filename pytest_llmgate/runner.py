@@ -182,6 +182,8 @@ def evaluator_inputs(
             continue
         if param == "latency_ms":
             kwargs[param] = latency_ms
+        elif param == "run_inputs":  # the subject's inputs (Prompt Flow's ${run.inputs.x})
+            kwargs[param] = dict(subject_inputs)
         elif param in RESPONSE_PARAMS:
             kwargs[param] = _response_of(output, param)
         elif isinstance(output, Mapping) and param in output:

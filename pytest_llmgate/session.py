@@ -524,6 +524,10 @@ class GateSession:
         warnings = list(self.warnings) + stopped
         if self.thresholds is not None and items:
             produced = {m for item in items for row in item.rows for m in row.metrics}
+            # item-level metrics (an evaluation flow's log_metric values) live in the aggregates
+            produced |= {
+                m for item in items for m, agg in item.aggregates.items() if "value" in agg
+            }
             ran = [i for i in items if i.rows]
             for metric, source in self.thresholds.metric_sources().items():
                 if self.policy_unchecked is not None and metric not in self.policy_unchecked:

@@ -391,7 +391,9 @@ class SuiteLoader:
                         )
             evaluator = suite.evaluator(entry)
             for param in evaluator.signature.required:
-                if param in entry.inputs or param in ("latency_ms", "self"):
+                if param in entry.inputs or param in evaluator.inputs or param in (
+                    "latency_ms", "self"
+                ):
                     continue
                 if param in RESPONSE_PARAMS or param in columns:
                     continue

@@ -85,7 +85,9 @@ def signature_of(fn: Callable[..., Any]) -> Signature:
     params: list[str] = []
     required: set[str] = set()
     var_kwargs = False
-    parameters = list(sig.parameters.values())
+    # `self` counts as nothing: an unbound `Class.__call__(self, *args, **kwargs)` (azure's
+    # evaluator classes) declares its inputs in overloads exactly as the bound method does
+    parameters = [p for p in sig.parameters.values() if p.name != "self"]
     if all(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters):
         # azure-ai-evaluation declares its inputs only in @overload signatures
         overloads = _overload_params(target)
@@ -154,15 +156,16 @@ def _flatten(
         if prefix_key is not None and key in _USAGE_KEYS:
             continue
         if key.endswith(_SKIP_SUFFIXES) and not isinstance(item, Mapping):
-            if key.endswith("_result") and isinstance(item, str):
-                details[key] = item
+            if item is not None and isinstance(item, (str, int, float, bool)):
+                details[key] = item  # azure's own names (K_passed, K_threshold) stay readable
             continue
         if isinstance(item, bool):
             metrics[key] = 1.0 if item else 0.0
         elif isinstance(item, numbers.Real):
             base = key[: -len("_score")] if key.endswith("_score") else None
             if base is not None and base in value and value[base] == item:
-                continue  # azure restates K as K_score
+                details[key] = item  # azure restates K as K_score: one metric, both names kept
+                continue
             metrics[key] = _number(key, item)
         elif isinstance(item, Mapping):
             if key.endswith("_properties"):

@@ -291,6 +291,9 @@ def resolve_evaluator(
     evaluator itself cannot.
     """
     suite_outputs = tuple(outputs) if outputs else None
+    from pytest_llmgate.promptflow import egress_off_environment
+
+    egress_off_environment()  # before azure-ai-evaluation / promptflow may be imported
     args = dict(args or {})
     key = ALIASES.get(use, use)
     builtin = BUILTINS.get(key)

@@ -23,6 +23,8 @@ __all__ = [
     "EvaluationFlow",
     "PromptflowUnavailable",
     "check_installed",
+    "disable_telemetry",
+    "egress_off_environment",
     "is_experiment_file",
     "prepare_environment",
     "quiet_loggers",
@@ -77,6 +79,24 @@ def check_installed() -> None:
         )
 
 
+# Importing promptflow's devkit (also imported by azure-ai-evaluation when promptflow is
+# installed) builds an Application Insights log exporter at import time, whatever the telemetry
+# consent, and that exporter fetches its configuration from settings.sdk.monitor.azure.com in a
+# background thread. These variables (read by azure-monitor-opentelemetry-exporter) stop it; a
+# value the user set is kept.
+_EGRESS_OFF = {
+    "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true",
+    "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+    "PF_DISABLE_TRACING": "true",
+}
+
+
+def egress_off_environment() -> None:
+    """Before promptflow or azure-ai-evaluation is imported: no telemetry host is contacted."""
+    for name, value in _EGRESS_OFF.items():
+        os.environ.setdefault(name, value)
+
+
 def prepare_environment() -> None:
     """Keep Prompt Flow out of the user's home and quiet, before it is first imported.
 
@@ -93,9 +113,28 @@ def prepare_environment() -> None:
             atexit.register(shutil.rmtree, home, True)
             os.environ["PF_HOME_DIRECTORY"] = home
         os.environ.setdefault("PF_LOGGING_LEVEL", "WARNING")
-        os.environ.setdefault("PF_DISABLE_TRACING", "true")
+        egress_off_environment()
         _prepared = True
     quiet_loggers()
+
+
+def disable_telemetry() -> None:
+    """Prompt Flow's telemetry off unless the user's pf config turned it on.
+
+    promptflow sends usage telemetry to an Application Insights host by default (it tried on a
+    connection-failure path); CI is often egress-filtered and no data should leave unasked. The
+    setting is made in memory: nothing is written to the user's pf config.
+    """
+    try:
+        import pydash
+        from promptflow._sdk._configuration import Configuration
+    except ImportError:  # promptflow-devkit absent: no telemetry code either
+        return
+    config = Configuration.get_instance()
+    if config.get_config(Configuration.COLLECT_TELEMETRY) is None:
+        pydash.set_(config._config, Configuration.COLLECT_TELEMETRY, False)
+    if config.get_config(Configuration.EXTENSION_COLLECT_TELEMETRY) is None:
+        pydash.set_(config._config, Configuration.EXTENSION_COLLECT_TELEMETRY, False)
 
 
 def quiet_loggers() -> None:

@@ -70,10 +70,15 @@ class EvaluationFlow:
         self.flow = locate_flow(flow_path)
         if self.flow.kind == "prompty":
             raise ValueError(f"{path}: a .prompty is a judge, not an evaluation flow")
+        run = self.flow.run_config
+        if mapping is None and run.get("column_mapping"):
+            mapping = run["column_mapping"]
         self.mapping = dict(mapping) if mapping is not None else None
         self.name = name or self.flow.working_dir.name
         self.declared = dict(connections or {})
-        self.needs_model = self.flow.kind == "dag" and bool(self.flow.llm_nodes)
+        self.base_dir = Path(base_dir) if base_dir else Path.cwd()
+        self.needs_model = bool(self.flow.llm_nodes or self.flow.connection_refs)
+        self.init = dict(run.get("init") or {})
         self.runner = FlowRunner(self.flow, self._connections)
         self.has_aggregation = any(
             isinstance(n, Mapping) and n.get("aggregation")
@@ -83,15 +88,18 @@ class EvaluationFlow:
         self._eval_rows = list(eval_rows) if eval_rows is not None else None
         self._position = {id(r): i for i, r in enumerate(reference_rows or ())}
 
-    def _connections(self) -> dict[str, Any]:
-        from pytest_llmgate.promptflow.connections import build_connections
+    def _connections(self) -> Any:
+        from pytest_llmgate.promptflow.connections import ConnectionSource
 
-        used = [
-            str(n["connection"])
-            for n in self.flow.data.get("nodes") or []
-            if isinstance(n, Mapping) and n.get("connection")
-        ]
-        return build_connections(used, self.declared, rootdir=Path.cwd())
+        return ConnectionSource(self.declared, rootdir=self.base_dir)
+
+    def _executor(self) -> Any:
+        from pytest_llmgate.promptflow.connections import ConnectionError_
+
+        try:
+            return self.runner.executor(None, self.init if self.flow.kind == "flex" else None)
+        except ConnectionError_ as exc:
+            raise ConnectionError_(f"evaluation flow {self.name}: {exc}") from None
 
     def _data_for(self, row: Mapping[str, Any]) -> Mapping[str, Any]:
         if self._eval_rows is None:
@@ -104,11 +112,21 @@ class EvaluationFlow:
             )
         return self._eval_rows[index]
 
-    async def __call__(self, *, row: Mapping[str, Any], outputs: Any = None) -> dict[str, Any]:
+    async def __call__(
+        self,
+        *,
+        row: Mapping[str, Any],
+        outputs: Any = None,
+        run_inputs: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
-        executor = await loop.run_in_executor(None, self.runner.executor)
+        executor = await loop.run_in_executor(None, self._executor)
         run_outputs = outputs if isinstance(outputs, Mapping) else {"output": outputs}
-        sources = {"data": dict(self._data_for(row)), "run.outputs": dict(run_outputs)}
+        sources = {
+            "data": dict(self._data_for(row)),
+            "run.outputs": dict(run_outputs),
+            "run.inputs": dict(run_inputs or {}),
+        }
         inputs = self.runner.inputs_for(executor, self.mapping, sources)
         outcome = await self.runner.run_line(executor, inputs)
         result: dict[str, Any] = {}
@@ -148,7 +166,7 @@ class EvaluationFlow:
                 inputs.setdefault(key, []).append(value)
             for key, value in line["aggregation_inputs"].items():
                 aggregation_inputs.setdefault(key, []).append(value)
-        executor = self.runner.executor()
+        executor = self._executor()
         logged = self.runner.aggregate(executor, inputs, aggregation_inputs)
         out: dict[str, float] = {}
         for key, value in logged.items():

@@ -16,15 +16,19 @@ ignored, and the mapping itself is applied by promptflow's `apply_inputs_mapping
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+import re
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pytest_llmgate.promptflow import prepare_environment, quiet_loggers, require_promptflow
+from pytest_llmgate.promptflow.connections import ConnectionError_, ConnectionSource
 from pytest_llmgate.promptflow.flowfile import FlowFile
 
 __all__ = ["FlowLineError", "FlowRunner", "LineOutcome"]
@@ -44,6 +48,57 @@ class LineOutcome:
     system_metrics: dict[str, Any] = field(default_factory=dict)
 
 
+_CONN_REF = re.compile(r"^\$\{([A-Za-z_][\w-]*)\.([A-Za-z_]\w*)\}$")
+_ENV_REF = re.compile(r"^\$\{env:([A-Za-z_]\w*)\}$")
+_env_lock = threading.Lock()
+_env_users: dict[tuple[tuple[str, str], ...], int] = {}
+_env_saved: dict[tuple[tuple[str, str], ...], dict[str, str | None]] = {}
+
+
+@contextlib.contextmanager
+def applied_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set a flow's `environment_variables` while any of its lines runs; restore them after the
+    last one ends (rows run concurrently in threads, and os.environ is the process's)."""
+    key = tuple(sorted(values.items()))
+    if not key:
+        yield
+        return
+    with _env_lock:
+        if _env_users.get(key, 0) == 0:
+            _env_saved[key] = {name: os.environ.get(name) for name in values}
+            os.environ.update(values)
+        _env_users[key] = _env_users.get(key, 0) + 1
+    try:
+        yield
+    finally:
+        with _env_lock:
+            _env_users[key] -= 1
+            if _env_users[key] == 0:
+                del _env_users[key]
+                for name, old in _env_saved.pop(key).items():
+                    if old is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = old
+
+
+def _connection_failure(exc: BaseException) -> ConnectionError_ | None:
+    """The gate's connection error inside promptflow's wrappers (GetConnectionError, ...)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ConnectionError_):
+            return current
+        inner = getattr(current, "inner_exception", None)
+        todo += [current.__cause__, current.__context__,
+                 inner if isinstance(inner, BaseException) else None]
+    return None
+
+
 def _error_text(run_info: Any) -> str:
     error = getattr(run_info, "error", None) or {}
     message = str(error.get("message") or error.get("code") or "the line failed")
@@ -56,21 +111,77 @@ class FlowRunner:
     def __init__(
         self,
         flow: FlowFile,
-        connections: Any,  # a callable returning the connections dict (built at first run)
+        connections: Callable[[], ConnectionSource],  # built at first run
         *,
         line_timeout_s: int | None = None,
+        environment_variables: Mapping[str, str] | None = None,
     ) -> None:
         self.flow = flow
         self._connections_factory = connections
-        self._connections: dict[str, Any] | None = None
+        self._provider: Any = None
         self._executors: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.line_timeout_s = line_timeout_s
+        # the flow's own, then run.yml's, then the caller's (a suite's), as `pf run` layers them
+        self._env_spec = {
+            **flow.environment_variables,
+            **{str(k): "" if v is None else str(v)
+               for k, v in (flow.run_config.get("environment_variables") or {}).items()},
+            **(environment_variables or {}),
+        }
+        self._env: dict[str, str] | None = None
 
-    def connections(self) -> dict[str, Any]:
-        if self._connections is None:
-            self._connections = self._connections_factory()
-        return self._connections
+    def connections(self) -> Any:
+        """The flow's connection provider (imports promptflow)."""
+        if self._provider is None:
+            from pytest_llmgate.promptflow.provider import GateConnectionProvider, install
+
+            install()
+            self._provider = GateConnectionProvider(self._connections_factory())
+        return self._provider
+
+    def environment(self) -> dict[str, str]:
+        """The environment variables, `${conn.field}` and `${env:X}` resolved (as pf does)."""
+        if self._env is None:
+            resolved: dict[str, str] = {}
+            for name, value in self._env_spec.items():
+                conn, env = _CONN_REF.match(value), _ENV_REF.match(value)
+                if conn:
+                    connection = self.connections().get(conn.group(1))
+                    field_value = getattr(connection, conn.group(2), None)
+                    if field_value is None:
+                        raise ConnectionError_(
+                            f"environment variable {name}: connection {conn.group(1)!r} has no "
+                            f"field {conn.group(2)!r}"
+                        )
+                    value = str(field_value)
+                elif env:
+                    value = os.environ.get(env.group(1), "")
+                resolved[name] = value
+            self._env = resolved
+        return self._env
+
+    def running(self) -> contextlib.AbstractContextManager[None]:
+        """The flow's environment variables applied (for a line, an aggregation, a build)."""
+        from pytest_llmgate.promptflow.provider import activate
+
+        env = self.environment()
+
+        @contextlib.contextmanager
+        def scope() -> Iterator[None]:
+            from pytest_llmgate.promptflow.observe import in_flow
+            from pytest_llmgate.promptflow.provider import _current
+
+            token = activate(self.connections())
+            observed = in_flow.set(True)
+            try:
+                with applied_environment(env):
+                    yield
+            finally:
+                in_flow.reset(observed)
+                _current.reset(token)
+
+        return scope()
 
     def executor(
         self, variants: Mapping[str, str] | None = None, init: Mapping[str, Any] | None = None
@@ -89,11 +200,16 @@ class FlowRunner:
             warnings.simplefilter("ignore")
             from promptflow.executor import FlowExecutor
 
+            from pytest_llmgate.promptflow import disable_telemetry
             from pytest_llmgate.promptflow.llm_tools import register
+            from pytest_llmgate.promptflow.observe import install
 
+            disable_telemetry()
             register()
+            install()
         try:
-            return self._create_executor(FlowExecutor, variants, init)
+            with self.running():
+                return self._create_executor(FlowExecutor, variants, init)
         finally:
             quiet_loggers()
 
@@ -124,9 +240,12 @@ class FlowRunner:
                 init_kwargs=dict(init) or None,
                 env_exporter_setup=False,
             )
-        except (ValueError, LookupError):
-            raise
         except Exception as exc:
+            failure = _connection_failure(exc)
+            if failure is not None:
+                raise ConnectionError_(str(failure)) from None
+            if isinstance(exc, (ValueError, LookupError)):
+                raise
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ValueError(f"{self.flow.path}: {text}") from None
 
@@ -180,7 +299,8 @@ class FlowRunner:
     async def run_line(
         self, executor: Any, inputs: Mapping[str, Any], index: int | None = None
     ) -> LineOutcome:
-        result = await executor.exec_line_async(dict(inputs), index=index)
+        with self.running():
+            result = await executor.exec_line_async(dict(inputs), index=index)
         run_info = result.run_info
         self._forget(executor, run_info)
         status = str(getattr(run_info.status, "value", run_info.status))
@@ -224,7 +344,8 @@ class FlowRunner:
             has_aggregation = has_aggregation()
         if not has_aggregation:
             return {}
-        result = executor.exec_aggregation(dict(inputs), dict(aggregation_inputs))
+        with self.running():
+            result = executor.exec_aggregation(dict(inputs), dict(aggregation_inputs))
         failed = [
             f"{name}: {_error_text(info)}"
             for name, info in (getattr(result, "node_run_infos", None) or {}).items()

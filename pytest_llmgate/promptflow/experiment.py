@@ -10,8 +10,9 @@
 - `evaluators:` (`name`, `flow`, `datasets: [{name, reference, source, mappings}]`): evaluation
   flows run on the outputs of the dataset they reference, their data joined row by row;
 - `connections:` build the flow's connections from `${VAR}` placeholders;
-- `--llm-gate-env pr` applies `experiment.pr.yaml`: each top-level block it has replaces the base
-  block whole; an empty `evaluators:` means no evaluation, an empty `datasets:` no datasets.
+- `--llm-gate-env pr` applies `experiment.pr.yaml` as the template does: its `datasets`,
+  `evaluators`, `connections` and `runtime` blocks replace the base's whole (an empty
+  `evaluators:` means no evaluation); `name` and `flow` stay the base's, so item ids do not change.
 
 experiment.yaml has no thresholds: the project's `thresholds.yaml` gates the items (metric names are
 the evaluation flows' outputs and logged metrics).
@@ -48,12 +49,18 @@ def _flow_dir(base: Path, flow: str) -> Path:
     return (base / "flows" / flow).resolve()
 
 
+OVERLAY_BLOCKS = ("datasets", "evaluators", "connections", "runtime")
+
+
 def _blocks(doc: Located, overlay: Located | None) -> dict[str, tuple[Any, Located]]:
-    """Top-level blocks with the document each came from (an overlay block replaces whole)."""
+    """Top-level blocks with the document each came from. As in the GenAIOps template, an overlay
+    replaces only `datasets`, `evaluators`, `connections` and `runtime` (each whole): the name and
+    the flow stay the base's, so item ids, and baselines, line up between environments."""
     blocks = {str(k): (v, doc) for k, v in doc.data.items()}
     if overlay is not None:
         for key, value in overlay.data.items():
-            blocks[str(key)] = (value, overlay)
+            if str(key) in OVERLAY_BLOCKS:
+                blocks[str(key)] = (value, overlay)
     return blocks
 
 
@@ -143,6 +150,8 @@ def load_experiment(loader: SuiteLoader, path: Path, env: str | None = None) -> 
             reference_rows = None
             if ds_name in datasets:
                 reference = ds_name
+            elif ev_doc is not ds_doc and str(eval_ds.get("reference", ds_name)) not in datasets:
+                continue  # an overlay replaced the datasets: this evaluation has no data here
             else:
                 _require(ev_doc, ds_key, eval_ds, ("name", "source", "reference"))
                 reference = str(eval_ds["reference"])
@@ -191,7 +200,9 @@ def load_experiment(loader: SuiteLoader, path: Path, env: str | None = None) -> 
             )
             by_dataset[reference].append(entry_name)
 
-    variants = node_variant_items(flow) if flow.kind == "dag" else {"default": {}}
+    variants = node_variant_items(flow, honour_run=False) if flow.kind == "dag" else {
+        "default": {}
+    }
     groups: dict[str, list[str]] = {}
     for ds_name in datasets:
         signature = repr((sorted(mappings[ds_name].items()), by_dataset[ds_name]))

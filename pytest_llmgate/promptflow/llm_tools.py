@@ -1,12 +1,14 @@
 # mypy: disable-error-code="misc,untyped-decorator,type-arg,no-any-return"
 # (promptflow is untyped, and these signatures must keep the runtime shapes it parses)
-"""Prompt Flow's LLM node tools (`type: llm`, `api: chat`) answered by the gate's model client.
+"""Prompt Flow's LLM node tools (`type: llm`, `api: chat` / `completion`) on the gate's side.
 
 Prompt Flow resolves an LLM node by its connection type: `AzureOpenAIConnection` -> the provider
 class named `AzureOpenAI`, `OpenAIConnection` -> `OpenAI`, method `chat`. promptflow-tools
 registers its own classes under those names; registering ours (after importing theirs, when it is
-installed) makes every LLM node call `pytest_llmgate.llm.chat`, so flow runs get the session's
+installed) makes every chat LLM node call `pytest_llmgate.llm.chat`, so flow runs get the session's
 pooled client, cache, retries, rate limits and per-row cost ledger, exactly like prompt subjects.
+`api: completion` nodes call the connection's legacy completions API (the engine speaks chat
+only); their tokens and cost are recorded by `observe`, without cache.
 
 The prompt is rendered the way promptflow-tools renders it (Jinja2 with trim_blocks, flow inputs
 escaped so a row cannot inject role lines, `system:`/`user:` sections parsed by Prompt Flow's own
@@ -150,8 +152,76 @@ async def _chat(
     role: Literal["subject", "judge"] = (
         "judge" if ledger is not None and ledger.role == "judge" else "subject"
     )
-    result = await chat(_model(kind, connection, deployment), messages, params=params, role=role)
+    from pytest_llmgate.promptflow.observe import gate_call
+
+    token = gate_call.set(True)  # accounted by the engine itself: not observed twice
+    try:
+        result = await chat(
+            _model(kind, connection, deployment), messages, params=params, role=role
+        )
+    finally:
+        gate_call.reset(token)
     return result.text
+
+
+_COMPLETION_PARAMS = (
+    "suffix", "max_tokens", "temperature", "top_p", "logprobs", "echo", "stop",
+    "presence_penalty", "frequency_penalty", "best_of", "logit_bias", "user",
+)
+_clients: dict[tuple[Any, ...], Any] = {}
+
+
+def _completion_client(kind: str, connection: Any) -> Any:
+    """One async openai client per (loop, endpoint, key): the completion API is not on the
+    gate's engine, so its calls are accounted by `observe` (tokens and cost, no cache)."""
+    import asyncio
+
+    import openai
+
+    from pytest_llmgate.models import register_secret
+
+    key = getattr(connection, "api_key", None) or "not-needed"
+    register_secret(key)
+    if kind == "azure":
+        identity: tuple[Any, ...] = (id(asyncio.get_running_loop()), kind,
+                                     str(connection.api_base), connection.api_version, key)
+    else:
+        identity = (id(asyncio.get_running_loop()), kind,
+                    str(getattr(connection, "base_url", None) or ""), key)
+    with _lock:
+        client = _clients.get(identity)
+        if client is None:
+            if kind == "azure":
+                client = openai.AsyncAzureOpenAI(azure_endpoint=str(connection.api_base),
+                                                 api_key=key, api_version=connection.api_version)
+            else:
+                client = openai.AsyncOpenAI(
+                    base_url=getattr(connection, "base_url", None) or None, api_key=key
+                )
+            _clients[identity] = client
+    return client
+
+
+async def _completion(
+    kind: str, connection: Any, prompt: str, deployment: str, kwargs: dict[str, Any]
+) -> str:
+    """`api: completion` LLM nodes: the prompt rendered as promptflow-tools renders it (Jinja2,
+    no role sections), sent to the legacy completions API of the node's connection."""
+    from promptflow.core._prompty_utils import render_jinja_template
+
+    params = {name: kwargs.pop(name) for name in _COMPLETION_PARAMS if name in kwargs}
+    for unsupported in ("n", "stream"):
+        value = kwargs.pop(unsupported, None)
+        if value not in (None, False, 1):
+            raise ValueError(
+                f"LLM node parameter {unsupported}={value!r} is not supported by the gate"
+            )
+    params = {k: v for k, v in params.items() if v not in (None, "", {})}
+    kwargs.pop("_inputs_to_escape", None)
+    text = render_jinja_template(prompt, trim_blocks=True, keep_trailing_newline=True, **kwargs)
+    client = _completion_client(kind, connection)
+    response = await client.completions.create(model=deployment, prompt=text, **params)
+    return str(response.choices[0].text)
 
 
 class AzureOpenAI(ToolProvider):
@@ -185,6 +255,34 @@ class AzureOpenAI(ToolProvider):
             values.pop(name, None)
         return await _chat("azure", self.connection, prompt, deployment_name, {**values, **kwargs})
 
+    @tool
+    async def completion(
+        self,
+        prompt: PromptTemplate,
+        deployment_name: str,
+        suffix: str | None = None,
+        max_tokens: int = 16,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        n: int = 1,
+        stream: bool = False,
+        logprobs: int | None = None,
+        echo: bool = False,
+        stop: list | None = None,
+        presence_penalty: float = 0,
+        frequency_penalty: float = 0,
+        best_of: int = 1,
+        logit_bias: dict = {},  # noqa: B006 - promptflow-tools' signature, never mutated
+        user: str = "",
+        **kwargs: Any,
+    ) -> str:
+        values = dict(locals())
+        for name in ("self", "prompt", "deployment_name", "kwargs", "__class__"):
+            values.pop(name, None)
+        return await _completion(
+            "azure", self.connection, prompt, deployment_name, {**values, **kwargs}
+        )
+
 
 class OpenAI(ToolProvider):
     """`OpenAIConnection` LLM nodes (OpenAI or any OpenAI-compatible `base_url`)."""
@@ -216,6 +314,34 @@ class OpenAI(ToolProvider):
         for name in ("self", "prompt", "model", "kwargs", "__class__"):
             values.pop(name, None)
         return await _chat("openai", self.connection, prompt, model, {**values, **kwargs})
+
+    @tool
+    async def completion(
+        self,
+        prompt: PromptTemplate,
+        model: str = "gpt-3.5-turbo-instruct",
+        suffix: str | None = None,
+        max_tokens: int = 16,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        n: int = 1,
+        stream: bool = False,
+        logprobs: int | None = None,
+        echo: bool = False,
+        stop: list | None = None,
+        presence_penalty: float = 0,
+        frequency_penalty: float = 0,
+        best_of: int = 1,
+        logit_bias: dict = {},  # noqa: B006 - promptflow-tools' signature, never mutated
+        user: str = "",
+        **kwargs: Any,
+    ) -> str:
+        values = dict(locals())
+        for name in ("self", "prompt", "model", "kwargs", "__class__"):
+            values.pop(name, None)
+        return await _completion(
+            "openai", self.connection, prompt, model, {**values, **kwargs}
+        )
 
 
 _registered = False

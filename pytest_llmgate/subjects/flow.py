@@ -60,14 +60,25 @@ class FlowSubject:
 
         self.spec = spec
         self.flow = flow or locate_flow(flow_path_of(spec.raw, spec.suite_dir, spec.rootdir))
-        self.mapping = dict(spec.raw.get("inputs") or {})
-        self.init = dict(spec.raw.get("init") or {})
+        run = self.flow.run_config  # run.yml next to the flow: the suite's keys win over it
+        self.mapping = dict(spec.raw.get("inputs") or run.get("column_mapping") or {})
+        self.init = {**(run.get("init") or {}), **(spec.raw.get("init") or {})}
         self.declared = dict(spec.raw.get("connections") or {})
-        self.needs_model = self.flow.kind == "dag" and bool(self.flow.llm_nodes)
+        self.needs_model = bool(
+            self.flow.llm_nodes or self.flow.connection_refs or self.flow.kind == "flex"
+        )
         self._selection: dict[str, tuple[dict[str, str], dict[str, Any]]] = {}
         for variant, params in spec.variants.items():
             self._selection[variant] = self._select(variant, dict(params or {}))
-        self.runner = FlowRunner(self.flow, self._connections, line_timeout_s=None)
+        env = spec.raw.get("environment_variables") or {}
+        if not isinstance(env, Mapping):
+            raise ValueError("environment_variables: expected a mapping")
+        self.runner = FlowRunner(
+            self.flow,
+            self._connections,
+            line_timeout_s=None,
+            environment_variables={str(k): str(v) for k, v in env.items()},
+        )
 
     def _select(
         self, variant: str, params: dict[str, Any]
@@ -87,30 +98,15 @@ class FlowSubject:
                 )
         return chosen, {}
 
-    def _connections(self) -> dict[str, Any]:
-        from pytest_llmgate.promptflow.connections import build_connections
+    def _connections(self) -> Any:
+        from pytest_llmgate.promptflow.connections import ConnectionSource
 
-        used = self._used_connections()
-        return build_connections(
-            used,
+        return ConnectionSource(
             self.declared,
             rootdir=self.spec.rootdir,
             suite_models=self.spec.models,
             source=str(self.spec.suite_dir),
         )
-
-    def _used_connections(self) -> list[str]:
-        names = [
-            str(n["connection"])
-            for n in self.flow.data.get("nodes") or []
-            if isinstance(n, Mapping) and n.get("connection")
-        ]
-        for spec in (self.flow.data.get("node_variants") or {}).values():
-            for variant in (spec.get("variants") or {}).values():
-                node = (variant or {}).get("node") or {}
-                if node.get("connection"):
-                    names.append(str(node["connection"]))
-        return list(dict.fromkeys(names))
 
     # --- Subject protocol ---------------------------------------------------------------------
     def describe(self, variant: str) -> dict[str, Any]:
@@ -145,14 +141,21 @@ class FlowSubject:
         await self.executor(variant)
 
     def unavailable_reason(self) -> str | None:
-        """Why the flow's connections cannot be built (None when they can): a flow brings its own
-        connections, so the gate's default judge/subject model is not what it needs."""
-        if not self.needs_model:
-            return None
-        try:
-            self._connections()
-        except Exception as exc:
-            return str(exc).strip().splitlines()[0] or type(exc).__name__
+        """Never a skip: a connection the flow asks for that cannot be built is an item error
+        naming the connection and the variables to set (a skipped gate would pass in CI).
+
+        Building the executors here resolves every connection the flow asks for (nodes, node
+        inputs, init); other build failures are left to the rows, which report them."""
+        from pytest_llmgate.errors import GateError
+        from pytest_llmgate.promptflow.connections import ConnectionError_
+
+        for nodes, init in self._selection.values():
+            try:
+                self.runner.executor(nodes, init)
+            except ConnectionError_ as exc:
+                raise GateError(f"{self.flow.path.name}: {exc}") from None
+            except Exception:
+                continue
         return None
 
     async def run(self, data: Mapping[str, Any], variant: str) -> tuple[dict[str, Any], Any]:

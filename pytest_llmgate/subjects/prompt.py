@@ -21,10 +21,17 @@ other key is a sampling parameter (`temperature`, `max_tokens`, `seed`, `top_p`,
 `response_format`...). Parameters merge: prompty `model.parameters` < subject < variant.
 
 Templates render in a sandboxed Jinja2 environment with `StrictUndefined`: a variable the row does
-not supply is an error naming the template and the variable, never an empty string. Role sections
-(`system:`, `user:`, `assistant:` alone on a line) split a template into messages, as `.prompty`
-files do. A prompty's `model.configuration` is not used to connect (secrets and endpoints come from
-named models), only its parameters and inputs (with defaults) are.
+not supply is an error naming the template and the variable, never an empty string. A `.prompty`
+file renders as Prompt Flow renders it: a variable it uses but nobody supplies is empty (its
+declared `inputs:` must still have a value or a default). Role sections (`system:`, `user:`,
+`assistant:` alone on a line) split a template into messages, as `.prompty` files do.
+
+A prompty's own `model.configuration` is used unless the suite names a `model:`: a `connection:`
+is built like a flow's (`promptflow/connections.py`: `<NAME>_API_KEY`, ...); an
+`azure_endpoint` / `api_key` (`${env:X}` resolved), or else `AZURE_OPENAI_ENDPOINT` /
+`AZURE_OPENAI_API_KEY` (`OPENAI_BASE_URL` / `OPENAI_API_KEY` for `type: openai`) as Prompt Flow
+reads them, make an endpoint of their own, with `azure_deployment` (or `model`) as the
+deployment. With no endpoint anywhere, the gate's subject model answers.
 """
 
 from __future__ import annotations
@@ -59,20 +66,23 @@ class PromptTemplateError(ValueError):
     """A template cannot be loaded or rendered (names the template and the problem)."""
 
 
-_ENV: Any = None
+_ENVS: dict[bool, Any] = {}
 
 
-def _environment() -> Any:
-    global _ENV
-    if _ENV is None:
-        from jinja2 import StrictUndefined
+def _environment(lenient: bool = False) -> Any:
+    env = _ENVS.get(lenient)
+    if env is None:
+        from jinja2 import StrictUndefined, Undefined
         from jinja2.sandbox import SandboxedEnvironment
 
-        # the settings .prompty files render with (trim_blocks, keep_trailing_newline)
-        _ENV = SandboxedEnvironment(
-            undefined=StrictUndefined, trim_blocks=True, keep_trailing_newline=True
+        # the settings .prompty files render with (trim_blocks, keep_trailing_newline); a
+        # .prompty renders an unsupplied variable as empty, as Prompt Flow does
+        env = _ENVS[lenient] = SandboxedEnvironment(
+            undefined=Undefined if lenient else StrictUndefined,
+            trim_blocks=True,
+            keep_trailing_newline=True,
         )
-    return _ENV
+    return env
 
 
 def parse_chat(text: str, where: str) -> list[dict[str, str]]:
@@ -101,6 +111,8 @@ class ChatTemplate:
     defaults: Mapping[str, Any] | None = None
     declared: tuple[str, ...] | None = None  # prompty `inputs:` names
     parameters: Mapping[str, Any] | None = None
+    lenient: bool = False  # a .prompty: unsupplied variables render empty
+    configuration: Mapping[str, Any] | None = None  # a .prompty's model.configuration
 
     @property
     def sha256(self) -> str:
@@ -112,7 +124,7 @@ class ChatTemplate:
         if cached is None:
             from jinja2 import TemplateSyntaxError
 
-            env = _environment()
+            env = _environment(self.lenient)
             try:
                 if self.text is not None:
                     cached = [(None, env.from_string(self.text))]
@@ -129,7 +141,7 @@ class ChatTemplate:
         """Names the template reads (Jinja2's undeclared variables)."""
         from jinja2 import meta
 
-        env = _environment()
+        env = _environment(self.lenient)
         sources = [self.text] if self.text is not None else [c for _, c in self.messages]
         found: set[str] = set()
         for source in sources:
@@ -185,6 +197,7 @@ def load_prompty(path: Path, shown: str | None = None) -> ChatTemplate:
         raise PromptTemplateError(f"{where}: front matter must be a mapping")
     model = front.get("model") or {}
     params = dict(model.get("parameters") or {}) if isinstance(model, dict) else {}
+    configuration = model.get("configuration") if isinstance(model, dict) else None
     inputs = front.get("inputs")
     declared: tuple[str, ...] | None = None
     defaults: dict[str, Any] = {}
@@ -194,7 +207,13 @@ def load_prompty(path: Path, shown: str | None = None) -> ChatTemplate:
             if isinstance(spec, dict) and "default" in spec:
                 defaults[str(name)] = spec["default"]
     template = ChatTemplate(
-        where=where, text=match.group(2), defaults=defaults, declared=declared, parameters=params
+        where=where,
+        text=match.group(2),
+        defaults=defaults,
+        declared=declared,
+        parameters=params,
+        lenient=True,
+        configuration=dict(configuration) if isinstance(configuration, dict) else None,
     )
     template._compiled()  # syntax errors surface at collection
     return template
@@ -256,6 +275,9 @@ class PromptSubject:
         self._models: dict[str, Any] = {}
         for variant, overrides in spec.variants.items():
             self._variants[variant] = self._build_variant(variant, dict(overrides or {}))
+        if any(v.template.configuration and v.model is None for v in self._variants.values()):
+            # the session asks a subject that brings its own endpoint whether it can run
+            self.unavailable_reason = self._own_reason
 
     def _build_variant(self, variant: str, overrides: dict[str, Any]) -> _Variant:
         raw = self.spec.raw
@@ -339,12 +361,35 @@ class PromptSubject:
     def _model(self, variant: str, name: str | None) -> Any:
         model = self._models.get(variant)
         if model is None:
-            from pytest_llmgate.llm_session import model_for
+            template = self._variants[variant].template
+            if name is None and template.configuration:
+                model = prompty_model(template.configuration, self.spec.rootdir, template.where)
+            if model is None:
+                from pytest_llmgate.llm_session import model_for
 
-            model = self._models[variant] = model_for(
-                name, "subject", suite_models=self.spec.models, source=str(self.spec.suite_dir)
-            )
+                model = model_for(
+                    name, "subject", suite_models=self.spec.models,
+                    source=str(self.spec.suite_dir),
+                )
+            self._models[variant] = model
         return model
+
+    def _own_reason(self) -> str | None:
+        """Why a variant cannot reach its model (a prompty's own configuration counts)."""
+        for variant, v in self._variants.items():
+            try:
+                model = self._model(variant, v.model)
+            except Exception as exc:
+                from pytest_llmgate.promptflow.connections import ConnectionError_
+
+                if isinstance(exc, ConnectionError_):  # named, so never a skip
+                    from pytest_llmgate.errors import GateError
+
+                    raise GateError(f"{v.template.where}: {exc}") from None
+                return str(exc).strip().splitlines()[0] or type(exc).__name__
+            if not model.available:
+                return str(model.unavailable_reason())
+        return None
 
     def render(self, data: Mapping[str, Any], variant: str) -> tuple[dict[str, Any], list[Any]]:
         """(inputs, messages) for one row; no model needed (dry runs, tests)."""
@@ -367,6 +412,65 @@ class PromptSubject:
                     f"output: json, but the reply is not JSON: {result.text[:80]!r}"
                 ) from None
         return inputs, result.text
+
+
+_ENV_REF = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+def prompty_model(configuration: Mapping[str, Any], rootdir: Path, where: str) -> Any:
+    """The model a prompty's `model.configuration` names, or None when it names no endpoint."""
+    import os
+
+    from pytest_llmgate.models import ModelConfig, Secret, environment, register_secret
+
+    env = {**environment(rootdir), **os.environ}
+
+    def value(key: str) -> str:
+        raw = configuration.get(key)
+        if not isinstance(raw, str):
+            return "" if raw is None else str(raw)
+        match = _ENV_REF.match(raw.strip())
+        return env.get(match.group(1), "") if match else raw
+
+    kind = value("type").lower() or "azure_openai"
+    deployment = value("azure_deployment") or value("model") or value("deployment")
+    name = f"prompty:{Path(where).name}"
+    if value("connection"):
+        from pytest_llmgate.promptflow.connections import ConnectionSource
+
+        entry = ConnectionSource({}, rootdir=rootdir).entry(value("connection"))
+        fields = entry["value"]
+        if entry["type"] == "AzureOpenAIConnection":
+            endpoint, key, version, kind = (
+                str(fields.get("api_base") or ""), str(fields.get("api_key") or ""),
+                str(fields.get("api_version") or ""), "azure_openai",
+            )
+        else:
+            endpoint, key, version, kind = (
+                str(fields.get("base_url") or ""), str(fields.get("api_key") or ""), "", "openai"
+            )
+    elif kind in ("azure_openai", "azure"):
+        # an empty configuration is read from the environment, as AzureOpenAIConnection.from_env
+        endpoint = value("azure_endpoint") or env.get("AZURE_OPENAI_ENDPOINT", "")
+        key = value("api_key") or env.get("AZURE_OPENAI_API_KEY", "")
+        version = value("api_version") or env.get("OPENAI_API_VERSION", "")
+    else:
+        endpoint = value("base_url") or env.get("OPENAI_BASE_URL", "")
+        key, version = value("api_key") or env.get("OPENAI_API_KEY", ""), ""
+    if not endpoint or "${" in endpoint:
+        return None
+    register_secret(key)
+    secret = Secret(key) if key else None
+    if kind in ("azure_openai", "azure"):
+        return ModelConfig(
+            name=name, kind="azure", model=deployment, deployment=deployment or None,
+            azure_endpoint=endpoint, api_version=version or "2024-10-21", api_key=secret,
+            source=where,
+        )
+    return ModelConfig(
+        name=name, kind="openai", model=deployment or "gpt-4o-mini", base_url=endpoint,
+        api_key=secret, source=where,
+    )
 
 
 def _overridden(overrides: Mapping[str, Any]) -> bool:

@@ -1,7 +1,9 @@
 """The project's own OpenAI-compatible HTTP server on 127.0.0.1, for tests, benchmarks and demos.
 
-Routes: `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models`, and the Azure OpenAI
-routes `POST /openai/deployments/{deployment}/chat/completions?api-version=...` (and `/embeddings`).
+Routes: `POST /v1/chat/completions`, `POST /v1/completions` (legacy), `POST /v1/embeddings`,
+`GET /v1/models`, and the Azure OpenAI routes
+`POST /openai/deployments/{deployment}/chat/completions?api-version=...` (and `/completions`,
+`/embeddings`).
 Control routes for a server in another process: `GET /_llmgate/stats`, `POST /_llmgate/config`
 (JSON of switches), `POST /_llmgate/reset`.
 
@@ -412,6 +414,8 @@ class LLMServer:
         self._answers[digest] = answer_index + 1
         if route.endswith("embeddings"):
             return 200, {}, self._embeddings(request, deployment).encode()
+        if route.endswith("completions"):
+            return 200, {}, self._completion(request, deployment, digest, answer_index).encode()
         return 200, {}, self._chat(request, deployment, text, digest, answer_index).encode()
 
     @staticmethod
@@ -422,6 +426,8 @@ class LLMServer:
             return "embeddings", None
         if path in ("/v1/models", "/models"):
             return "models", None
+        if path in ("/v1/completions", "/completions"):
+            return "completions", None
         parts = path.split("/")
         # /openai/deployments/{deployment}/chat/completions (or /embeddings)
         if len(parts) >= 5 and parts[1] == "openai" and parts[2] == "deployments":
@@ -430,6 +436,8 @@ class LLMServer:
                 return "azure_chat", parts[3]
             if rest == "embeddings":
                 return "azure_embeddings", parts[3]
+            if rest == "completions":
+                return "azure_completions", parts[3]
         return "unknown", None
 
     @staticmethod
@@ -442,7 +450,7 @@ class LLMServer:
                 for m in request["messages"]
                 if isinstance(m, dict)
             )
-        data = request.get("input", "")
+        data = request.get("input", request.get("prompt", ""))
         return data if isinstance(data, str) else json.dumps(data)
 
     def _fault(self, digest: bytes, arrival: int) -> str | None:
@@ -529,6 +537,48 @@ class LLMServer:
                         if not tool_calls
                         else {"role": "assistant", "content": None, "tool_calls": tool_calls},
                     }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+            }
+        )
+
+    def _completion(
+        self, request: dict[str, Any], deployment: str | None, digest: bytes, answer_index: int
+    ) -> str:
+        """The legacy `/v1/completions` API (Prompt Flow's `api: completion` LLM nodes): the
+        prompt is answered as one user message would be, with the same markers and scripts."""
+        prompt = request.get("prompt", "")
+        text = prompt if isinstance(prompt, str) else "\n".join(map(str, prompt))
+        model = str(request.get("model") or deployment or "gpt-4o")
+        reply = answers.marker(text, "REPLY")
+        if reply is None:
+            reply = next((v for k, v in self.scripted.items() if k in text), None)
+        if reply is None:
+            reply = answers.chat_reply(
+                [{"role": "user", "content": text}],
+                model=model,
+                temperature=request.get("temperature"),
+                vary_by_model=bool(self.vary_by_model),
+            )
+        finish = "stop"
+        limit = request.get("max_tokens")
+        if isinstance(limit, int) and limit > 0 and answers.token_estimate(reply) > limit:
+            reply = " ".join(reply.split()[: max(1, int(limit / 1.3))])
+            finish = "length"
+        prompt_tokens = answers.token_estimate(text) + 1
+        completion_tokens = max(1, answers.token_estimate(reply))
+        return json.dumps(
+            {
+                "id": f"cmpl-{digest.hex()[:20]}{answer_index}",
+                "object": "text_completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {"index": 0, "text": reply, "finish_reason": finish, "logprobs": None}
                 ],
                 "usage": {
                     "prompt_tokens": prompt_tokens,

@@ -15,6 +15,12 @@ from typing import Any
 
 import pytest
 
+from pytest_llmgate.promptflow import egress_off_environment
+
+# finding promptflow.client imports promptflow, whose devkit starts a telemetry exporter; keep it
+# from contacting its host in this test process too, as the gate does in the runs it makes
+egress_off_environment()
+
 
 def _promptflow_installed() -> bool:
     # not find_spec("promptflow"): this very directory (tests/promptflow) is importable as a

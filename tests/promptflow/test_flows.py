@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_llmgate.testing import LLMServer
 from tests.promptflow.conftest import jsonl, results, write
 
 ROWS = [
@@ -297,19 +298,106 @@ def test_standalone_prompty(pf_project: pytest.Pytester) -> None:
     assert item["aggregates"]["f1_score"]["mean"] == 1.0
 
 
-def test_flow_without_connections_is_skipped_with_the_reason(
+def test_flow_without_connections_is_an_item_error(
     pf_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No AOAI_* variables and no gate model: the flow's connection cannot be built, so the
-    items are skipped with that one line (a failure under --llm-gate-require-models)."""
+    """No AOAI_* variables and no gate model: the flow's connection cannot be built, so the items
+    error with one line naming the connection and the variables to set (a skip would pass CI)."""
     for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "LLMGATE_JUDGE_BASE_URL",
                  "LLMGATE_JUDGE_API_KEY", "LLMGATE_JUDGE_MODEL"):
         monkeypatch.delenv(name, raising=False)
     write(pf_project.path, {**DAG, "suites/pf.yaml": DAG_SUITE,
                             "thresholds.yaml": "version: 1\nmetrics: {}\n"})
-    result = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites", "-rs")
-    result.assert_outcomes(skipped=2)
-    result.stdout.fnmatch_lines(["*SKIPPED*no judge model configured: set AZURE_OPENAI_ENDPOINT*"])
-    strict = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites",
-                                             "--llm-gate-require-models")
-    assert strict.ret != 0
+    result = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites")
+    result.assert_outcomes(failed=2)
+    assert result.ret != 0
+    result.stdout.fnmatch_lines([
+        "*ERROR (flow.dag.yaml: connection 'aoai' is not configured: set AOAI_API_KEY with "
+        "AOAI_API_BASE (Azure OpenAI) or AOAI_BASE_URL (OpenAI-compatible)*"
+    ])
+    verdicts = {i["nodeid"]: i["verdict"] for i in results(pf_project.path)["items"]}
+    assert set(verdicts.values()) == {"error"}
+
+
+def test_prompty_own_configuration_and_lenient_judge(
+    pf_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, llm: LLMServer
+) -> None:
+    """A prompty's `model.configuration` (`${env:X}` endpoint and key, `azure_deployment`) is used
+    when the suite names no model; a prompty judge renders a variable nobody supplies as empty,
+    as Prompt Flow does, instead of failing every row."""
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL"):
+        monkeypatch.delenv(name, raising=False)  # the subject must not fall back to these
+    monkeypatch.setenv("MY_PROMPTY_ENDPOINT", llm.azure_endpoint)
+    monkeypatch.setenv("MY_PROMPTY_KEY", "prompty-key-0005")
+    write(pf_project.path, {
+        "prompts/answer.prompty": """
+            ---
+            name: answer
+            model:
+              api: chat
+              configuration:
+                type: azure_openai
+                azure_deployment: own-deployment
+                azure_endpoint: ${env:MY_PROMPTY_ENDPOINT}
+                api_key: ${env:MY_PROMPTY_KEY}
+              parameters: {temperature: 0}
+            inputs:
+              question: {type: string}
+              context: {type: string}
+            ---
+            system:
+            Answer from the context only.
+            user:
+            Context: {{context}}
+            Question: {{question}}
+        """,
+        "prompts/judge.prompty": """
+            ---
+            name: judge
+            model:
+              api: chat
+              parameters: {temperature: 0, response_format: {type: json_object}}
+            inputs:
+              answer: {type: string}
+              ground_truth: {type: string}
+            ---
+            system:
+            Rate how well the answer matches the reference from 1 to 5.
+            Reply as JSON with score and reason.
+            user:
+            answer: {{answer}}
+            reference: {{ground_truth}}
+            statement: {{statement}}
+        """,
+        "data/qa.jsonl": jsonl(ROWS[:2]),
+        "suites/prompty.yaml": """
+            suite: prompty
+            datasets:
+              qa: ../data/qa.jsonl
+            subjects:
+              answer:
+                path: ../prompts/answer.prompty
+            evaluators:
+              - f1_score
+              - name: judge
+                use: ../prompts/judge.prompty
+                inputs: {answer: "${output}", ground_truth: "${data.ground_truth}"}
+            thresholds:
+              metrics:
+                f1_score: {min: 0.9}
+                judge: {min: 3}
+        """,
+    })
+    result = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites")
+    result.assert_outcomes(passed=1)
+    (item,) = results(pf_project.path)["items"]
+    assert item["nodeid"] == "suites/prompty.yaml::answer[default-qa]"
+    assert [r["output"] for r in item["rows"]] == ["The sky is blue.", "Grass is green."]
+    assert all(r.get("error") is None for r in item["rows"])
+    assert all(r["metrics"]["judge"] >= 3 and r["metrics"]["prompt_tokens"] > 0
+               and r["metrics"]["judge_cost_usd"] > 0 for r in item["rows"])
+    # the subject went to the prompty's own deployment on the Azure route, with its own key
+    paths = [e["path"] for e in llm.log if e["route"] == "azure_chat"]
+    assert paths.count("/openai/deployments/own-deployment/chat/completions") == 2
+    assert {(c["metric"], c["verdict"]) for c in item["checks"]} >= {
+        ("f1_score", "pass"), ("judge", "pass")}

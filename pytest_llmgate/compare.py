@@ -70,6 +70,7 @@ DEFAULT_TOLERANCE_PCT = 5.0
 # baseline: a busy machine slows every row at once (identical code measured +35% on a loaded
 # 2-core CI box), which a paired test alone takes for a change.
 DEFAULT_SIGNIFICANCE = 0.05
+DEFAULT_TIMING_FLOOR_MS = 250.0
 DEFAULT_TIMING_MIN_EFFECT_PCT = 50.0
 MDE_POWER = 0.8
 NOT_LIKE_FOR_LIKE = "not like for like"
@@ -240,6 +241,15 @@ def is_timing(metric: str) -> bool:
     return "latency" in name or "duration" in name or name.endswith(("_ms", "_s", "_seconds"))
 
 
+def timing_floor(metric: str) -> float:
+    """The smallest absolute rise of a timing metric the default rule calls a regression: a busy
+    CI runner slows a few-millisecond offline function several-fold (measured: identical code,
+    p95 2.9 ms -> 15.5 ms), so a relative rise alone is noise for fast code. 250 ms (0.25 s)."""
+    name = metric.lower()
+    seconds = name.endswith(("_s", "_seconds")) and not name.endswith("_ms")
+    return DEFAULT_TIMING_FLOOR_MS / 1000.0 if seconds else DEFAULT_TIMING_FLOOR_MS
+
+
 def _default_alpha(rule: RegressionRule, rows: int) -> float | None:
     """The level of the paired test a rule uses: its own `significance`; else the noise-aware
     default, when the rule is not `literal` and its rows can reach that level at all (an exact
@@ -257,7 +267,9 @@ def _noise_aware(rule: RegressionRule, base: float) -> RegressionRule:
     if rule.significance is None:
         changes["significance"] = DEFAULT_SIGNIFICANCE
     if rule.min_effect is None and is_timing(rule.metric):
-        changes["min_effect"] = abs(base) * DEFAULT_TIMING_MIN_EFFECT_PCT / 100.0
+        changes["min_effect"] = max(
+            abs(base) * DEFAULT_TIMING_MIN_EFFECT_PCT / 100.0, timing_floor(rule.metric)
+        )
     return replace(rule, **changes) if changes else rule
 
 
@@ -280,7 +292,7 @@ def _mde(
         return None
     effect = rule.min_effect
     if effect is None and is_timing(rule.metric):
-        effect = abs(base) * DEFAULT_TIMING_MIN_EFFECT_PCT / 100.0
+        effect = max(abs(base) * DEFAULT_TIMING_MIN_EFFECT_PCT / 100.0, timing_floor(rule.metric))
     return max([detectable, *([min(floors)] if floors else []), effect or 0.0])
 
 

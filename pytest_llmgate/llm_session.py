@@ -206,26 +206,31 @@ def finish() -> list[str]:
 def runtime(
     rootdir: Path, *, concurrency: int = 16, needs_model: bool = True
 ) -> Iterator[None]:
-    """The model runtime for a caller outside a gate session (the Python API): prepares the
-    models, cache and pool when no session did, and closes them afterwards. Inside a gate session
-    (the `llm_gate` fixture) the session's runtime is used and left open."""
-    if not needs_model or _state is not None:
-        yield
-        return
-    thresholds = rootdir / "thresholds.yaml"
-    prepare(
-        SimpleNamespace(
-            rootdir=rootdir,
-            thresholds_path=thresholds if thresholds.is_file() else None,
-            concurrency=concurrency,
-            cache_mode=os.environ.get("LLMGATE_CACHE", "rw"),
-            cache_dir=rootdir / ".llmgate" / "cache",
+    """The runtime (event loop, models, cache, pool) for a caller outside a gate session (the
+    Python API): what it finds already running it uses and leaves open (a gate session owns it);
+    what it had to create it closes afterwards, so nothing outlives the call."""
+    from pytest_llmgate import runner
+
+    owns_loop = runner.current_loop() is None
+    owns_models = needs_model and _state is None
+    if owns_models:
+        thresholds = rootdir / "thresholds.yaml"
+        prepare(
+            SimpleNamespace(
+                rootdir=rootdir,
+                thresholds_path=thresholds if thresholds.is_file() else None,
+                concurrency=concurrency,
+                cache_mode=os.environ.get("LLMGATE_CACHE", "rw"),
+                cache_dir=rootdir / ".llmgate" / "cache",
+            )
         )
-    )
     try:
         yield
     finally:
-        finish()
+        if owns_models:
+            finish()
+        if owns_loop:
+            runner.close_loop()
 
 
 def reset() -> None:

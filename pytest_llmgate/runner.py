@@ -497,6 +497,11 @@ def _cancel_pending(loop: asyncio.AbstractEventLoop, grace_s: float = 5.0) -> No
             _retrieve(finished)
 
 
+def current_loop() -> asyncio.AbstractEventLoop | None:
+    """The gate loop when one is open (its owner closes it), else None."""
+    return _loop if _loop is not None and not _loop.is_closed() else None
+
+
 def close_loop() -> None:
     """Close the gate loop (session end); pooled clients are closed by their owners first.
 

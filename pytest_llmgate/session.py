@@ -557,9 +557,9 @@ class GateSession:
         if self.settings.shard is not None:
             from pytest_llmgate.shard import run_fingerprint
 
-            run_items = sorted(set(self.run_items))
+            run_items = list(dict.fromkeys(self.run_items))  # collection order: merge keeps it
             meta["run_items"] = run_items
-            meta["shard_items"] = sorted(set(self.expected))
+            meta["shard_items"] = list(dict.fromkeys(self.expected))
             meta["fingerprint"] = run_fingerprint(
                 run_items, self.settings.thresholds_path, _git()
             )

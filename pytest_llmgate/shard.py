@@ -237,6 +237,8 @@ def merge_runs(
             )
             for nodeid in sorted(expected - present)
         )
+    order = {n: i for i, n in enumerate(parts[0][0].meta.get("run_items") or ())}
+    out.sort(key=lambda i: order.get(i.nodeid, len(order)))  # the unsharded run's order
     first = parts[0][0]
     meta = dict(first.meta)
     starts = [str(r.meta["started_at"]) for r, _ in parts if r.meta.get("started_at")]

@@ -55,6 +55,7 @@ def test_an_item_whose_aggregation_exits_fails_in_every_artifact(
           - "evaluators.item_level:ItemLevel"
         """,
     )
+    project.write("thresholds.yaml", "metrics:\n  row_ok: {min: 0.5}\n")
     result = project.pytester.runpytest("--llm-gate", *xdist_args, *ARTIFACTS)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     out = result.stdout.str()

@@ -61,6 +61,10 @@ class Scenario:
     baseline_target: str | None = None  # run this first and compare with it
     env: dict[str, str] = field(default_factory=dict)
     api: bool = True  # the Python API can express the scenario
+    # run pytest in a child process: azure-ai-evaluation, once imported, keeps promptflow's
+    # telemetry threads alive, and CPython 3.11's ast module is not thread safe (tracebacks
+    # formatted in those threads race pytest's assertion rewriting in later in-process runs)
+    subprocess: bool = False
 
 
 SCENARIOS = [
@@ -73,9 +77,10 @@ SCENARIOS = [
              evaluators=('"evaluators.extra:WholeItemExits"',),
              thresholds="metrics:\n  row_ok: {min: 0.5}\n", api=False),
     Scenario("missing-model-local", "passed", evaluators=("groundedness",),
-             thresholds="metrics:\n  groundedness: {min: 3}\n", api=False),
+             thresholds="metrics:\n  groundedness: {min: 3}\n", api=False, subprocess=True),
     Scenario("missing-model-in-ci", "failed", evaluators=("groundedness",),
-             thresholds="metrics:\n  groundedness: {min: 3}\n", env={"CI": "true"}, api=False),
+             thresholds="metrics:\n  groundedness: {min: 3}\n", env={"CI": "true"}, api=False,
+             subprocess=True),
     Scenario("regression", "failed", baseline_target="demo_app:answer", api=False,
              target="demo_app:first_sentence",
              thresholds="metrics:\n  word_overlap: {min: 0.1}\n"
@@ -139,18 +144,24 @@ def _api_verdict(project: Project, scenario: Scenario, monkeypatch: pytest.Monke
     import pytest_llmgate
 
     monkeypatch.syspath_prepend(str(project.path))
+    before = set(sys.modules)
     for name in [m for m in sys.modules if m == "demo_app" or m.startswith("evaluators")]:
         monkeypatch.delitem(sys.modules, name)
     import yaml
 
-    rules = yaml.safe_load(scenario.thresholds)["metrics"]
-    module, _, attr = scenario.target.partition(":")
-    subject = getattr(__import__(module), attr)
-    evaluation = pytest_llmgate.evaluate(
-        subject, project.path / "golden_datasets" / "qa.jsonl",
-        evaluators=[e.strip('"') for e in scenario.evaluators],
-        thresholds=rules, base_dir=project.path,
-    )
+    try:
+        rules = yaml.safe_load(scenario.thresholds)["metrics"]
+        module, _, attr = scenario.target.partition(":")
+        subject = getattr(__import__(module), attr)
+        evaluation = pytest_llmgate.evaluate(
+            subject, project.path / "golden_datasets" / "qa.jsonl",
+            evaluators=[e.strip('"') for e in scenario.evaluators],
+            thresholds=rules, base_dir=project.path,
+        )
+    finally:  # this project's modules must not leak into the next test's in-process runs
+        for name in set(sys.modules) - before:
+            if name == "demo_app" or name.startswith("evaluators"):
+                del sys.modules[name]
     return "passed" if evaluation.passed else "failed"
 
 
@@ -172,7 +183,8 @@ def test_every_surface_gives_the_same_verdict(
     for key, value in scenario.env.items():
         monkeypatch.setenv(key, value)
 
-    result = pytester.runpytest("--llm-gate", "-p", "no:xdist", *base_args, *ARTIFACTS)
+    run = pytester.runpytest_subprocess if scenario.subprocess else pytester.runpytest
+    result = run("--llm-gate", "-p", "no:xdist", *base_args, *ARTIFACTS)
     out = result.stdout.str()
     surfaces: dict[str, str] = {
         "exit code": "passed" if result.ret == 0 else "failed",
@@ -193,8 +205,8 @@ def test_every_surface_gives_the_same_verdict(
     # the same run in two shards, merged, decides the same
     parts = []
     for index in (1, 2):
-        pytester.runpytest("--llm-gate", "-p", "no:xdist", *base_args,
-                           "--llm-gate-shard", f"{index}/2", "--llm-gate-json", f"s{index}.json")
+        run("--llm-gate", "-p", "no:xdist", *base_args,
+            "--llm-gate-shard", f"{index}/2", "--llm-gate-json", f"s{index}.json")
         parts.append(str(project.path / f"s{index}.json"))
     merged = project.path / "merged.json"
     merge_args = ["merge", *parts, "-o", str(merged), "--fail-on-breach"]

@@ -145,3 +145,25 @@ def test_every_regression_check_reports_its_mde() -> None:
     # the rule's own minimum effect is a floor
     big = _check(RegressionRule("groundedness", significance=0.05, min_effect=0.9), base, head)
     assert big.mde == pytest.approx(0.9)
+
+
+def test_a_busy_machine_slowing_fast_code_is_no_timing_regression() -> None:
+    """Measured on a loaded runner: identical code, p95 2.9 ms -> 15.5 ms, every row slower. The
+    paired test calls that significant; the default timing rule's absolute floor does not."""
+    from pytest_llmgate.compare import regression_checks, timing_floor
+    from pytest_llmgate.results import ItemResult, RowResult
+    from pytest_llmgate.thresholds import Policy, RegressionRule
+
+    def rows(ms: float) -> tuple[RowResult, ...]:
+        return tuple(RowResult(id=f"r{i}", line=i, data={}, inputs={}, output="x",
+                               metrics={"latency_ms": ms + i * 0.01}) for i in range(12))
+
+    base = ItemResult(nodeid="n", suite="s", subject="b", variant="v", dataset="d",
+                      verdict="passed", rows=rows(2.9), dataset_sha256="a")
+    policy = Policy(regression={"latency_ms": RegressionRule("latency_ms", "p95", max_rise_pct=5)})
+    [check] = regression_checks(rows(15.5), base, policy, dataset_sha256="a")
+    assert check.verdict == "pass", check.message
+    [slow] = regression_checks(rows(400.0), base, policy, dataset_sha256="a")
+    assert slow.verdict == "fail"  # a real slowdown past the floor still fails
+    assert timing_floor("latency_ms") == 250.0
+    assert timing_floor("duration_s") == 0.25

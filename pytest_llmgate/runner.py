@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -304,13 +305,43 @@ async def run_rows(
             await prepare(variant)
     width = min(options.concurrency, len(jobs), MAX_THREADS)
     workers = [asyncio.ensure_future(worker()) for _ in range(width)]
-    try:
-        await asyncio.gather(*workers)
-    except BaseException:
-        for task in workers:
-            task.cancel()
-        raise
+    with young_gc_only():
+        try:
+            await asyncio.gather(*workers)
+        except BaseException:
+            for task in workers:
+                task.cancel()
+            raise
     return [r for r in results if r is not None]
+
+
+_gc_depth = 0
+# Larger than any count of young collections a run makes: no automatic full collection.
+_NO_FULL_COLLECTION = 1 << 30
+
+
+@contextlib.contextmanager
+def young_gc_only() -> Iterator[None]:
+    """While rows run, let the cyclic collector sweep only the young generations.
+
+    Every row leaves results that live until the item ends, so the heap grows for the whole loop
+    and each automatic full collection walks all of it again: measured, the 100k-row item spent a
+    quarter of its time there (10k -> 100k rows was 37% super-linear). Young collections still
+    free the short-lived cycles a row makes (tracebacks, tasks); a cycle that lives long enough
+    to reach the old generation waits for the first full collection after the loop. The previous
+    thresholds come back when the outermost loop ends (loops can nest: items on one event loop).
+    """
+    global _gc_depth
+    saved = gc.get_threshold()
+    if _gc_depth == 0:
+        gc.set_threshold(saved[0], saved[1], _NO_FULL_COLLECTION)
+    _gc_depth += 1
+    try:
+        yield
+    finally:
+        _gc_depth -= 1
+        if _gc_depth == 0:
+            gc.set_threshold(*saved)
 
 
 _loop: asyncio.AbstractEventLoop | None = None

@@ -278,24 +278,39 @@ async def run_rows(
     options: RunOptions,
     on_row: Callable[[RowResult], None] | None = None,
     jobs: Sequence[tuple[int, int]] | None = None,
+    *,
+    keep: bool = True,
 ) -> list[RowResult]:
     """Run rows (x repeats) with at most `options.concurrency` in flight, in dataset order.
 
     `jobs` lists (row index, repeat index) pairs to run instead of every row x `options.repeats`
-    (adaptive re-runs add repeats to a few rows only).
+    (adaptive re-runs add repeats to a few rows only). `on_row` sees each result as it finishes;
+    with `keep=False` results are only handed to `on_row`, in job order, and an empty list is
+    returned: the streamed path
+    (`rowstream.RowWriter` + `MetricAccumulator`) holds no rows in memory.
     """
     if jobs is None:
         jobs = [(i, r) for i in range(len(rows)) for r in range(max(1, options.repeats))]
-    results: list[RowResult | None] = [None] * len(jobs)
+    results: list[RowResult | None] = [None] * len(jobs) if keep else []
     cursor = iter(range(len(jobs)))
+    waiting: dict[int, RowResult] = {}
+    order = [0]
 
     async def worker() -> None:
         for index in cursor:
             row_index, repeat = jobs[index]
             result = await _run_row(rows[row_index], subject, variant, evaluators, options, repeat)
-            results[index] = result
-            if on_row is not None:
-                on_row(result)
+            if keep:
+                results[index] = result
+                if on_row is not None:
+                    on_row(result)
+            elif on_row is not None:
+                # streamed: hand rows on in job order (sums and repeat means are taken in that
+                # order), holding at most the rows finished ahead of a slow one
+                waiting[index] = result
+                while order[0] in waiting:
+                    on_row(waiting.pop(order[0]))
+                    order[0] += 1
 
     prepare = getattr(subject, "prepare", None)
     if prepare is not None:
@@ -396,9 +411,11 @@ def run_rows_sync(
     options: RunOptions,
     jobs: Sequence[tuple[int, int]] | None = None,
     on_row: Callable[[RowResult], None] | None = None,
+    *,
+    keep: bool = True,
 ) -> list[RowResult]:
     """`run_rows` from synchronous code (pytest items)."""
     result: list[RowResult] = run_sync(
-        run_rows(rows, subject, variant, evaluators, options, on_row, jobs=jobs)
+        run_rows(rows, subject, variant, evaluators, options, on_row, jobs=jobs, keep=keep)
     )
     return result

@@ -94,6 +94,15 @@ class CacheMissError(ModelCallError):
 
 def canonical(value: Any) -> Any:
     """`value` reduced to the JSON types in one canonical form (see the module docstring)."""
+    # Exact-type fast path (a judge prompt is a few dozen values; ABC isinstance checks were
+    # most of the key's cost); subclasses and other types take the general path below.
+    kind = type(value)
+    if kind is str or kind is bool or kind is int or value is None:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): canonical(v) for k, v in value.items()}
+    if kind is list:
+        return [canonical(v) for v in value]
     if value is None or isinstance(value, (str, bool)):
         return value
     if isinstance(value, int):

@@ -133,6 +133,29 @@ def test_what_is_in_and_out_of_the_key() -> None:
     assert len({base, *different}) == len(different) + 1
 
 
+def test_keys_are_the_ones_earlier_versions_wrote() -> None:
+    """Pinned: the one-file cache migrated from the old layout must still hit. The hex was
+    computed by the key code before the cache moved into SQLite (commit 18293d2)."""
+    from collections import OrderedDict
+
+    request = {
+        "messages": [
+            {"role": "system", "content": "Be brief. é"},
+            {"role": "user", "content": "Hi?", "name": None},
+        ],
+        "temperature": 0.0,
+        "max_tokens": 800,
+        "top_p": 1.0,
+        "response_format": OrderedDict(type="json_object"),
+        "stop": ("a", "b"),
+        "seed": None,
+        "logit_bias": {1: 2.5},
+    }
+    got = cache_key(op="chat", model=MODEL, request=request, repeat=2,
+                    extra={"evaluator": "groundedness", "version": 1})
+    assert got == "7cdd43bb0734f227f0f49e1bf9aa327367729d84cbaa534a4771f2a9fdb66fe9"
+
+
 def test_api_key_is_not_in_the_key() -> None:
     a = ModelConfig(
         name="a", model="gpt-4o", base_url="http://127.0.0.1:1/v1", api_key=Secret("key-one-123456")

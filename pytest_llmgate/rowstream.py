@@ -8,6 +8,8 @@ A million scored rows as `RowResult` dicts do not fit a CI runner (the 100k-row 
   `{"end": true, "rows": N}`. A file without its trailer (a run killed mid-way, a truncated gzip)
   reads as incomplete, never as a shorter complete run.
 * `iter_rows` / `read_item_rows` read the file lazily (a report reads only the item it shows).
+* `JsonlRows` is a JSONL dataset read on demand (12 bytes held per row: where its line is), so
+  the dataset side of a million-row item does not sit in memory either.
 * `MetricAccumulator` takes each row's metrics and gives exactly the aggregates and intervals
   `gate.aggregates_for` gives for the same rows, from one float per (golden row, metric) instead
   of whole rows: it calls the same `stats` functions on the same values in the same order.
@@ -20,16 +22,18 @@ import json
 import math
 import os
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from pytest_llmgate.datasets import Row
 from pytest_llmgate.results import RowResult, jsonable
 from pytest_llmgate.stats import mean_interval, summarize
 
 __all__ = [
     "FORMAT",
     "IncompleteRowsError",
+    "JsonlRows",
     "MetricAccumulator",
     "RowWriter",
     "companion_path",
@@ -264,3 +268,61 @@ class MetricAccumulator:
                 summary["ci_low"], summary["ci_high"] = ci
             out[name] = summary
         return out
+
+
+class JsonlRows(Sequence[Row]):
+    """The rows of a JSONL file as a sequence parsed on access (the runner indexes rows by job).
+
+    Opening scans the file once for line starts; `rows[i]` reads and parses line i with one
+    `pread`. Row ids come from `id_column` (a missing one is a `ValueError` naming the line), or
+    are `#<position>` as `datasets.load_dataset` makes them. Blank lines are skipped. Schema
+    checks and duplicate-id checks stay with `datasets` (this reader is for the streamed path
+    of a dataset `llmgate validate` has passed).
+    """
+
+    def __init__(self, path: Path, *, id_column: str | None = None) -> None:
+        self.path = path
+        self.id_column = id_column
+        self._starts = array("q")
+        self._lengths = array("l")
+        self._lines = array("l")
+        offset = 0
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    self._starts.append(offset)
+                    self._lengths.append(len(line))
+                    self._lines.append(number)
+                offset += len(line)
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __getitem__(self, index: int) -> Row:  # type: ignore[override]
+        if index < 0:
+            index += len(self)
+        raw = os.pread(self._fd, self._lengths[index], self._starts[index])
+        line = self._lines[index]
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise ValueError(f"{self.path}:{line}: malformed JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{self.path}:{line}: each line must be a JSON object")
+        if self.id_column is None:
+            return Row(id=f"#{index + 1}", line=line, data=data)
+        value = data.get(self.id_column)
+        if value in (None, ""):
+            raise ValueError(f"{self.path}:{line}: {self.id_column}: id is missing")
+        return Row(id=str(value), line=line, data=data)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", -1)
+        if fd >= 0:
+            os.close(fd)

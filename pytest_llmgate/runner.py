@@ -290,7 +290,7 @@ async def run_rows(
     (`rowstream.RowWriter` + `MetricAccumulator`) holds no rows in memory.
     """
     if jobs is None:
-        jobs = [(i, r) for i in range(len(rows)) for r in range(max(1, options.repeats))]
+        jobs = _AllJobs(len(rows), max(1, options.repeats))
     results: list[RowResult | None] = [None] * len(jobs) if keep else []
     cursor = iter(range(len(jobs)))
     waiting: dict[int, RowResult] = {}
@@ -328,6 +328,23 @@ async def run_rows(
                 task.cancel()
             raise
     return [r for r in results if r is not None]
+
+
+class _AllJobs(Sequence[tuple[int, int]]):
+    """Every row x every repeat, row-major, computed on access (a million-row item would
+    otherwise hold a million tuples just to say "all of them")."""
+
+    def __init__(self, rows: int, repeats: int) -> None:
+        self.rows = rows
+        self.repeats = repeats
+
+    def __len__(self) -> int:
+        return self.rows * self.repeats
+
+    def __getitem__(self, index: int) -> tuple[int, int]:  # type: ignore[override]
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return divmod(index, self.repeats)
 
 
 _gc_depth = 0

@@ -212,3 +212,24 @@ def test_runner_streams_rows_in_job_order_without_keeping_them(tmp_path: Path) -
     assert acc.aggregates() == aggregates_for(seen)
     assert [r.to_dict() for _, r in iter_rows(path)] == [
         json.loads(json.dumps(r.to_dict())) for r in seen]
+
+
+def test_jsonl_rows_read_on_demand_equal_the_loaded_dataset(tmp_path: Path) -> None:
+    from pytest_llmgate.rowstream import JsonlRows
+
+    path = REPO / "golden_datasets/support_qa.jsonl"
+    loaded = load_dataset(DatasetSpec(name="qa", path=path)).rows
+    lazy = JsonlRows(path, id_column="id")
+    assert len(lazy) == len(loaded)
+    assert list(lazy) == list(loaded)
+    assert lazy[-1] == loaded[-1]
+    lazy.close()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a"}\n\n{"id": \n{"x": 1}\n', encoding="utf-8")
+    rows = JsonlRows(bad, id_column="id")
+    assert len(rows) == 3 and rows[0].id == "a"
+    with pytest.raises(ValueError, match=r"bad.jsonl:3: malformed JSON"):
+        rows[1]
+    with pytest.raises(ValueError, match=r"bad.jsonl:4: id: id is missing"):
+        rows[2]
+    assert JsonlRows(bad)[0].id == "#1"

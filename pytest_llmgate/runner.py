@@ -360,8 +360,11 @@ def young_gc_only() -> Iterator[None]:
     and each automatic full collection walks all of it again: measured, the 100k-row item spent a
     quarter of its time there (10k -> 100k rows was 37% super-linear). Young collections still
     free the short-lived cycles a row makes (tracebacks, tasks); a cycle that lives long enough
-    to reach the old generation waits for the first full collection after the loop. The previous
-    thresholds come back when the outermost loop ends (loops can nest: items on one event loop).
+    to reach the old generation is freed by the one full collection when the loop ends. Then
+    what survived (the item's rows, kept until the session ends) is frozen (`gc.freeze()`): later
+    full collections, the next items' and pytest's five at session end, no longer walk it (it is
+    still freed by reference counting when dropped). The previous thresholds come back when the
+    outermost loop ends (loops can nest: items on one event loop).
     """
     global _gc_depth
     saved = gc.get_threshold()
@@ -374,6 +377,8 @@ def young_gc_only() -> Iterator[None]:
         _gc_depth -= 1
         if _gc_depth == 0:
             gc.set_threshold(*saved)
+            gc.collect()  # scans only what is not frozen yet: this item's objects
+            gc.freeze()
 
 
 _loop: asyncio.AbstractEventLoop | None = None

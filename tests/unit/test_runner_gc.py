@@ -23,6 +23,7 @@ ROWS = [Row(id=f"r{i}", line=i + 1, data={"query": f"q{i}", "ground_truth": f"an
 def _loop() -> Iterator[None]:
     yield
     close_loop()
+    gc.unfreeze()
 
 
 def subject(target: object) -> PythonSubject:
@@ -34,7 +35,11 @@ def subject(target: object) -> PythonSubject:
 def test_rows_run_without_full_collections_and_settings_come_back() -> None:
     before = gc.get_threshold()
     seen: list[tuple[int, int, int]] = []
-    full = gc.get_stats()[2]["collections"]
+    full_while_guarded: list[int] = []
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2 and gc.get_threshold()[2] >= 1 << 30:
+            full_while_guarded.append(1)
 
     def answer(query: str) -> str:
         seen.append(gc.get_threshold())
@@ -44,11 +49,16 @@ def test_rows_run_without_full_collections_and_settings_come_back() -> None:
         return "answer " + query[1:]
 
     f1 = resolve_evaluator(name="f1_score", use="f1_score")
-    results = run_rows_sync(ROWS, subject(answer), "v", [f1], RunOptions(concurrency=4))
+    gc.callbacks.append(watch)
+    try:
+        results = run_rows_sync(ROWS, subject(answer), "v", [f1], RunOptions(concurrency=4))
+    finally:
+        gc.callbacks.remove(watch)
     assert [r.metrics["f1_score"] for r in results] == [1.0] * len(ROWS)
     assert seen and all(t[:2] == before[:2] and t[2] >= 1 << 30 for t in seen)
-    assert gc.get_stats()[2]["collections"] == full
+    assert full_while_guarded == []
     assert gc.get_threshold() == before
+    assert gc.get_freeze_count() > 0  # what survived the item is left out of later collections
 
 
 def test_a_failing_loop_restores_the_thresholds() -> None:

@@ -224,9 +224,18 @@ class MetricAccumulator:
         self._units: dict[str, int] = {}
         self._metrics: dict[str, _Metric] = {}
         self.rows = 0
+        self.errored = 0  # rows with errors (the error budget)
 
     def add(self, row: RowResult) -> None:
+        if row.errors:
+            self.errored += 1
         self.add_metrics(row.id, row.metrics)
+
+    def groups(self, name: str) -> list[list[float]]:
+        """`gate.present_groups(rows, name)` without the rows: values per golden row that has
+        one (row-bound pass rates, k-of-n and bootstrap intervals read these)."""
+        metric = self._metrics.get(name)
+        return list(metric.groups()) if metric is not None else []
 
     def add_metrics(self, row_id: str, metrics: Mapping[str, float]) -> None:
         unit = self._units.get(row_id)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from pytest_llmgate.datasets import DatasetSpec, load_dataset
 from pytest_llmgate.evaluators.registry import resolve_evaluator
-from pytest_llmgate.gate import aggregates_for, judge
+from pytest_llmgate.gate import aggregates_for, judge, present_groups
 from pytest_llmgate.results import RowResult
 from pytest_llmgate.rowstream import (
     IncompleteRowsError,
@@ -60,6 +60,8 @@ def test_accumulator_equals_aggregates_for(spec: list[tuple[int, dict[str, float
     expected = aggregates_for(rows)
     got = acc.aggregates()
     assert got == expected  # bit for bit, intervals included
+    for name in expected:
+        assert acc.groups(name) == [g for g in present_groups(rows, name) if g]
     assert list(got) == list(expected)  # same first-seen metric order
     assert all(list(got[m]) == list(expected[m]) for m in got)
 
@@ -106,6 +108,7 @@ def test_streamed_rows_give_the_same_aggregates_and_verdict(
         "bleu_score": (Rule(metric="bleu_score", aggregate="pass_rate", row_min=0.5, min=0.9),),
     })
     assert judge(back, policy) == judge(scored_rows, policy)
+    assert acc.errored == sum(1 for r in scored_rows if r.errors)
     assert len(scored_rows) == 2 * len({r.id for r in scored_rows})
 
 

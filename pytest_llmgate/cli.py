@@ -1,4 +1,4 @@
-"""The `llmgate` command: report, diff, merge, baseline, validate, init.
+"""The `llmgate` command: report, diff, merge, baseline, validate, init, noise, cache.
 
 It shares the renderers and compare code with the plugin, so a report made later from a results
 file is the one the run would have written. Exit status: 0 ok; 1 the thing checked is bad (a
@@ -375,6 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what to run, as for pytest (default: suites/)")
     p.add_argument("-k", "--runs", type=int, default=5, metavar="K", help="runs (default: 5)")
     p.set_defaults(func=cmd_noise)
+
+    from pytest_llmgate.cache_cli import add_cache_parser
+
+    add_cache_parser(sub)
     return parser
 
 

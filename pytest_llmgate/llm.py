@@ -272,14 +272,14 @@ class ModelPool:
         return [endpoint for endpoint, b in self._breakers.items() if b.open_until > 0]
 
     async def aclose(self) -> None:
-        """Close the clients of the running loop (call before the loop ends) and wait for the
-        cache's pending writes."""
+        """Close the clients of the running loop (call before the loop ends) and commit the
+        cache's pending writes (closing its file: it reopens on the next call)."""
         state = self._states.pop(asyncio.get_running_loop(), None)
         if state is not None:
             for client in state.clients.values():
                 await client.close()
         if self.cache is not None:
-            await asyncio.to_thread(self.cache.flush)
+            await asyncio.to_thread(self.cache.close)
 
     # --- internals -------------------------------------------------------------------------------
 

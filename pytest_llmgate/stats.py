@@ -107,7 +107,14 @@ def pass_rate(
 def summarize(values: Sequence[float]) -> dict[str, float]:
     """The standard aggregates recorded for every metric in the results."""
     out: dict[str, float] = {}
+    ordered: list[float] | None = None
     for name in SUMMARY:
+        if name in ("median", "p10", "p90", "p95") and values:
+            # one sort for all four percentiles (aggregate() would sort each time): the same
+            # numbers, n log n once instead of four times per metric
+            ordered = ordered if ordered is not None else sorted(values)
+            out[name] = percentile(ordered, 50 if name == "median" else int(name[1:]))
+            continue
         value = aggregate(values, name)
         if value is not None:
             out[name] = value

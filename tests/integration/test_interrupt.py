@@ -3,9 +3,11 @@ as a baseline), the call cache stays readable, and a re-run replays the calls al
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_llmgate.cache import ResponseCache
 from pytest_llmgate.cli import main
 from pytest_llmgate.testing import LLMServer
 from tests.integration.test_faults import SUITE, write_project
@@ -63,12 +66,15 @@ def test_interrupted_run_is_incomplete_and_rerun_reuses_the_cache(
     # never usable as a baseline by accident
     assert main(["baseline", str(results), "-o", str(root / "base.json")]) != 0
     assert "incomplete" in capsys.readouterr().err
-    # every cache entry is whole JSON (atomic writes), and a re-run replays them
-    entries = [p for p in (root / ".llmgate/cache").rglob("*") if p.is_file()]
+    # the cache file is intact (committed batches only), and a re-run replays its entries
+    cache = ResponseCache(root / ".llmgate/cache", "ro")
+    entries = range(cache.entries())
+    cache.close()
     assert len(entries) >= ROWS
-    for entry in entries:
-        if entry.suffix == ".json":
-            json.loads(entry.read_text("utf-8"))
+    with contextlib.closing(sqlite3.connect(root / ".llmgate/cache/cache.sqlite3")) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        for (value,) in conn.execute("SELECT value FROM entries"):
+            json.loads(value)
     llm.configure(latency_ms=0)
     llm.reset_counters()
     rerun = _run(root, env)

@@ -301,7 +301,7 @@ def test_secrets_absent_from_every_artifact(project: pytest.Pytester, llm: LLMSe
     captured = "\n".join(result.outlines + result.errlines)
     assert FAKE_KEY not in captured
     files = [p for p in project.path.rglob("*") if p.is_file()]
-    assert any(p.suffix == ".json" and "cache" in p.parts for p in files)
+    assert any(p.name == "cache.sqlite3" for p in files)
     assert any(p.name == "results.json" for p in files)
     for path in files:
         assert FAKE_KEY.encode() not in path.read_bytes(), path

@@ -33,11 +33,25 @@ HELP = {
             validate  check suites, thresholds and datasets
             init      scaffold a gate into an existing repository
             noise     measure run-to-run spread per metric
+            cache     inspect, prune or migrate the model call cache
 
         options:
           -h, --help  show this help message and exit
 
         Run the gate itself with `pytest suites/ --llm-gate`.
+        """,
+    ("cache", "prune"): """
+        usage: llmgate cache prune [-h] [--dir DIR] [--older-than DATE] [--unused]
+
+        delete entries not used since a date and/or not used by the last run (a run that read or wrote
+        through --llm-gate-cache rw/refresh)
+
+        options:
+          -h, --help         show this help message and exit
+          --dir DIR          cache directory (--llm-gate-cache-dir; default: .llmgate/cache)
+          --older-than DATE  drop entries no run used since DATE (2026-01-31, 2026-01-31T12:00 UTC, or an
+                             age: 30d, 12h, 2w)
+          --unused           drop entries the last run did not use
         """,
     ("report",): """
         usage: llmgate report [-h] [--baseline PATH] [--html PATH] [--md PATH] [--junit PATH] [--csv PATH]

@@ -286,9 +286,11 @@ def test_the_key_stays_out_of_errors_and_cache_files(
     planted = [{"role": "user", "content": f"LLMGATE_REPLY:echo {FAKE_KEY}"}]
     result = run(pool, lambda: pool.chat(llm_model, planted))
     assert FAKE_KEY in result.text  # what the model said is returned as is...
+    assert pool.cache is not None
+    pool.cache.close()
     for path in tmp_path.rglob("*"):
         if path.is_file():  # ...but never written to disk
-            assert FAKE_KEY not in path.read_text(encoding="utf-8")
+            assert FAKE_KEY.encode() not in path.read_bytes()
     llm.require_key = "another-key"
     failures = []
     for model in (

@@ -1,0 +1,162 @@
+"""One command for the scale figures of issue 16, every side a whole process (as CI runs it).
+
+Prints, in order:
+1. offline scoring, 10k rows x F1 + BLEU + ROUGE-L: `pytest --llm-gate` (recorded subject) against
+   a process that imports azure-ai-evaluation and runs its `evaluate()` on the same rows; the
+   ratio of the wall times and the largest score difference;
+2. time per row at 1k, 10k and 100k rows (the in-memory pytest path: item `duration_s` / rows,
+   and the process's CPU), with the peak RSS of each pytest process;
+3. the LLM path (`bench_llm_gate.py`: 4,000 calls, its ratio to the latency and CPU bounds) and
+   the warm-cache re-run;
+4. with `--million`, the streamed path at 100k and 1M rows (`bench_stream.py`).
+
+Wall times on a busy machine are upper bounds; the CPU seconds printed next to them move less.
+
+    python bench/bench_all.py [--sizes 1000 10000 100000] [--million] [--skip-azure]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO))
+
+INI = "[pytest]\naddopts = -p no:cacheprovider -p no:randomly\npythonpath = .\n"
+SUITE = """\
+suite: offline
+datasets:
+  rows: ../data/rows.jsonl
+subjects:
+  recorded: {type: recorded, column: response}
+evaluators:
+  - f1_score
+  - bleu
+  - {use: rouge, args: {rouge_type: rougeL}}
+"""
+AZURE = r"""
+import json, sys, contextlib, io, pathlib
+sys.path.insert(0, sys.argv[3])
+from bench_offline import run_azure
+rows = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8")]
+_, seconds, scores = run_azure(rows, "rougeL", pathlib.Path(sys.argv[2]), False)
+json.dump({"seconds": seconds, "scores": scores}, open(pathlib.Path(sys.argv[2]) / "azure.json", "w"))
+"""
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "LLMGATE_"))}
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+def child(args: list[str], cwd: Path) -> tuple[float, float, int, subprocess.CompletedProcess[str]]:
+    """(wall s, CPU s, peak RSS bytes, process) of one child process."""
+    code = ("import resource, runpy, sys\n"
+            "args = sys.argv[1:]\n"
+            "try:\n"
+            "    if args[0] == '-c':\n"
+            "        sys.argv = args[1:]\n"
+            "        exec(args[1], {'__name__': '__main__'})\n"
+            "    else:\n"
+            "        sys.argv = args\n"
+            "        runpy.run_module(args[0], run_name='__main__')\n"
+            "finally:\n"
+            "    print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+            "file=sys.stderr)\n")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=_env(),
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    peak = max((int(line.split()[1]) * 1024 for line in proc.stderr.splitlines()
+                if line.startswith("PEAK_RSS_KB")), default=0)
+    return wall, cpu, peak, proc
+
+
+def project(root: Path, n: int) -> list[dict[str, str]]:
+    from bench_offline import build_rows
+
+    rows = build_rows(n)
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    (root / "suites").mkdir(exist_ok=True)
+    (root / "pytest.ini").write_text(INI)
+    (root / "suites/offline.yaml").write_text(SUITE)
+    with (root / "data/rows.jsonl").open("w", encoding="utf-8") as handle:
+        for i, row in enumerate(rows):
+            handle.write(json.dumps({"id": f"r{i:07d}", **row}) + "\n")
+    return rows
+
+
+def gate(root: Path) -> tuple[float, float, int, dict[str, Any]]:
+    wall, cpu, peak, proc = child(["pytest", "suites/", "--llm-gate", "-q", "-p", "no:xdist",
+                                   "--llm-gate-json", "results.json"], root)
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"gate failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return wall, cpu, peak, json.loads((root / "results.json").read_text())
+
+
+def offline_ratio(work: Path, n: int) -> None:
+    root = work / f"offline{n}"
+    project(root, n)
+    wall, cpu, _, results = gate(root)
+    azure_wall, azure_cpu, _, proc = child(
+        ["-c", AZURE, str(root / "data/rows.jsonl"), str(root), str(REPO / "bench")], root)
+    if proc.returncode != 0:
+        print(f"[offline] azure evaluate() failed: {proc.stderr.strip().splitlines()[-1:]}")
+        return
+    theirs = json.loads((root / "azure.json").read_text())["scores"]
+    ours = [r["metrics"] for r in results["items"][0]["rows"]]
+    worst = max(abs(ours[i][k] - v) for i, row in enumerate(theirs) for k, v in row.items())
+    print(f"[offline] {n:,} rows x F1+BLEU+ROUGE-L, whole processes: gate {wall:.2f} s wall / "
+          f"{cpu:.2f} s CPU, azure evaluate() {azure_wall:.2f} s wall / {azure_cpu:.2f} s CPU: "
+          f"{azure_wall / wall:.1f}x (CPU {azure_cpu / cpu:.1f}x); max abs diff {worst:.1e}")
+
+
+def growth(work: Path, sizes: list[int]) -> None:
+    for n in sizes:
+        root = work / f"scale{n}"
+        project(root, n)
+        wall, cpu, peak, results = gate(root)
+        item = results["items"][0]["duration_s"]
+        print(f"[rows] {n:>7,}: {item / n * 1000:.3f} ms/row in the item ({item:.2f} s), process "
+              f"{wall:.2f} s wall / {cpu:.2f} s CPU ({cpu / n * 1000:.3f} ms/row), peak RSS "
+              f"{peak / 2**20:,.0f} MiB", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
+    parser.add_argument("--offline-rows", type=int, default=10_000)
+    parser.add_argument("--skip-azure", action="store_true")
+    parser.add_argument("--skip-llm", action="store_true")
+    parser.add_argument("--million", action="store_true", help="also run bench_stream.py")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="llmgate-all-", dir=Path.home()) as tmp:
+        work = Path(tmp)  # not under /tmp: azure's legacy client deletes inputs there
+        if not args.skip_azure:
+            offline_ratio(work, args.offline_rows)
+        growth(work, args.sizes)
+    if not args.skip_llm:
+        out = subprocess.run([sys.executable, str(REPO / "bench/bench_llm_gate.py")], env=_env(),
+                             capture_output=True, text=True)
+        print("[llm] " + "\n[llm] ".join(out.stdout.strip().splitlines()), flush=True)
+    if args.million:
+        subprocess.run([sys.executable, str(REPO / "bench/bench_stream.py")], env=_env(),
+                       check=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -158,7 +158,8 @@ class GateSession:
             if self.settings.require_models:
                 raise GateError(f"{skip} (--llm-gate-require-models)")
             return ItemResult(verdict=SKIPPED, message=skip, **base)
-        if needs_model:
+        # `uses_models`: an evaluator that calls a named model but not the judge (embeddings)
+        if needs_model or any(getattr(e.fn, "uses_models", False) for e in evaluators):
             from pytest_llmgate.llm_session import prepare
 
             prepare(self.settings)

@@ -153,7 +153,14 @@ class GateSession:
             estimate = estimate_item(subject, evaluators, rows, item.variant, options.repeats)
             self.dry_run_totals.append(estimate)
             return ItemResult(verdict=SKIPPED, message=estimate.line(), **base)
-        skip = self._skip_reason(subject, evaluators)
+        if suite.load is not None:  # needs its subject's model, not a judge
+            from pytest_llmgate.llm_session import prepare
+            from pytest_llmgate.load import load_skip_reason
+
+            prepare(self.settings)
+            skip = load_skip_reason(subject, item.variant)
+        else:
+            skip = self._skip_reason(subject, evaluators)
         if skip:
             if self.settings.require_models:
                 raise GateError(f"{skip} (--llm-gate-require-models)")
@@ -163,9 +170,14 @@ class GateSession:
             from pytest_llmgate.llm_session import prepare
 
             prepare(self.settings)
-        row_results = run_rows_sync(
-            rows, subject, item.variant, evaluators, options, on_row=self._progress(item, rows)
-        )
+        if suite.load is not None:  # a load suite: rows are requests (pytest_llmgate.load)
+            from pytest_llmgate.load import run_load
+
+            row_results = run_load(suite.load, rows, subject, item.variant)
+        else:
+            row_results = run_rows_sync(
+                rows, subject, item.variant, evaluators, options, on_row=self._progress(item, rows)
+            )
         policy = self.policy_for(item)
         seed = seed_for(item.nodeid)
 
@@ -198,14 +210,17 @@ class GateSession:
             return judge(results, policy, extra, seed=seed, item_metrics=item_values)
 
         verdict = decide(row_results)
-        row_results, verdict = adaptive_rerun(
-            rows,
-            row_results,
-            verdict,
-            policy,
-            decide,
-            lambda jobs: run_rows_sync(rows, subject, item.variant, evaluators, options, jobs=jobs),
-        )
+        if suite.load is None:  # re-sampling rows of a load run would change its schedule
+            row_results, verdict = adaptive_rerun(
+                rows,
+                row_results,
+                verdict,
+                policy,
+                decide,
+                lambda jobs: run_rows_sync(
+                    rows, subject, item.variant, evaluators, options, jobs=jobs
+                ),
+            )
         if self.settings.redact_outputs:
             from pytest_llmgate.redact import redact_rows
 

@@ -63,6 +63,12 @@ def run_load(spec: LoadSpec, rows: Sequence[Any], subject: Any, variant: str) ->
     """Run one item's load schedule on the gate's event loop; one `RowResult` per request."""
     from pytest_llmgate.runner import run_sync
 
+    if spec.engine == "locust":
+        from pytest_llmgate.load.locust import run_locust
+
+        return run_locust(spec, subject, variant, rows, {"workers": spec.workers,
+                                                         "users": spec.users})
+
     async def go() -> list[Any]:
         return await drive(spec, rows, sender_for(subject, variant, spec))
 

@@ -9,6 +9,7 @@
       stream: true        # measure time to first token (default true)
       timeout_s: 60       # per request; the run ends at most this long after the schedule
       max_in_flight: 256  # rate mode: a request that would exceed it is an error row, not sent
+      engine: builtin     # or locust (see pytest_llmgate.load.locust): workers:, users:
 
 Every bound is finite: a run lasts at most ramp_s + duration_s + timeout_s and sends at most
 max_requests requests. Each problem is one `file:line: load.<field>: problem` line.
@@ -26,7 +27,7 @@ __all__ = ["MAX_SECONDS", "LoadSpec", "load_spec"]
 
 MAX_SECONDS = 24 * 3600.0
 _FIELDS = ("rate", "concurrency", "ramp_s", "duration_s", "max_requests", "stream", "timeout_s",
-           "max_in_flight")
+           "max_in_flight", "engine", "workers", "users")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class LoadSpec:
     stream: bool = True
     timeout_s: float = 60.0
     max_in_flight: int = 256
+    engine: str = "builtin"
+    workers: int = 2  # engine locust: local worker processes
+    users: int | None = None  # engine locust: simulated users
 
     def describe(self) -> dict[str, Any]:
         """What the results record about the schedule."""
@@ -52,6 +56,8 @@ class LoadSpec:
             out.update(rate=self.rate, max_in_flight=self.max_in_flight)
         else:
             out["concurrency"] = self.concurrency
+        if self.engine != "builtin":
+            out.update(engine=self.engine, workers=self.workers, users=self.users)
         return out
 
 
@@ -104,6 +110,16 @@ def load_spec(doc: Located, key: Key = ("load",)) -> LoadSpec:
     if not isinstance(stream, bool):
         raise doc.error((*key, "stream"), f"stream must be true or false, not {stream!r}")
     common["stream"] = stream
+    engine = raw.get("engine", "builtin")
+    if engine not in ("builtin", "locust"):
+        raise doc.error((*key, "engine"), f"engine must be builtin or locust, not {engine!r}")
+    common["engine"] = engine
+    for name in ("workers", "users"):
+        if name in raw:
+            if engine != "locust":
+                raise doc.error((*key, name), f"{name} only applies to engine: locust")
+            common[name] = int(_number(doc, (*key, name), raw[name], low=1, integer=True,
+                                       inclusive=True))
     if "rate" in raw:
         rate = _number(doc, (*key, "rate"), raw["rate"], low=0)
         return LoadSpec(mode="rate", rate=rate, **common)

@@ -49,4 +49,6 @@ class LoadMetrics:
         raise EvaluationError("the load metrics describe a whole load run, not a row")
 
     def aggregate(self, rows: Sequence[Any], prefix: str = "") -> dict[str, float]:
-        return {prefix + k: v for k, v in load_item_metrics(rows).items()}
+        # a Locust run brings its own numbers (its CSV statistics): those are the measurement
+        measured = {**load_item_metrics(rows), **dict(getattr(rows, "item_metrics", {}))}
+        return {prefix + k: v for k, v in measured.items()}

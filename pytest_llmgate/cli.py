@@ -262,12 +262,13 @@ def _display(path: Path) -> str:
 
 # ---- init ----------------------------------------------------------------------------------------
 def cmd_init(args: argparse.Namespace) -> int:
-    from pytest_llmgate.scaffold import FILES
+    from pytest_llmgate.scaffold import files_for
 
     root: Path = args.dir
     if not root.is_dir():
         raise CommandError(f"{root}: not a directory (llmgate init scaffolds an existing repo)")
-    for relative, text in FILES.items():
+    ci = list(dict.fromkeys(args.ci or ["github"]))
+    for relative, text in files_for(ci).items():
         target = root / relative
         if target.exists():
             print(f"kept    {relative} (exists)")
@@ -361,10 +362,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("init", help="scaffold a gate into an existing repository",
                        description="Add suites/, golden_datasets/, evaluators/, thresholds.yaml "
-                       "and .github/workflows/llm-gate.yml to a repository. Existing files are "
-                       "never overwritten.")
+                       "and the pull request gate of a CI system (.github/workflows/llm-gate.yml, "
+                       "azure-pipelines/llm-gate.yml or .jenkins/Jenkinsfile) to a repository. "
+                       "Existing files are never overwritten.")
     p.add_argument("dir", type=Path, nargs="?", default=Path("."), metavar="DIR",
                    help="repository root (default: .)")
+    p.add_argument("--ci", action="append", choices=("github", "azure", "jenkins"),
+                   help="CI system to write the gate for (repeatable; default: github)")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("noise", help="measure run-to-run spread per metric",

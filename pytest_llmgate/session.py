@@ -157,7 +157,14 @@ class GateSession:
             estimate = estimate_item(subject, evaluators, rows, item.variant, options.repeats)
             self.dry_run_totals.append(estimate)
             return ItemResult(verdict=SKIPPED, message=estimate.line(), **base)
-        skip = self._skip_reason(subject, evaluators)
+        if suite.load is not None:  # needs its subject's model, not a judge
+            from pytest_llmgate.llm_session import prepare
+            from pytest_llmgate.load import load_skip_reason
+
+            prepare(self.settings)
+            skip = load_skip_reason(subject, item.variant)
+        else:
+            skip = self._skip_reason(subject, evaluators)
         if skip:
             in_ci = bool(os.environ.get("CI")) and not self.settings.allow_skip
             if self.settings.require_models:
@@ -171,13 +178,19 @@ class GateSession:
                 )
                 raise GateError(f"{skip} ({why})")
             return ItemResult(verdict=SKIPPED, message=skip, **base)
-        if needs_model:
+        # `uses_models`: an evaluator that calls a named model but not the judge (embeddings)
+        if needs_model or any(getattr(e.fn, "uses_models", False) for e in evaluators):
             from pytest_llmgate.llm_session import prepare
 
             prepare(self.settings)
-        row_results = run_rows_sync(
-            rows, subject, item.variant, evaluators, options, on_row=self._progress(item, rows)
-        )
+        if suite.load is not None:  # a load suite: rows are requests (pytest_llmgate.load)
+            from pytest_llmgate.load import run_load
+
+            row_results = run_load(suite.load, rows, subject, item.variant)
+        else:
+            row_results = run_rows_sync(
+                rows, subject, item.variant, evaluators, options, on_row=self._progress(item, rows)
+            )
         policy = self.policy_for(item)
         baseline_item = None if self.baseline is None else self.baseline.item(item.nodeid)
 
@@ -198,14 +211,17 @@ class GateSession:
             )
 
         decision = decide(row_results)
-        row_results, decision = adaptive_rerun(
-            rows,
-            row_results,
-            decision,
-            policy,
-            decide,
-            lambda jobs: run_rows_sync(rows, subject, item.variant, evaluators, options, jobs=jobs),
-        )
+        if suite.load is None:  # re-sampling rows of a load run would change its schedule
+            row_results, decision = adaptive_rerun(
+                rows,
+                row_results,
+                decision,
+                policy,
+                decide,
+                lambda jobs: run_rows_sync(
+                    rows, subject, item.variant, evaluators, options, jobs=jobs
+                ),
+            )
         if self.settings.redact_outputs:
             from pytest_llmgate.redact import redact_rows
 

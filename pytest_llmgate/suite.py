@@ -80,6 +80,7 @@ class Suite:
     repeat_subject: int = 1
     repeat_judge: int = 1
     unconfigured: str | None = None  # skip | fail: items whose model is not configured
+    load: Any = None  # a `load:` block makes this a load suite (`pytest_llmgate.load.LoadSpec`)
     _subjects: dict[str, Subject] = field(default_factory=dict)
     _evaluators: dict[str, BoundEvaluator] = field(default_factory=dict)
 
@@ -347,6 +348,11 @@ class SuiteLoader:
         thresholds = None
         if data.get("thresholds") is not None:
             thresholds = thresholds_from(doc, ("thresholds",), strict=True)
+        load = None
+        if data.get("load") is not None:
+            from pytest_llmgate.load import load_suite_parts
+
+            load, entries = load_suite_parts(doc, entries)
         return Suite(
             path=path,
             name=data["suite"],
@@ -362,6 +368,7 @@ class SuiteLoader:
             repeat_subject=_repeat(data.get("repeat"), "subject"),
             repeat_judge=_repeat(data.get("repeat"), "judge"),
             unconfigured=data.get("unconfigured"),
+            load=load,
         )
 
     def check_columns(self, suite: Suite, subject_name: str, dataset_name: str) -> None:

@@ -95,6 +95,9 @@ BUILTINS: dict[str, Builtin] = {
     "prompt_injection": Builtin(f"{_SAFE}.injection:PromptInjection", inline=True),
     "refusal": Builtin(f"{_SAFE}.refusal:Refusal", inline=True),
     "safety_judge": Builtin(f"{_SAFE}.rubric:SafetyJudge", needs_model=True),
+    # needs_model means "needs the judge" (skip without one, judge repeats, dry-run chat costs);
+    # this one needs the embeddings model and fails its rows, naming it, when that is missing
+    "semantic_similarity": Builtin("pytest_llmgate.evaluators.embedding:SemanticSimilarity"),
     **{
         name: Builtin(f"{_SAFE}.azure:{cls}")
         for name, cls in (

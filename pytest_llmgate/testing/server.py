@@ -17,7 +17,16 @@ Switches (attributes, settable while running): `latency_ms`, `error_rate_429`, `
 `malformed_rate` (200 with a truncated JSON body), `retry_after` (seconds sent in `Retry-After` and
 `retry-after-ms` on 429/500; None sends none), `seed`, `judge_noise` (std-dev, in score points, of
 seeded noise added to judge scores), `vary_by_model` (see `answers.chat_reply`), `scripted`
-(substring -> reply), `require_key` (401 unless this key is sent), `down` (refuse connections).
+(substring -> reply), `require_key` (401 unless this key is sent), `down` (refuse connections),
+`token_interval_ms` (the gap between streamed chunks).
+
+Streaming (`"stream": true` on chat): server-sent events, `chat.completion.chunk`s of one word each
+and `data: [DONE]`, plus a usage chunk when `stream_options.include_usage` is set. `latency_ms` is
+then the time to the first chunk; each further chunk follows `token_interval_ms` later.
+
+Counters for load tests: `requests`, `routes`, `faults`, `statuses` (per HTTP status) and `timings`,
+one record per answered model request: `{"route", "status", "stream", "ms", "ttft_ms"}` measured by
+the server from the parsed request to its last byte (and to its first body byte).
 
 Faults are deterministic: the draw for a request hashes (seed, method, path, body, n) where n counts
 earlier arrivals of the same request, so a retried request gets a fresh draw and can succeed, and
@@ -61,6 +70,7 @@ SWITCHES: dict[str, Any] = {
     "hang_s": 30.0,
     "scripted": {},
     "require_key": None,
+    "token_interval_ms": 0.0,
 }
 MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "o4-mini", "text-embedding-3-small")
 _REASONS = {
@@ -73,7 +83,8 @@ _REASONS = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
-_Reply = tuple[int, dict[str, str], bytes]
+# a list payload is streamed: each element is one server-sent event, `token_interval_ms` apart
+_Reply = tuple[int, dict[str, str], bytes | list[bytes]]
 
 
 def _loopback(host: str) -> bool:
@@ -105,6 +116,7 @@ class LLMServer:
     hang_s: float
     scripted: dict[str, str]
     require_key: str | None
+    token_interval_ms: float
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, **switches: Any) -> None:
         if not _loopback(host):
@@ -144,11 +156,19 @@ class LLMServer:
         self.routes: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
         self.log: deque[dict[str, Any]] = deque(maxlen=200)
+        self.statuses: Counter[int] = Counter()
+        self.timings: list[dict[str, Any]] = []
         self._arrivals: dict[bytes, int] = {}
         self._answers: dict[bytes, int] = {}
 
     def stats(self) -> dict[str, Any]:
-        return {"requests": self.requests, "routes": dict(self.routes), "faults": dict(self.faults)}
+        return {
+            "requests": self.requests,
+            "routes": dict(self.routes),
+            "faults": dict(self.faults),
+            "statuses": {str(k): v for k, v in self.statuses.items()},
+            "timings": list(self.timings),
+        }
 
     @property
     def base_url(self) -> str:
@@ -272,21 +292,39 @@ class LLMServer:
                     body = await self._body(reader, headers)
                 except (asyncio.IncompleteReadError, ConnectionError, ValueError):
                     return
-                reply = await self._dispatch(method, target, headers, body, reader)
+                started = time.perf_counter()
+                meta: dict[str, Any] = {}
+                reply = await self._dispatch(method, target, headers, body, reader, meta)
                 if reply is None:  # a simulated timeout: the client went away or we gave up
                     return
                 status, extra, payload = reply
                 keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
                 out = [
                     f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
-                    "Content-Type: application/json",
-                    f"Content-Length: {len(payload)}",
                     "Connection: keep-alive" if keep else "Connection: close",
                 ]
                 out += [f"{k}: {v}" for k, v in extra.items()]
-                writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + payload)
-                if writer.transport.get_write_buffer_size() > 1 << 16:
-                    await writer.drain()
+                if isinstance(payload, list):
+                    out += ["Content-Type: text/event-stream", "Transfer-Encoding: chunked"]
+                    ttft = await self._stream(writer, "\r\n".join(out), payload, started)
+                else:
+                    out += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+                    writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + payload)
+                    if writer.transport.get_write_buffer_size() > 1 << 16:
+                        await writer.drain()
+                    ttft = None
+                if "route" in meta:
+                    ms = (time.perf_counter() - started) * 1000
+                    self.statuses[status] += 1
+                    self.timings.append(
+                        {
+                            "route": meta["route"],
+                            "status": status,
+                            "stream": ttft is not None,
+                            "ms": ms,
+                            "ttft_ms": ms if ttft is None else ttft,
+                        }
+                    )
                 if not keep:
                     return
         except asyncio.CancelledError:
@@ -294,6 +332,23 @@ class LLMServer:
         finally:
             self._writers.discard(writer)
             writer.close()
+
+    async def _stream(
+        self, writer: asyncio.StreamWriter, head: str, events: list[bytes], started: float
+    ) -> float:
+        """Write server-sent events as HTTP chunks; returns ms to the first event."""
+        writer.write((head + "\r\n\r\n").encode("latin-1"))
+        ttft = 0.0
+        for index, event in enumerate(events):
+            if index and self.token_interval_ms > 0:
+                await asyncio.sleep(float(self.token_interval_ms) / 1000)
+            writer.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
+            await writer.drain()
+            if index == 0:
+                ttft = (time.perf_counter() - started) * 1000
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        return ttft
 
     @staticmethod
     async def _body(reader: asyncio.StreamReader, headers: Mapping[str, str]) -> bytes:
@@ -315,12 +370,15 @@ class LLMServer:
         headers: Mapping[str, str],
         body: bytes,
         reader: asyncio.StreamReader,
+        meta: dict[str, Any] | None = None,
     ) -> _Reply | None:
         url = urlsplit(target)
         path = url.path.rstrip("/")
         if path.startswith("/_llmgate/"):
             return self._control(method, path, body)
         route, deployment = self._route(path)
+        if meta is not None:
+            meta["route"] = route
         self.requests += 1
         self.routes[route] += 1
         entry: dict[str, Any] = {"route": route, "method": method, "path": path, "status": 200}
@@ -416,7 +474,10 @@ class LLMServer:
             return 200, {}, self._embeddings(request, deployment).encode()
         if route.endswith("completions"):
             return 200, {}, self._completion(request, deployment, digest, answer_index).encode()
-        return 200, {}, self._chat(request, deployment, text, digest, answer_index).encode()
+        answer = self._chat(request, deployment, text, digest, answer_index)
+        if request.get("stream") is True:
+            return 200, {}, _events(json.loads(answer), request.get("stream_options"))
+        return 200, {}, answer.encode()
 
     @staticmethod
     def _route(path: str) -> tuple[str, str | None]:
@@ -628,6 +689,27 @@ class LLMServer:
                 return _error(400, str(exc), "invalid_request_error")
             return 200, {}, json.dumps({k: getattr(self, k) for k in SWITCHES}).encode()
         return _error(404, f"no control route {path}", "not_found")
+
+
+def _events(answer: dict[str, Any], options: Any) -> list[bytes]:
+    """A chat completion as OpenAI's stream: a role chunk carrying the first word, one chunk per
+    further word, a finish chunk, the usage chunk when asked for, then `[DONE]`."""
+    choice = answer["choices"][0]
+    words = re.findall(r"\s*\S+", choice["message"]["content"] or "") or [""]
+    base = {k: answer[k] for k in ("id", "created", "model", "system_fingerprint")}
+    base["object"] = "chat.completion.chunk"
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
+                                     "logprobs": None}]}
+
+    out = [chunk({"role": "assistant", "content": words[0]})]
+    out += [chunk({"content": word}) for word in words[1:]]
+    out.append(chunk({}, choice["finish_reason"]))
+    if isinstance(options, dict) and options.get("include_usage"):
+        out.append({**base, "choices": [], "usage": answer["usage"]})
+    events = [b"data: " + json.dumps(item).encode() + b"\n\n" for item in out]
+    return [*events, b"data: [DONE]\n\n"]
 
 
 class ServerProcess:

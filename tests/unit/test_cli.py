@@ -40,7 +40,7 @@ HELP = {
 
         Run the gate itself with `pytest suites/ --llm-gate`.
         """,
-    ("cache", "prune"): """
+    ("cache", "prune",): """
         usage: llmgate cache prune [-h] [--dir DIR] [--older-than DATE] [--unused]
 
         delete entries not used since a date and/or not used by the last run (a run that read or wrote
@@ -140,16 +140,19 @@ HELP = {
           --rootdir DIR  project root that suites resolve paths and imports from (default: .)
         """,
     ("init",): """
-        usage: llmgate init [-h] [DIR]
+        usage: llmgate init [-h] [--ci {github,azure,jenkins}] [DIR]
 
-        Add suites/, golden_datasets/, evaluators/, thresholds.yaml and .github/workflows/llm-gate.yml to
-        a repository. Existing files are never overwritten.
+        Add suites/, golden_datasets/, evaluators/, thresholds.yaml and the pull request gate of a CI
+        system (.github/workflows/llm-gate.yml, azure-pipelines/llm-gate.yml or .jenkins/Jenkinsfile) to a
+        repository. Existing files are never overwritten.
 
         positional arguments:
-          DIR         repository root (default: .)
+          DIR                   repository root (default: .)
 
         options:
-          -h, --help  show this help message and exit
+          -h, --help            show this help message and exit
+          --ci {github,azure,jenkins}
+                                CI system to write the gate for (repeatable; default: github)
         """,
 }
 

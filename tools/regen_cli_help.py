@@ -32,7 +32,8 @@ def main() -> None:
             llmgate([*command, "--help"])
         indented = textwrap.indent(out.getvalue(), " " * 8)
         body = "\n".join(line.rstrip() for line in indented.splitlines())
-        key = "(" + "".join(f'"{c}", ' for c in command).rstrip(" ") + ")"
+        quoted = ", ".join(f'"{c}"' for c in command)
+        key = f"({quoted},)" if len(command) == 1 else f"({quoted})"
         parts.append(f'    {key}: """\n{body}\n        """,\n')
     parts.append("}\n")
     TESTS.write_text(source[:start] + "".join(parts) + source[end:], "utf-8")

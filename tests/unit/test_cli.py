@@ -40,7 +40,7 @@ HELP = {
 
         Run the gate itself with `pytest suites/ --llm-gate`.
         """,
-    ("cache", "prune",): """
+    ("cache", "prune"): """
         usage: llmgate cache prune [-h] [--dir DIR] [--older-than DATE] [--unused]
 
         delete entries not used since a date and/or not used by the last run (a run that read or wrote

@@ -16,8 +16,8 @@ project's thresholds.yaml through load_thresholds, multiplicity.apply_correction
    counts) with and without the multiplicity correction (goal <= 5%);
 4. power for planted drops of the true judge score by 0.3 and 0.56 points at N = 15 and 40.
 
-    python bench/bench_false_alarms.py            # ~3 minutes on one core
-    python bench/bench_false_alarms.py --runs 1000
+    python bench/bench_false_alarms.py --runs 200   # the documented figures; ~15 CPU-minutes
+    python bench/bench_false_alarms.py --runs 30    # a quick look
 """
 
 from __future__ import annotations

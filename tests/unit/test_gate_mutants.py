@@ -113,3 +113,67 @@ def test_error_budget_is_strict_at_the_edge(tmp_path: Path) -> None:
     assert verdict.verdict == "failed"
     assert verdict.checks[0].verdict == "fail"
     assert verdict.checks[0].message == "1 of 4 rows errored (max_error_rate 0.24)"
+
+
+def test_sum_and_count_have_no_interval() -> None:
+    from pytest_llmgate.stats import interval
+
+    assert interval([[1.0], [2.0], [4.0]], "sum") is None
+    assert interval([[1.0], [2.0], [4.0]], "count") is None
+    assert interval([], "mean") is None
+
+
+def test_a_continuous_metric_has_no_binary_mde_floor() -> None:
+    from llmgate_runs import item
+
+    from pytest_llmgate.compare import regression_checks
+    from pytest_llmgate.thresholds import RegressionRule
+
+    base = [0.5 + 0.01 * (i % 5) for i in range(40)]
+    head = [b + (0.01 if i % 2 else -0.01) for i, b in enumerate(base)]
+
+    def rows(values: list[float]) -> list[RowResult]:
+        return [RowResult(id=f"r{i}", line=1, data={"id": f"r{i}"}, inputs={}, output="o",
+                          metrics={"f1_score": v}) for i, v in enumerate(values)]
+
+    rule = RegressionRule("f1_score", max_drop=0.001)
+    (check,) = regression_checks(rows(head), item(rows=rows(base)),
+                                 Policy(regression={"f1_score": rule}), dataset_sha256="a" * 64)
+    assert check.mde is not None and check.mde < 5 / 40  # 0/1 metrics only need 5 changed rows
+
+
+def test_a_significant_drop_below_min_effect_passes() -> None:
+    from llmgate_runs import item
+
+    from pytest_llmgate.compare import regression_checks
+    from pytest_llmgate.thresholds import RegressionRule
+
+    def rows(values: list[float]) -> list[RowResult]:
+        return [RowResult(id=f"r{i}", line=1, data={"id": f"r{i}"}, inputs={}, output="o",
+                          metrics={"relevance": v}) for i, v in enumerate(values)]
+
+    rule = RegressionRule("relevance", significance=0.05, min_effect=0.3)
+    policy = Policy(regression={"relevance": rule})
+    (small,) = regression_checks(rows([3.9] * 12), item(rows=rows([4.0] * 12)), policy,
+                                 dataset_sha256="a" * 64)
+    assert small.p_value == pytest.approx(1 / 4096)
+    assert small.verdict == "pass"  # significant, but 0.1 < min_effect 0.3
+    (better,) = regression_checks(rows([4.5] * 12), item(rows=rows([4.0] * 12)), policy,
+                                  dataset_sha256="a" * 64)
+    assert better.verdict == "pass"
+
+
+@pytest.mark.parametrize(
+    ("rule", "problem"),
+    [
+        ("{aggregate: mean}", "a rule needs a bound: min and/or max"),
+        ("{aggregate: pass_rate, min: 0.5}", "aggregate pass_rate needs a row bound"),
+    ],
+)
+def test_a_rule_without_its_bound_is_refused(tmp_path: Path, rule: str, problem: str) -> None:
+    from pytest_llmgate.errors import InputError
+
+    path = tmp_path / "thresholds.yaml"
+    path.write_text(f"metrics:\n  m: {rule}\n")
+    with pytest.raises(InputError, match=problem):
+        load_thresholds(path)

@@ -42,7 +42,17 @@ def load_item_metrics(rows: Sequence[Any]) -> dict[str, float]:
 class LoadMetrics:
     """The `load` evaluator: item-level only (rows are scored by the driver itself)."""
 
-    outputs = ("requests", "requests_per_s", "rate_limited_rate", "error_rate")
+    # item-level numbers, then the row metrics the load driver records for every request (declared
+    # here so a policy on them is checked before the run like any evaluator's)
+    outputs = (
+        "requests",
+        "requests_per_s",
+        "rate_limited_rate",
+        "error_rate",
+        "ttft_ms",
+        "output_tokens_per_s",
+        "rate_limited",
+    )
     version = "1"
 
     def __call__(self, **_: Any) -> Any:

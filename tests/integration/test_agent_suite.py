@@ -177,7 +177,8 @@ def test_strict_policy_fails_the_planted_mistake_naming_turn_and_calls(agents: P
         [
             "*suites/agent.yaml::agent[[]hasty-convos[]] FAILED*",
             "*tool_call_f1*min*>= 1*FAIL*",
-            '*two*turn 2: expected check({"order_id": "A1"}), got refund({"order_id": "A1"})*',
+            "*two*tool_call_f1*",  # the worst row, then the turn where it went wrong
+            '*went wrong*turn 2: expected check({"order_id": "A1"}), got refund({"order_id": "A1"})*',
         ]
     )
     text = md.read_text("utf-8")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import inspect
 import math
 import time
 import weakref
@@ -105,6 +106,13 @@ async def _guarded(call: Awaitable[Any]) -> Any:
         raise _Raised(exc) from None
 
 
+def _close_unstarted(call: Awaitable[Any]) -> None:
+    """A call whose task was cancelled before it ran never started its coroutine: close it, or
+    its garbage collection warns "coroutine ... was never awaited" into whatever runs next."""
+    if inspect.iscoroutine(call) and inspect.getcoroutinestate(call) == inspect.CORO_CREATED:
+        call.close()
+
+
 def _retrieve(task: asyncio.Future[Any]) -> None:
     """Mark a finished task's outcome as seen (nobody awaits a call abandoned at its limit)."""
     if not task.cancelled():
@@ -120,6 +128,7 @@ async def _call(call: Awaitable[Any], limit: tuple[float | None, str]) -> Any:
     """
     seconds, label = limit
     task = asyncio.ensure_future(_guarded(call))
+    task.add_done_callback(lambda _: _close_unstarted(call))
     try:
         done, _ = await asyncio.wait({task}, timeout=seconds or None)
     except BaseException:

@@ -249,7 +249,8 @@ def test_missing_connection_is_an_item_error_naming_the_variables(
     assert result.ret != 0
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines([
-        "*flex_chat*connection 'open_ai_connection' is not configured: set "
+        "*flex_chat[[]default-qa[]]*",
+        "*connection 'open_ai_connection' is not configured: set "
         "OPEN_AI_CONNECTION_API_KEY with OPEN_AI_CONNECTION_API_BASE*",
     ])
     # a custom connection with its key missing: its secret is simply absent, so the tool fails

@@ -200,7 +200,8 @@ def test_experiment_yaml_with_pr_overlay(
     result = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "experiment.yaml")
     # the chatty variant drops the final period on one row: the gate catches it
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*experiment.yaml::qa[[]answer.chatty-qa_train[]]*score*FAIL*"])
+    result.stdout.fnmatch_lines(["*experiment.yaml::qa[[]answer.chatty-qa_train[]] FAILED*",
+                                 "score*mean*>= 1*FAIL*"])
     items = {i["nodeid"]: i for i in results(pf_project.path)["items"]}
     assert sorted(items) == [
         "experiment.yaml::qa[answer.chatty-qa_train]",
@@ -218,8 +219,17 @@ def test_experiment_yaml_with_pr_overlay(
     assert chatty["aggregates"]["score"]["mean"] == pytest.approx(2 / 3)
     assert FAKE_KEY not in (pf_project.path / ".llmgate/results.json").read_text("utf-8")
 
-    result = pf_project.runpytest_subprocess(
+    # the pr overlay runs no evaluation: the project's rule on `score` cannot apply to any item,
+    # which the gate refuses before any row runs (a rule that gates nothing is an error)
+    refused = pf_project.runpytest_subprocess(
         "--llm-gate", "-p", "no:xdist", "experiment.yaml", "--llm-gate-env", "pr"
+    )
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(["*metrics.score: no evaluator*produces metric 'score'*"])
+    (pf_project.path / "thresholds.pr.yaml").write_text("version: 1\nmetrics: {}\n", "utf-8")
+    result = pf_project.runpytest_subprocess(
+        "--llm-gate", "-p", "no:xdist", "experiment.yaml", "--llm-gate-env", "pr",
+        "--llm-gate-thresholds", "thresholds.pr.yaml",
     )
     result.assert_outcomes(passed=2)
     items = {i["nodeid"]: i for i in results(pf_project.path)["items"]}

@@ -312,7 +312,8 @@ def test_flow_without_connections_is_an_item_error(
     result.assert_outcomes(failed=2)
     assert result.ret != 0
     result.stdout.fnmatch_lines([
-        "*ERROR (flow.dag.yaml: connection 'aoai' is not configured: set AOAI_API_KEY with "
+        "*qa[[]answer.*-qa[]]*",
+        "flow.dag.yaml: connection 'aoai' is not configured: set AOAI_API_KEY with "
         "AOAI_API_BASE (Azure OpenAI) or AOAI_BASE_URL (OpenAI-compatible)*"
     ])
     verdicts = {i["nodeid"]: i["verdict"] for i in results(pf_project.path)["items"]}

@@ -38,24 +38,22 @@ def _artifacts(project: Project) -> dict[str, Any]:
 ARTIFACTS = ["--llm-gate-junit", "out/gate.xml", "--llm-gate-md", "out/comment.md"]
 
 
+def _one_item_suite(project: Project, evaluator: str, rule: str) -> None:
+    """One subject, one dataset, one evaluator, and the one threshold rule that gates it."""
+    project.write(
+        "suites/support.yaml",
+        "suite: support\ndatasets:\n  qa: ../golden_datasets/qa.jsonl\n"
+        "subjects:\n  answer:\n    target: demo_app:answer\n"
+        f"evaluators:\n  - {evaluator}\n",
+    )
+    project.write("thresholds.yaml", f"metrics:\n  {rule}\n")
+
+
 def test_an_item_whose_aggregation_exits_fails_in_every_artifact(
     project: Project, xdist_args: list[str]
 ) -> None:
     project.write("evaluators/item_level.py", CRASHING_AGGREGATE)
-    project.write(
-        "suites/support.yaml",
-        """
-        suite: support
-        datasets:
-          qa: ../golden_datasets/qa.jsonl
-        subjects:
-          answer:
-            target: demo_app:answer
-        evaluators:
-          - "evaluators.item_level:ItemLevel"
-        """,
-    )
-    project.write("thresholds.yaml", "metrics:\n  row_ok: {min: 0.5}\n")
+    _one_item_suite(project, '"evaluators.item_level:ItemLevel"', "row_ok: {min: 0.5}")
     result = project.pytester.runpytest("--llm-gate", *xdist_args, *ARTIFACTS)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     out = result.stdout.str()
@@ -93,20 +91,7 @@ def test_an_item_that_started_and_left_no_result_is_an_error(
     """A crash outside the gate's own code (here a plugin) leaves the item without a result: it is
     an errored item in every artifact, never an absence, and the file is no baseline."""
     project.write("conftest.py", CRASHING_PLUGIN)
-    project.write(
-        "suites/support.yaml",
-        """
-        suite: support
-        datasets:
-          qa: ../golden_datasets/qa.jsonl
-        subjects:
-          answer:
-            target: demo_app:answer
-        evaluators:
-          - "evaluators.custom:word_overlap"
-        """,
-    )
-    project.write("thresholds.yaml", "metrics:\n  word_overlap: {min: 0.1}\n")
+    _one_item_suite(project, '"evaluators.custom:word_overlap"', "word_overlap: {min: 0.1}")
     result = project.pytester.runpytest("--llm-gate", *xdist_args, *ARTIFACTS)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert "llm-gate: FAILED" in result.stdout.str()

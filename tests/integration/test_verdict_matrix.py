@@ -15,7 +15,6 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -255,7 +254,3 @@ def test_an_identical_rerun_with_noisy_timings_is_no_regression(tmp_path: Path) 
                     "--fail-on-regression", "--md", str(tmp_path / "d.md")])
     assert code == 0
     assert "\U0001f534" not in (tmp_path / "d.md").read_text("utf-8")
-
-
-def _check(data: dict[str, Any]) -> None:  # pragma: no cover - debugging aid
-    print(json.dumps(data, indent=1)[:2000])

@@ -27,9 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
 
-    from pytest_llmgate.datasets import Row
-    from pytest_llmgate.runner import RunOptions, close_loop, run_rows_sync
-    from pytest_llmgate.suite import SuiteLoader
+    from pytest_llmgate.config.datasets import Row
+    from pytest_llmgate.pipeline.runner import RunOptions, close_loop, run_rows_sync
+    from pytest_llmgate.suite.loader import SuiteLoader
 
     loader = SuiteLoader(ROOT)
     suite = loader.load(ROOT / "suites" / "agent.yaml")

@@ -34,10 +34,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_llmgate import llm
-from pytest_llmgate.cache import ResponseCache
-from pytest_llmgate.llm import ModelPool
-from pytest_llmgate.models import ModelConfig, Secret
+from pytest_llmgate.config.models import ModelConfig, Secret
+from pytest_llmgate.engine import llm
+from pytest_llmgate.engine.cache import ResponseCache
+from pytest_llmgate.engine.llm import ModelPool
 
 TOPICS = ["warranty", "shipping", "refunds", "passwords", "exports", "invoices", "storage", "teams"]
 VARIANTS = [

@@ -21,13 +21,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-from pytest_llmgate.compare import diff_runs
-from pytest_llmgate.gate import aggregates_for
 from pytest_llmgate.reporting.csv import render_csv
 from pytest_llmgate.reporting.html import render_html
 from pytest_llmgate.reporting.junit import render_junit
 from pytest_llmgate.reporting.markdown import COMMENT_LIMIT, render_markdown
-from pytest_llmgate.results import Check, ItemResult, RowResult, RunResult, write_results
+from pytest_llmgate.results.model import Check, ItemResult, RowResult, RunResult, write_results
+from pytest_llmgate.verdict.compare import diff_runs
+from pytest_llmgate.verdict.gate import aggregates_for
 
 WORDS = [
     "plan", "renew", "monthly", "refund", "password", "reset", "export", "invoice", "account",

@@ -24,18 +24,18 @@ __all__ = [
 
 if TYPE_CHECKING:
     from pytest_llmgate.api import Evaluation, evaluate
-    from pytest_llmgate.frame import results_frame
-    from pytest_llmgate.results import Check, ItemResult, RowResult, RunResult, load_results
+    from pytest_llmgate.reporting.frame import results_frame
+    from pytest_llmgate.results.model import Check, ItemResult, RowResult, RunResult, load_results
 
 _LAZY = {
     "evaluate": "pytest_llmgate.api",
     "Evaluation": "pytest_llmgate.api",
-    "Check": "pytest_llmgate.results",
-    "ItemResult": "pytest_llmgate.results",
-    "RowResult": "pytest_llmgate.results",
-    "RunResult": "pytest_llmgate.results",
-    "load_results": "pytest_llmgate.results",
-    "results_frame": "pytest_llmgate.frame",
+    "Check": "pytest_llmgate.results.model",
+    "ItemResult": "pytest_llmgate.results.model",
+    "RowResult": "pytest_llmgate.results.model",
+    "RunResult": "pytest_llmgate.results.model",
+    "load_results": "pytest_llmgate.results.model",
+    "results_frame": "pytest_llmgate.reporting.frame",
 }
 
 

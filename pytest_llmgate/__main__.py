@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from pytest_llmgate.cli import main
+from pytest_llmgate.cli.main import main
 
 raise SystemExit(main())

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_llmgate.datasets import Dataset, DatasetSpec, Row, load_dataset
+from pytest_llmgate.config.datasets import Dataset, DatasetSpec, Row, load_dataset
+from pytest_llmgate.config.thresholds import Policy, thresholds_from
 from pytest_llmgate.errors import GateError
 from pytest_llmgate.evaluators.base import BoundEvaluator, signature_of
-from pytest_llmgate.results import ItemResult
+from pytest_llmgate.results.model import ItemResult
 from pytest_llmgate.subjects.base import SubjectSpec
-from pytest_llmgate.thresholds import Policy, thresholds_from
-from pytest_llmgate.yamlio import Located
+from pytest_llmgate.util.yamlio import Located
 
 __all__ = ["Evaluation", "GateFixture", "evaluate"]
 
@@ -130,10 +130,10 @@ def evaluate(
     base_dir: str | Path = ".",
 ) -> Evaluation:
     """Run `subject` over `data`, score with `evaluators`, gate with `thresholds` (metric rules)."""
-    from pytest_llmgate.decision import decide_item
-    from pytest_llmgate.llm_session import runtime
-    from pytest_llmgate.runner import RunOptions, run_rows_sync
+    from pytest_llmgate.engine.runtime import runtime
+    from pytest_llmgate.pipeline.runner import RunOptions, run_rows_sync
     from pytest_llmgate.subjects.python import PythonSubject
+    from pytest_llmgate.verdict.decision import decide_item
 
     base = Path(base_dir).resolve()
     rows, dataset_name, digest, total = _rows(data)
@@ -214,7 +214,7 @@ class GateFixture:
         result = replace(
             evaluation.result, nodeid=nodeid, suite=node.path.name, subject=name or node.name
         )
-        from pytest_llmgate.session import SESSION_KEY
+        from pytest_llmgate.plugin.session import SESSION_KEY
 
         session = node.config.stash.get(SESSION_KEY, None)
         if session is not None:

@@ -19,7 +19,7 @@ TESTS = ROOT / "tests" / "unit" / "test_cli.py"
 def main() -> None:
     os.environ["COLUMNS"] = "100"
     sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "unit")]
-    from pytest_llmgate.cli import main as llmgate
+    from pytest_llmgate.cli.main import main as llmgate
     from tests.unit.test_cli import HELP
 
     source = TESTS.read_text("utf-8")

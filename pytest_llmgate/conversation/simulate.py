@@ -127,8 +127,8 @@ class SimulatedUser:
             return None
         if turn == 1 and self.first_message:
             return [{"role": "user", "content": self.first_message}]
-        from pytest_llmgate.llm import chat
-        from pytest_llmgate.llm_session import model_for
+        from pytest_llmgate.engine.llm import chat
+        from pytest_llmgate.engine.runtime import model_for
 
         model = model_for(self.model, "subject", suite_models=self.suite_models)
         system = SYSTEM.format(persona=self.persona, goal=self.goal)

@@ -73,8 +73,8 @@ class _EngineFlow:
         )
         from openai.types.chat import ChatCompletion
 
-        from pytest_llmgate.llm import chat
-        from pytest_llmgate.llm_session import model_for
+        from pytest_llmgate.engine.llm import chat
+        from pytest_llmgate.engine.runtime import model_for
 
         flow = self.flow
         inputs = flow._resolve_inputs(kwargs)
@@ -177,7 +177,7 @@ class AzureEngineJudge:
         except EvaluationError:
             raise
         except Exception as exc:
-            from pytest_llmgate.models import redact
+            from pytest_llmgate.config.models import redact
 
             raise EvaluationError(redact(f"{type(exc).__name__}: {exc}")) from None
         out = dict(result)

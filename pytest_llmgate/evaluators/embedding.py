@@ -86,7 +86,7 @@ class SemanticSimilarity:
         self.truncate = truncate
 
     def _text(self, field: str, value: Any, model_name: str) -> tuple[str, bool]:
-        from pytest_llmgate.tokens import count_tokens
+        from pytest_llmgate.engine.tokens import count_tokens
 
         if not isinstance(value, str):
             raise EvaluationError(f"{field} must be text, not {type(value).__name__}")
@@ -107,8 +107,8 @@ class SemanticSimilarity:
         return value, True
 
     async def __call__(self, *, response: Any, ground_truth: Any) -> dict[str, Any]:
-        from pytest_llmgate.llm import embed
-        from pytest_llmgate.llm_session import model_for
+        from pytest_llmgate.engine.llm import embed
+        from pytest_llmgate.engine.runtime import model_for
 
         model = model_for(self.model, "judge")
         name = model.model or model.request_model

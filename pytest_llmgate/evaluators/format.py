@@ -22,7 +22,7 @@ _FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE
 def _text(value: Any, name: str = "response") -> str:
     if value is None:
         raise EvaluationError(f"{name} is missing")
-    from pytest_llmgate.results import jsonable
+    from pytest_llmgate.results.model import jsonable
 
     if isinstance(value, str):
         return value

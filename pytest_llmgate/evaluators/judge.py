@@ -310,8 +310,8 @@ def parse_answer(
 async def _judge_call(
     model_name: str | None, messages: list[dict[str, Any]], params: dict[str, Any], evaluator: str
 ) -> tuple[str, str | None]:
-    from pytest_llmgate.llm import chat
-    from pytest_llmgate.llm_session import model_for
+    from pytest_llmgate.engine.llm import chat
+    from pytest_llmgate.engine.runtime import model_for
 
     model = model_for(model_name, "judge")
     result = await chat(
@@ -482,8 +482,8 @@ class PromptyJudge:
         self.version = hashlib.sha256(self.path.read_bytes()).hexdigest()[:12]
 
     async def evaluate(self, values: dict[str, Any]) -> dict[str, Any]:
-        from pytest_llmgate.llm import chat
-        from pytest_llmgate.llm_session import model_for
+        from pytest_llmgate.engine.llm import chat
+        from pytest_llmgate.engine.runtime import model_for
 
         values = {k: v for k, v in values.items() if v is not None}
         for name, default in (self.template.defaults or {}).items():
@@ -569,8 +569,8 @@ def _has_placeholder(value: Any) -> bool:
 
 
 def _resolve_placeholders(value: Any) -> Any:
-    from pytest_llmgate.llm_session import model_for
-    from pytest_llmgate.models import azure_model_config
+    from pytest_llmgate.config.models import azure_model_config
+    from pytest_llmgate.engine.runtime import model_for
 
     if isinstance(value, str):
         match = _PLACEHOLDER.match(value.strip())
@@ -613,7 +613,7 @@ class AzureClassEvaluator:
         try:
             result = self._evaluator()(**kwargs)
         except Exception as exc:
-            from pytest_llmgate.models import redact
+            from pytest_llmgate.config.models import redact
 
             raise EvaluationError(redact(f"{type(exc).__name__}: {exc}")) from None
         if isinstance(result, dict):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmgate.evaluators.base import BoundEvaluator, signature_of
-from pytest_llmgate.importing import ImportTargetError, import_target
+from pytest_llmgate.util.importing import ImportTargetError, import_target
 
 __all__ = [
     "BUILTINS",

@@ -54,7 +54,7 @@ class ConversationCheck:
         base_dir: str | None = None,
         **args: Any,
     ) -> None:
-        from pytest_llmgate.importing import import_target
+        from pytest_llmgate.util.importing import import_target
 
         if on not in ("final", "every_turn"):
             raise ValueError(f"on: {on!r} is not final or every_turn")
@@ -122,7 +122,7 @@ class FinalState:
         import inspect
 
         from pytest_llmgate.evaluators.base import signature_of
-        from pytest_llmgate.importing import import_target
+        from pytest_llmgate.util.importing import import_target
 
         hook = import_target(check, (), Path(base_dir) if base_dir else None)
         if not callable(hook):

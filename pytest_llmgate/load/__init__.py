@@ -36,7 +36,7 @@ LOAD_EVALUATOR = "pytest_llmgate.load:LoadMetrics"
 def load_suite_parts(doc: Any, entries: list[Any]) -> tuple[LoadSpec, list[Any]]:
     """The `load:` block of a suite and its evaluator entries: none of its own (a load run
     measures the deployment, not the answers), plus `load` for the item-level metrics."""
-    from pytest_llmgate.suite import EvaluatorEntry
+    from pytest_llmgate.suite.loader import EvaluatorEntry
 
     spec = load_spec(doc, ("load",))
     if entries:
@@ -61,7 +61,7 @@ def load_skip_reason(subject: Any, variant: str) -> str | None:
 
 def run_load(spec: LoadSpec, rows: Sequence[Any], subject: Any, variant: str) -> list[Any]:
     """Run one item's load schedule on the gate's event loop; one `RowResult` per request."""
-    from pytest_llmgate.runner import run_sync
+    from pytest_llmgate.pipeline.runner import run_sync
 
     if spec.engine == "locust":
         from pytest_llmgate.load.locust import run_locust

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_llmgate.yamlio import Key, Located
+from pytest_llmgate.util.yamlio import Key, Located
 
 __all__ = ["MAX_SECONDS", "LoadSpec", "load_spec"]
 

@@ -25,9 +25,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_llmgate.datasets import Row
+from pytest_llmgate.config.datasets import Row
 from pytest_llmgate.load._config import LoadSpec
-from pytest_llmgate.results import RowResult
+from pytest_llmgate.results.model import RowResult
 
 __all__ = ["Outcome", "arrival_times", "drive", "sender_for"]
 
@@ -104,7 +104,7 @@ def _row(n: int, row: Row, outcome: Outcome, start: float, end: float, lag_ms: f
 
 
 def _describe(exc: BaseException) -> str:
-    from pytest_llmgate.models import redact
+    from pytest_llmgate.config.models import redact
 
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return redact(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
@@ -182,8 +182,8 @@ def _classify(exc: BaseException, model: Any) -> Outcome | None:
         import openai
     except ImportError:  # pragma: no cover - openai comes with the gate's model extras
         return None
-    from pytest_llmgate.llm import _classify as describe_failure
-    from pytest_llmgate.models import redact
+    from pytest_llmgate.config.models import redact
+    from pytest_llmgate.engine.llm import _classify as describe_failure
 
     if not isinstance(exc, openai.APIError):
         return None
@@ -201,15 +201,15 @@ def sender_for(subject: Any, variant: str, spec: LoadSpec) -> Sender:
 
 
 def _prompt_sender(subject: Any, variant: str, spec: LoadSpec) -> Sender:
-    from pytest_llmgate.llm import get_pool
-    from pytest_llmgate.models import cost_usd
-    from pytest_llmgate.tokens import count_tokens
+    from pytest_llmgate.config.models import cost_usd
+    from pytest_llmgate.engine.llm import get_pool
+    from pytest_llmgate.engine.tokens import count_tokens
 
     settings = subject._variants[variant]
     model = subject._model(variant, settings.model)
     if not model.available:
+        from pytest_llmgate.config.models import redact
         from pytest_llmgate.errors import ModelCallError
-        from pytest_llmgate.models import redact
 
         raise ModelCallError(redact(f"{model.describe()}: {model.unavailable_reason()}"))
     pool = get_pool()
@@ -268,7 +268,7 @@ def _prompt_sender(subject: Any, variant: str, spec: LoadSpec) -> Sender:
 
 
 def _subject_sender(subject: Any, variant: str) -> Sender:
-    from pytest_llmgate.usage import Ledger, current_ledger
+    from pytest_llmgate.results.usage import Ledger, current_ledger
 
     async def send(data: Mapping[str, Any]) -> Outcome:
         ledger = Ledger("subject")

@@ -289,9 +289,9 @@ def rows_from_locust(records: Path, stats: Mapping[str, Mapping[str, str]],
                      rows: Sequence[Any], model: Any = None) -> LoadRows:
     """Request rows from the workers' records, checked against Locust's counts; item metrics
     from Locust's CSV statistics."""
+    from pytest_llmgate.config.models import cost_usd
     from pytest_llmgate.errors import GateError
     from pytest_llmgate.load._driver import Outcome, _row
-    from pytest_llmgate.models import cost_usd
 
     items: list[dict[str, Any]] = []
     for path in sorted(records.glob("*.jsonl")) if records.is_dir() else []:

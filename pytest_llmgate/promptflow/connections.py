@@ -201,7 +201,7 @@ class ConnectionSource:
         return {**found, "value": dict(found["value"])}
 
     def _build(self, name: str) -> dict[str, Any]:
-        from pytest_llmgate.models import environment, register_secret
+        from pytest_llmgate.config.models import environment, register_secret
 
         env = environment(self.rootdir)
         spec = self.declared.get(name)
@@ -220,7 +220,7 @@ class ConnectionSource:
         return entry
 
     def _from_gate_model(self, name: str, spec: str | None) -> dict[str, Any]:
-        from pytest_llmgate.llm_session import ModelNotConfigured, model_for
+        from pytest_llmgate.engine.runtime import ModelNotConfigured, model_for
 
         try:
             model = model_for(spec, "subject", suite_models=self.suite_models, source=self.source)

@@ -5,7 +5,8 @@
 Prompt Flow resolves an LLM node by its connection type: `AzureOpenAIConnection` -> the provider
 class named `AzureOpenAI`, `OpenAIConnection` -> `OpenAI`, method `chat`. promptflow-tools
 registers its own classes under those names; registering ours (after importing theirs, when it is
-installed) makes every chat LLM node call `pytest_llmgate.llm.chat`, so flow runs get the session's
+installed) makes every chat LLM node call `pytest_llmgate.engine.llm.chat`, so flow runs get
+the session's
 pooled client, cache, retries, rate limits and per-row cost ledger, exactly like prompt subjects.
 `api: completion` nodes call the connection's legacy completions API (the engine speaks chat
 only); their tokens and cost are recorded by `observe`, without cache.
@@ -88,7 +89,7 @@ def _messages(prompt: str, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
 def _model(kind: str, connection: Any, deployment: str) -> Any:
     """A `ModelConfig` for (connection, deployment); one per distinct endpoint so the pool keeps
     one client for it."""
-    from pytest_llmgate.models import ModelConfig, Secret, register_secret
+    from pytest_llmgate.config.models import ModelConfig, Secret, register_secret
 
     key_value = connection.api_key if hasattr(connection, "api_key") else None
     if kind == "azure":
@@ -129,7 +130,7 @@ def _model(kind: str, connection: Any, deployment: str) -> Any:
 async def _chat(
     kind: str, connection: Any, prompt: str, deployment: str, kwargs: dict[str, Any]
 ) -> Any:
-    from pytest_llmgate.llm import chat
+    from pytest_llmgate.engine.llm import chat
 
     params = {}
     for name in _PARAMS:
@@ -144,7 +145,7 @@ async def _chat(
                 f"LLM node parameter {unsupported}={value!r} is not supported by the gate"
             )
     kwargs.pop("detail", None)
-    from pytest_llmgate.usage import current_ledger
+    from pytest_llmgate.results.usage import current_ledger
 
     messages = _messages(prompt, kwargs)
     ledger = current_ledger.get()
@@ -178,7 +179,7 @@ def _completion_client(kind: str, connection: Any) -> Any:
 
     import openai
 
-    from pytest_llmgate.models import register_secret
+    from pytest_llmgate.config.models import register_secret
 
     key = getattr(connection, "api_key", None) or "not-needed"
     register_secret(key)

@@ -28,8 +28,8 @@ _MARK = "__llmgate_observed__"
 
 
 def _account(response: Any, started: float) -> None:
-    from pytest_llmgate.models import cost_usd
-    from pytest_llmgate.usage import CallRecord, current_ledger, record_call
+    from pytest_llmgate.config.models import cost_usd
+    from pytest_llmgate.results.usage import CallRecord, current_ledger, record_call
 
     ledger = current_ledger.get()
     usage = getattr(response, "usage", None)

@@ -11,8 +11,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pytest_llmgate.compare import BETTER, SAME, WORSE, MetricDiff, RunDiff
-from pytest_llmgate.results import Check, ItemResult, RowResult, RunResult
+from pytest_llmgate.results.model import Check, ItemResult, RowResult, RunResult
+from pytest_llmgate.verdict.compare import BETTER, SAME, WORSE, MetricDiff, RunDiff
 
 __all__ = [
     "Finding",

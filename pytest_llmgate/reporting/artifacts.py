@@ -11,11 +11,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_llmgate.compare import RunDiff, diff_runs
-from pytest_llmgate.results import RunResult, atomic_write_text
+from pytest_llmgate.results.model import RunResult, atomic_write_text
+from pytest_llmgate.verdict.compare import RunDiff, diff_runs
 
 if TYPE_CHECKING:
-    from pytest_llmgate.options import Settings
+    from pytest_llmgate.plugin.options import Settings
 
 __all__ = ["github_run_url", "write_reports", "write_selected"]
 

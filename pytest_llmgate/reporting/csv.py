@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pytest_llmgate.reporting._common import output_text, printable, row_failures
-from pytest_llmgate.results import RunResult
+from pytest_llmgate.results.model import RunResult
 
 __all__ = ["BASE_COLUMNS", "metric_columns", "render_csv", "row_records"]
 

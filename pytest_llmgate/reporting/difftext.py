@@ -3,9 +3,9 @@ summary can show it under the check table when `--llm-gate-baseline` is given.""
 
 from __future__ import annotations
 
-from pytest_llmgate.compare import MATCHED, RunDiff
 from pytest_llmgate.reporting._common import fmt, fmt_delta
 from pytest_llmgate.reporting.text import table
+from pytest_llmgate.verdict.compare import MATCHED, RunDiff
 
 __all__ = ["diff_summary_line", "render_diff"]
 

@@ -22,7 +22,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from pytest_llmgate.compare import RunDiff, diff_runs, run_cost
+from pytest_llmgate.config.thresholds import HIGHER_IS_BETTER, direction_of
 from pytest_llmgate.reporting._common import (
     EXPECTED_KEYS,
     INPUT_KEYS,
@@ -37,8 +37,8 @@ from pytest_llmgate.reporting._common import (
 from pytest_llmgate.reporting.text import with_interval
 from pytest_llmgate.reporting.transcript import with_transcript
 from pytest_llmgate.reporting.variants import compare_variants
-from pytest_llmgate.results import ItemResult, RowResult, RunResult
-from pytest_llmgate.thresholds import HIGHER_IS_BETTER, direction_of
+from pytest_llmgate.results.model import ItemResult, RowResult, RunResult
+from pytest_llmgate.verdict.compare import RunDiff, diff_runs, run_cost
 
 __all__ = ["render_html"]
 

@@ -17,10 +17,10 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
-from pytest_llmgate.compare import ItemDiff, RunDiff, diff_runs
 from pytest_llmgate.reporting._common import findings, fmt, fmt_delta, printable
 from pytest_llmgate.reporting.text import render_item_failure, table
-from pytest_llmgate.results import ERROR, FAILED, SKIPPED, ItemResult, RunResult
+from pytest_llmgate.results.model import ERROR, FAILED, SKIPPED, ItemResult, RunResult
+from pytest_llmgate.verdict.compare import ItemDiff, RunDiff, diff_runs
 
 __all__ = ["render_junit", "xml_text"]
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from pytest_llmgate.compare import MetricDiff, RunDiff, diff_runs, run_cost
 from pytest_llmgate.reporting._common import (
     Finding,
     expected_text,
@@ -34,7 +33,16 @@ from pytest_llmgate.reporting._common import (
 from pytest_llmgate.reporting.text import with_interval
 from pytest_llmgate.reporting.transcript import went_wrong
 from pytest_llmgate.reporting.variants import VariantGroup, compare_variants
-from pytest_llmgate.results import ERROR, FAILED, PASSED, SKIPPED, Check, ItemResult, RunResult
+from pytest_llmgate.results.model import (
+    ERROR,
+    FAILED,
+    PASSED,
+    SKIPPED,
+    Check,
+    ItemResult,
+    RunResult,
+)
+from pytest_llmgate.verdict.compare import MetricDiff, RunDiff, diff_runs, run_cost
 
 __all__ = ["COMMENT_LIMIT", "MARKER", "md_escape", "render_markdown"]
 

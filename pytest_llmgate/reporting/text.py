@@ -21,7 +21,7 @@ from pytest_llmgate.reporting._common import (
     short_name,
 )
 from pytest_llmgate.reporting.transcript import went_wrong
-from pytest_llmgate.results import Check, ItemResult, RowResult, RunResult
+from pytest_llmgate.results.model import Check, ItemResult, RowResult, RunResult
 
 __all__ = ["WIDTH", "format_value", "render_findings", "render_item_failure", "render_summary",
            "render_variants", "table"]

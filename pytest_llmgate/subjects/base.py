@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pytest_llmgate.mapping import resolve
+from pytest_llmgate.config.mapping import resolve
 
 __all__ = ["ALIASES", "Subject", "SubjectSpec", "build_subject", "default_inputs"]
 

@@ -23,6 +23,7 @@ import inspect
 from collections.abc import Coroutine, Mapping
 from typing import Any
 
+from pytest_llmgate.config.mapping import data_columns
 from pytest_llmgate.conversation import (
     Script,
     ToolStubs,
@@ -32,10 +33,9 @@ from pytest_llmgate.conversation import (
 )
 from pytest_llmgate.conversation._messages import Message
 from pytest_llmgate.evaluators.base import signature_of
-from pytest_llmgate.importing import import_target
-from pytest_llmgate.mapping import data_columns
 from pytest_llmgate.subjects.base import SubjectSpec, default_inputs, mapped_inputs
 from pytest_llmgate.subjects.python import call_maybe_async
+from pytest_llmgate.util.importing import import_target
 
 __all__ = ["ConversationSubject"]
 
@@ -250,8 +250,8 @@ class ModelAgent:
     async def __call__(
         self, messages: list[Message], tool_specs: list[dict[str, Any]], **params: Any
     ) -> dict[str, Any]:
-        from pytest_llmgate.llm import chat
-        from pytest_llmgate.llm_session import model_for
+        from pytest_llmgate.engine.llm import chat
+        from pytest_llmgate.engine.runtime import model_for
 
         name = params.pop("model", self.model)
         model = model_for(name, "subject", suite_models=self.suite_models, source=self.source)

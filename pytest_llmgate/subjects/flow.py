@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_llmgate.mapping import data_columns
+from pytest_llmgate.config.mapping import data_columns
 from pytest_llmgate.promptflow.flowfile import FlowFile, locate_flow, parse_variant_spec
 from pytest_llmgate.subjects.base import SubjectSpec
 
@@ -159,7 +159,7 @@ class FlowSubject:
         return None
 
     async def run(self, data: Mapping[str, Any], variant: str) -> tuple[dict[str, Any], Any]:
-        from pytest_llmgate.usage import CallRecord, current_ledger, record_call
+        from pytest_llmgate.results.usage import CallRecord, current_ledger, record_call
 
         executor = await self.executor(variant)
         inputs = self.runner.inputs_for(executor, self.mapping or None, {"data": dict(data)})

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_llmgate.mapping import data_columns
+from pytest_llmgate.config.mapping import data_columns
 from pytest_llmgate.subjects.base import ALIASES, SubjectSpec, mapped_inputs
 
 __all__ = [
@@ -365,7 +365,7 @@ class PromptSubject:
             if name is None and template.configuration:
                 model = prompty_model(template.configuration, self.spec.rootdir, template.where)
             if model is None:
-                from pytest_llmgate.llm_session import model_for
+                from pytest_llmgate.engine.runtime import model_for
 
                 model = model_for(
                     name, "subject", suite_models=self.spec.models,
@@ -398,7 +398,7 @@ class PromptSubject:
         return inputs, v.template.render(inputs)
 
     async def run(self, data: Mapping[str, Any], variant: str) -> tuple[dict[str, Any], Any]:
-        from pytest_llmgate.llm import chat
+        from pytest_llmgate.engine.llm import chat
 
         v = self._variants[variant]
         inputs, messages = self.render(data, variant)
@@ -421,7 +421,7 @@ def prompty_model(configuration: Mapping[str, Any], rootdir: Path, where: str) -
     """The model a prompty's `model.configuration` names, or None when it names no endpoint."""
     import os
 
-    from pytest_llmgate.models import ModelConfig, Secret, environment, register_secret
+    from pytest_llmgate.config.models import ModelConfig, Secret, environment, register_secret
 
     env = {**environment(rootdir), **os.environ}
 

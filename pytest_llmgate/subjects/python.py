@@ -16,10 +16,10 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
+from pytest_llmgate.config.mapping import data_columns
 from pytest_llmgate.evaluators.base import signature_of
-from pytest_llmgate.importing import import_target
-from pytest_llmgate.mapping import data_columns
 from pytest_llmgate.subjects.base import SubjectSpec, default_inputs, mapped_inputs
+from pytest_llmgate.util.importing import import_target
 
 __all__ = ["PythonSubject", "RecordedSubject"]
 

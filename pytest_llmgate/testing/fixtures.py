@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_llmgate.models import ModelConfig, Secret
+from pytest_llmgate.config.models import ModelConfig, Secret
 from pytest_llmgate.testing.server import LLMServer
 
 __all__ = ["FAKE_KEY", "llm", "llm_azure_model", "llm_env", "llm_model", "llm_server"]

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from pytest_llmgate import llm_session
 from pytest_llmgate.conversation import to_azure_messages
 from pytest_llmgate.conversation.azure import azure_tool_definitions
+from pytest_llmgate.engine import runtime
 from pytest_llmgate.errors import EvaluationError
 from pytest_llmgate.evaluators import agent_judges
-from pytest_llmgate.runner import run_sync
+from pytest_llmgate.pipeline.runner import run_sync
 from pytest_llmgate.testing import LLMServer
 from pytest_llmgate.testing.fixtures import FAKE_KEY
 
@@ -65,14 +65,14 @@ def session(llm: LLMServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.setenv("LLMGATE_JUDGE_BASE_URL", llm.base_url)
     monkeypatch.setenv("LLMGATE_JUDGE_MODEL", "gpt-4o")
     monkeypatch.setenv("LLMGATE_JUDGE_API_KEY", FAKE_KEY)
-    llm_session.reset()
-    llm_session.prepare(
+    runtime.reset()
+    runtime.prepare(
         SimpleNamespace(
             rootdir=tmp_path, thresholds_path=None, concurrency=8, cache_mode="off", cache_dir=None
         )
     )
     yield
-    llm_session.finish()
+    runtime.finish()
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ HEAVY = (
     "jsonschema",
     "nltk",
     "yaml",
-    "pytest_llmgate.runner",
-    "pytest_llmgate.session",
-    "pytest_llmgate.suite",
+    "pytest_llmgate.pipeline.runner",
+    "pytest_llmgate.plugin.session",
+    "pytest_llmgate.suite.loader",
     "pytest_llmgate.evaluators.lexical",
 )
 

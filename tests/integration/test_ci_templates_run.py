@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_llmgate.cli import main
+from pytest_llmgate.cli.main import main
 from pytest_llmgate.reporting.markdown import MARKER
 
 REPORTS = {"results.json", "junit.xml", "report.html", "comment.md", "rows.csv"}

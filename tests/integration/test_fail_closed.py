@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmgate.cli import main as llmgate
+from pytest_llmgate.cli.main import main as llmgate
 from tests.conftest import Project
 
 CRASHING_AGGREGATE = """

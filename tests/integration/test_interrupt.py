@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmgate.cache import ResponseCache
-from pytest_llmgate.cli import main
+from pytest_llmgate.cli.main import main
+from pytest_llmgate.engine.cache import ResponseCache
 from pytest_llmgate.testing import LLMServer
 from tests.integration.test_faults import SUITE, write_project
 

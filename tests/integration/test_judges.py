@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from pytest_llmgate import llm_session
+from pytest_llmgate.engine import runtime
 from pytest_llmgate.errors import EvaluationError, ModelCallError
 from pytest_llmgate.evaluators import judge as judges
-from pytest_llmgate.runner import run_sync
+from pytest_llmgate.pipeline.runner import run_sync
 from pytest_llmgate.testing import LLMServer
 from pytest_llmgate.testing.fixtures import FAKE_KEY
 
@@ -56,11 +56,11 @@ def session(llm: LLMServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.setenv("LLMGATE_JUDGE_BASE_URL", llm.base_url)
     monkeypatch.setenv("LLMGATE_JUDGE_MODEL", "gpt-4o")
     monkeypatch.setenv("LLMGATE_JUDGE_API_KEY", FAKE_KEY)
-    llm_session.reset()
-    llm_session.prepare(SimpleNamespace(rootdir=tmp_path, thresholds_path=None, concurrency=8,
+    runtime.reset()
+    runtime.prepare(SimpleNamespace(rootdir=tmp_path, thresholds_path=None, concurrency=8,
                                         cache_mode="off", cache_dir=None))
     yield
-    llm_session.finish()
+    runtime.finish()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmgate.models import PRICES
+from pytest_llmgate.config.models import PRICES
 from pytest_llmgate.testing import LLMServer
 from pytest_llmgate.testing.fixtures import FAKE_KEY
 

@@ -56,7 +56,7 @@ def _stats(path: Path, sent: int, failed: int, limited: int) -> None:
 
 
 def test_lost_records_fail_instead_of_passing(tmp_path: Path) -> None:
-    from pytest_llmgate.datasets import Row
+    from pytest_llmgate.config.datasets import Row
     from pytest_llmgate.load.locust import read_locust_stats, rows_from_locust
 
     records = tmp_path / "records"

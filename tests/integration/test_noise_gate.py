@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from pytest_llmgate import llm_session
-from pytest_llmgate.compare import regression_checks
-from pytest_llmgate.datasets import Row
+from pytest_llmgate.config.datasets import Row
+from pytest_llmgate.config.thresholds import Policy, RegressionRule
+from pytest_llmgate.engine import runtime
 from pytest_llmgate.evaluators.registry import resolve_evaluator
-from pytest_llmgate.results import ItemResult
-from pytest_llmgate.runner import RunOptions, close_loop, run_rows_sync
+from pytest_llmgate.pipeline.runner import RunOptions, close_loop, run_rows_sync
+from pytest_llmgate.results.model import ItemResult
 from pytest_llmgate.subjects.base import SubjectSpec
 from pytest_llmgate.subjects.python import PythonSubject
-from pytest_llmgate.thresholds import Policy, RegressionRule
+from pytest_llmgate.verdict.compare import regression_checks
 
 pytestmark = pytest.mark.slow
 
@@ -69,15 +69,15 @@ def judge_session(
 ) -> Any:
     for key, value in llm_env.items():
         monkeypatch.setenv(key, value)
-    llm_session.reset()
-    llm_session.prepare(
+    runtime.reset()
+    runtime.prepare(
         types.SimpleNamespace(
             rootdir=tmp_path, thresholds_path=None, concurrency=32, cache_mode="off", cache_dir=None
         )
     )
     yield llm
-    llm_session.finish()
-    llm_session.reset()
+    runtime.finish()
+    runtime.reset()
     close_loop()
 
 

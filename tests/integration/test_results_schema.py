@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import Project
 
 SCHEMA = json.loads(
-    (Path(__file__).parents[2] / "pytest_llmgate" / "schema" / "results.schema.json").read_text()
+    (Path(__file__).parents[2] / "pytest_llmgate" / "config" / "schema" / "results.schema.json").read_text()
 )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmgate.cli import main
+from pytest_llmgate.cli.main import main
 from tests.conftest import ROWS, Project
 from tests.integration.test_xdist import decided
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmgate.cli import main as llmgate
+from pytest_llmgate.cli.main import main as llmgate
 from tests.conftest import ROWS, Project
 
 ARTIFACTS = ["--llm-gate-junit", "out/gate.xml", "--llm-gate-md", "out/comment.md",
@@ -227,9 +227,9 @@ def test_an_identical_rerun_with_noisy_timings_is_no_regression(tmp_path: Path) 
     gate's noise-aware timing rule, in `llmgate diff` and in the reports it writes."""
     import random
 
-    from pytest_llmgate.policy_data import policy_to_dict
-    from pytest_llmgate.results import ItemResult, RowResult, RunResult, write_results
-    from pytest_llmgate.thresholds import Policy, RegressionRule
+    from pytest_llmgate.config.thresholds import Policy, RegressionRule
+    from pytest_llmgate.results.model import ItemResult, RowResult, RunResult, write_results
+    from pytest_llmgate.verdict.policy_data import policy_to_dict
 
     rng = random.Random(7)
     policy = policy_to_dict(Policy(regression={

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pytest_llmgate.gate import aggregates_for
-from pytest_llmgate.results import Check, ItemResult, RowResult, RunResult
+from pytest_llmgate.results.model import Check, ItemResult, RowResult, RunResult
+from pytest_llmgate.verdict.gate import aggregates_for
 
 PAYLOAD = (
     "<script>document.title='pwned';window.__pwned=1</script>"

@@ -9,14 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pytest_llmgate.config.thresholds import Policy, Rule
 from pytest_llmgate.errors import EvaluationError
 from pytest_llmgate.evaluators.agent import ToolCallMatch, Trajectory, TurnCount
 from pytest_llmgate.evaluators.base import normalize_output
 from pytest_llmgate.evaluators.registry import resolve_evaluator
 from pytest_llmgate.evaluators.turns import ConversationContains, ConversationRegex
-from pytest_llmgate.gate import judge
-from pytest_llmgate.results import RowResult
-from pytest_llmgate.thresholds import Policy, Rule
+from pytest_llmgate.results.model import RowResult
+from pytest_llmgate.verdict.gate import judge
 
 
 def call(name: str, turn: int = 1, **arguments: Any) -> dict[str, Any]:

@@ -17,16 +17,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_llmgate import cache_db
-from pytest_llmgate.cache import (
+from pytest_llmgate.cli.main import main as llmgate
+from pytest_llmgate.config.models import ModelConfig, Secret
+from pytest_llmgate.engine import cache_db
+from pytest_llmgate.engine.cache import (
     CacheMissError,
     ResponseCache,
     cache_key,
     canonical_json,
 )
-from pytest_llmgate.cli import main as llmgate
 from pytest_llmgate.errors import ModelCallError
-from pytest_llmgate.models import ModelConfig, Secret
 
 MODEL = {"kind": "openai", "endpoint": "http://localhost/v1", "model": "gpt-4o"}
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"}]
@@ -322,7 +322,7 @@ def test_a_failing_write_is_counted_not_raised(tmp_path: Path, background: bool)
 # writes the shared keys and its own, and reads the others' as they appear.
 WRITER = """
 import sys
-from pytest_llmgate.cache import ResponseCache
+from pytest_llmgate.engine.cache import ResponseCache
 root, worker, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 shared = sys.argv[4:]
 cache = ResponseCache(root, "rw")
@@ -402,7 +402,7 @@ def test_the_old_layout_is_imported_once_and_removed(tmp_path: Path) -> None:
 
 MIGRATOR = """
 import sys
-from pytest_llmgate.cache import ResponseCache
+from pytest_llmgate.engine.cache import ResponseCache
 cache = ResponseCache(sys.argv[1], "rw")
 assert cache.get(sys.argv[2]) is not None
 """
@@ -509,7 +509,7 @@ def test_cli_stats_migrate_and_errors(
 def test_relative_dates(days: int) -> None:
     import datetime as dt
 
-    from pytest_llmgate.cache_cli import parse_when
+    from pytest_llmgate.cli.cache import parse_when
 
     now = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
     assert parse_when(f"{days}d", now=now) == (now - dt.timedelta(days=days)).timestamp()

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_llmgate.cli import main
+from pytest_llmgate.cli.main import main
+from pytest_llmgate.cli.scaffold import AZURE_PIPELINE, JENKINSFILE, PROJECT
 from pytest_llmgate.reporting.markdown import MARKER
-from pytest_llmgate.scaffold import AZURE_PIPELINE, JENKINSFILE, PROJECT
 
 REPO = Path(__file__).resolve().parents[2]
 AZURE = REPO / "azure-pipelines" / "llm-gate.yml"

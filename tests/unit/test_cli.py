@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from llmgate_runs import item, run, scored, threshold
 
-from pytest_llmgate.cli import main
-from pytest_llmgate.results import ItemResult, RunResult, load_results, write_results
-from pytest_llmgate.scaffold import FILES, WORKFLOW
+from pytest_llmgate.cli.main import main
+from pytest_llmgate.cli.scaffold import FILES, WORKFLOW
+from pytest_llmgate.results.model import ItemResult, RunResult, load_results, write_results
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -226,8 +226,8 @@ def test_diff_uses_the_policy_the_run_recorded(
     """An item that recorded its policy is decided with it, whatever files lie around."""
     from dataclasses import replace
 
-    from pytest_llmgate.policy_data import policy_to_dict
-    from pytest_llmgate.thresholds import Policy, RegressionRule
+    from pytest_llmgate.config.thresholds import Policy, RegressionRule
+    from pytest_llmgate.verdict.policy_data import policy_to_dict
 
     base, head = pair
     monkeypatch.chdir(tmp_path)
@@ -461,8 +461,8 @@ def test_python_dash_m() -> None:
 
 
 def test_noise_floor_reports_spread_across_runs() -> None:
-    from pytest_llmgate.noise import noise_floor, render_noise
-    from pytest_llmgate.results import ItemResult, RunResult
+    from pytest_llmgate.results.model import ItemResult, RunResult
+    from pytest_llmgate.verdict.noise import noise_floor, render_noise
 
     def run_with(mean: float) -> RunResult:
         item = ItemResult(nodeid="s.yaml::a[v-d]", suite="s", subject="a", variant="v",

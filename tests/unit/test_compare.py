@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from llmgate_runs import item, row, run, scored, threshold
 
-from pytest_llmgate.compare import (
+from pytest_llmgate.config.thresholds import Policy, RegressionRule
+from pytest_llmgate.results.model import write_results
+from pytest_llmgate.verdict.compare import (
     BETTER,
     SAME,
     WORSE,
@@ -19,8 +21,6 @@ from pytest_llmgate.compare import (
     load_baseline,
     regression_checks,
 )
-from pytest_llmgate.results import write_results
-from pytest_llmgate.thresholds import Policy, RegressionRule
 
 
 def policy(**rules: RegressionRule) -> Policy:

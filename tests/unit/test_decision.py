@@ -7,11 +7,11 @@ from dataclasses import replace
 import pytest
 from llmgate_runs import item, run, scored
 
-from pytest_llmgate.decision import comparison_family, decide_item, decide_run, item_verdict
+from pytest_llmgate.config.thresholds import Policy, RegressionRule, Rule
 from pytest_llmgate.evaluators.lexical import Meteor
-from pytest_llmgate.policy_data import policy_from_dict, policy_to_dict
-from pytest_llmgate.results import Check
-from pytest_llmgate.thresholds import Policy, RegressionRule, Rule
+from pytest_llmgate.results.model import Check
+from pytest_llmgate.verdict.decision import comparison_family, decide_item, decide_run, item_verdict
+from pytest_llmgate.verdict.policy_data import policy_from_dict, policy_to_dict
 
 POLICY = Policy(
     rules={"f1": (Rule("f1", "mean", min=0.5),)},

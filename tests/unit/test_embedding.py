@@ -18,15 +18,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_llmgate import llm_session
+from pytest_llmgate.engine import runtime
+from pytest_llmgate.engine.tokens import count_tokens
 from pytest_llmgate.errors import EvaluationError
 from pytest_llmgate.evaluators.embedding import SemanticSimilarity, cosine
 from pytest_llmgate.evaluators.registry import resolve_evaluator
-from pytest_llmgate.runner import run_sync
+from pytest_llmgate.pipeline.runner import run_sync
+from pytest_llmgate.results.usage import Ledger, current_ledger
 from pytest_llmgate.testing import LLMServer, answers
 from pytest_llmgate.testing.fixtures import FAKE_KEY
-from pytest_llmgate.tokens import count_tokens
-from pytest_llmgate.usage import Ledger, current_ledger
 
 TRUTH = "Refunds take five business days to arrive."
 CLOSE = "Refunds arrive in five business days."
@@ -44,8 +44,8 @@ def _prepare(tmp_path: Path, llm: LLMServer, cache_mode: str) -> None:
         "    max_retries: 2\n",
         encoding="utf-8",
     )
-    llm_session.reset()
-    llm_session.prepare(SimpleNamespace(rootdir=tmp_path, thresholds_path=thresholds,
+    runtime.reset()
+    runtime.prepare(SimpleNamespace(rootdir=tmp_path, thresholds_path=thresholds,
                                         concurrency=8, cache_mode=cache_mode,
                                         cache_dir=tmp_path / "cache"))
 
@@ -56,7 +56,7 @@ def session(llm: LLMServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     llm.retry_after = 0
     _prepare(tmp_path, llm, "rw")
     yield tmp_path
-    llm_session.finish()
+    runtime.finish()
 
 
 def _score(ev: Any, **kwargs: Any) -> tuple[dict[str, Any], Ledger]:
@@ -121,7 +121,7 @@ def test_a_cache_hit_sends_nothing_and_scores_the_same(
     first, _ = _score(SemanticSimilarity(), response=CLOSE, ground_truth=TRUTH)
     assert llm.routes["embeddings"] == 1
     # a new session on the same cache directory: the answer comes from disk
-    llm_session.finish()
+    runtime.finish()
     _prepare(session, llm, "ro")
     again, ledger = _score(SemanticSimilarity(), response=CLOSE, ground_truth=TRUTH)
     assert llm.routes["embeddings"] == 1

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmgate.gate import judge
-from pytest_llmgate.results import RowResult
-from pytest_llmgate.thresholds import Policy, load_thresholds
+from pytest_llmgate.config.thresholds import Policy, load_thresholds
+from pytest_llmgate.results.model import RowResult
+from pytest_llmgate.verdict.gate import judge
 
 
 def _repeats(groups: list[list[float | None]], metric: str = "m") -> list[RowResult]:
@@ -116,7 +116,7 @@ def test_error_budget_is_strict_at_the_edge(tmp_path: Path) -> None:
 
 
 def test_sum_and_count_have_no_interval() -> None:
-    from pytest_llmgate.stats import interval
+    from pytest_llmgate.verdict.stats import interval
 
     assert interval([[1.0], [2.0], [4.0]], "sum") is None
     assert interval([[1.0], [2.0], [4.0]], "count") is None
@@ -126,8 +126,8 @@ def test_sum_and_count_have_no_interval() -> None:
 def test_a_continuous_metric_has_no_binary_mde_floor() -> None:
     from llmgate_runs import item
 
-    from pytest_llmgate.compare import regression_checks
-    from pytest_llmgate.thresholds import RegressionRule
+    from pytest_llmgate.config.thresholds import RegressionRule
+    from pytest_llmgate.verdict.compare import regression_checks
 
     base = [0.5 + 0.01 * (i % 5) for i in range(40)]
     head = [b + (0.01 if i % 2 else -0.01) for i, b in enumerate(base)]
@@ -145,8 +145,8 @@ def test_a_continuous_metric_has_no_binary_mde_floor() -> None:
 def test_a_significant_drop_below_min_effect_passes() -> None:
     from llmgate_runs import item
 
-    from pytest_llmgate.compare import regression_checks
-    from pytest_llmgate.thresholds import RegressionRule
+    from pytest_llmgate.config.thresholds import RegressionRule
+    from pytest_llmgate.verdict.compare import regression_checks
 
     def rows(values: list[float]) -> list[RowResult]:
         return [RowResult(id=f"r{i}", line=1, data={"id": f"r{i}"}, inputs={}, output="o",

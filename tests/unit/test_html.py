@@ -114,7 +114,7 @@ def test_baseline_section_data() -> None:
     head = run(item("bot", "good", rows=scored("r", [0.9])))
     data = report_data(head, None)
     assert data["baseline"] is None
-    from pytest_llmgate.compare import diff_runs
+    from pytest_llmgate.verdict.compare import diff_runs
 
     data = report_data(head, diff_runs(head, base))
     assert data["baseline"]["label"] == "main " + "d" * 12
@@ -155,7 +155,7 @@ def test_findings_default_metric_and_gated_histograms_first() -> None:
 
 
 def test_variants_and_baseline_rows_for_the_matrix() -> None:
-    from pytest_llmgate.compare import diff_runs
+    from pytest_llmgate.verdict.compare import diff_runs
 
     checks = [threshold("f1", 0.5, 0.1)]
     values = [0.1, 0.2, 0.3, 0.2, 0.1, 0.3]

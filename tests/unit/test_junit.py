@@ -18,7 +18,7 @@ import pytest
 from llmgate_runs import PAYLOAD, item, row, run, scored, threshold
 
 from pytest_llmgate.reporting.junit import render_junit
-from pytest_llmgate.results import Check
+from pytest_llmgate.results.model import Check
 from tests.conftest import OUTER_CI
 
 XSD_MEMBER = "testing/example_scripts/junit-10.xsd"

@@ -12,13 +12,20 @@ from typing import Any, TypeVar
 
 import pytest
 
-from pytest_llmgate.cache import CacheMissError, ResponseCache
+from pytest_llmgate.config.models import ModelConfig
+from pytest_llmgate.engine.cache import CacheMissError, ResponseCache
+from pytest_llmgate.engine.llm import (
+    ChatResult,
+    ModelPool,
+    TokenBucket,
+    _retry_after,
+    get_pool,
+    set_pool,
+)
 from pytest_llmgate.errors import ModelCallError
-from pytest_llmgate.llm import ChatResult, ModelPool, TokenBucket, _retry_after, get_pool, set_pool
-from pytest_llmgate.models import ModelConfig
+from pytest_llmgate.results.usage import Ledger, current_ledger
 from pytest_llmgate.testing import LLMServer
 from pytest_llmgate.testing.fixtures import FAKE_KEY
-from pytest_llmgate.usage import Ledger, current_ledger
 
 pytest.importorskip("openai")
 T = TypeVar("T")

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_llmgate.load import arrival_times, load_item_metrics
-from pytest_llmgate.results import RowResult
+from pytest_llmgate.results.model import RowResult
 
 
 @given(st.floats(0.1, 500), st.floats(0, 20), st.floats(0.01, 20), st.integers(1, 5000))

@@ -7,9 +7,9 @@ import re
 import pytest
 from llmgate_runs import PAYLOAD, item, row, run, scored, threshold
 
-from pytest_llmgate.compare import regression_checks
+from pytest_llmgate.config.thresholds import Policy, RegressionRule
 from pytest_llmgate.reporting.markdown import COMMENT_LIMIT, MARKER, md_escape, render_markdown
-from pytest_llmgate.thresholds import Policy, RegressionRule
+from pytest_llmgate.verdict.compare import regression_checks
 
 
 def _table_rows(text: str, first_header: str) -> list[list[str]]:

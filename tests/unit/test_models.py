@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmgate.errors import InputError
-from pytest_llmgate.models import (
+from pytest_llmgate.config.models import (
     NO_MODEL_REASON,
     PRICES,
     ModelConfig,
@@ -25,6 +24,7 @@ from pytest_llmgate.models import (
     price_for,
     redact,
 )
+from pytest_llmgate.errors import InputError
 
 KEY = "sk-unit-test-key-1234567890abcdef"
 AZ_KEY = "0123456789abcdef0123456789abcdef"

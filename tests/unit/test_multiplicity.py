@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_llmgate.multiplicity import METHODS, adjust, apply_correction
-from pytest_llmgate.results import Check
-from pytest_llmgate.thresholds import Policy, load_thresholds
+from pytest_llmgate.config.thresholds import Policy, load_thresholds
+from pytest_llmgate.results.model import Check
+from pytest_llmgate.verdict.multiplicity import METHODS, adjust, apply_correction
 
 p_values = st.lists(st.floats(0.0, 1.0), min_size=0, max_size=40)
 

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from pytest_llmgate.noise import noise_floor, render_noise
-from pytest_llmgate.results import ItemResult, RowResult, RunResult
-from pytest_llmgate.stats import paired_mde
+from pytest_llmgate.results.model import ItemResult, RowResult, RunResult
+from pytest_llmgate.verdict.noise import noise_floor, render_noise
+from pytest_llmgate.verdict.stats import paired_mde
 
 
 def _run(scores: list[float]) -> RunResult:

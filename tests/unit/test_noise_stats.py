@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_llmgate.compare import paired_p_value
-from pytest_llmgate.stats import (
+from pytest_llmgate.verdict.compare import paired_p_value
+from pytest_llmgate.verdict.stats import (
     bootstrap_interval,
     interval,
     mcnemar_p,

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_llmgate.datasets import DatasetSpec, load_dataset
+from pytest_llmgate.config.datasets import DatasetSpec, load_dataset
+from pytest_llmgate.config.mapping import MappingError, resolve
 from pytest_llmgate.errors import EvaluationError, GateError, InputError
 from pytest_llmgate.evaluators.base import normalize_output
-from pytest_llmgate.mapping import MappingError, resolve
-from pytest_llmgate.yamlio import parse_yaml
+from pytest_llmgate.util.yamlio import parse_yaml
 
 json_scalars = st.one_of(
     st.none(),

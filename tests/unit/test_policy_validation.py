@@ -18,9 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pytest_llmgate.config.thresholds import load_thresholds, thresholds_from
 from pytest_llmgate.errors import InputError
-from pytest_llmgate.thresholds import load_thresholds, thresholds_from
-from pytest_llmgate.yamlio import parse_yaml
+from pytest_llmgate.util.yamlio import parse_yaml
 
 
 def _load(tmp_path: Path, text: str) -> InputError | None:
@@ -195,7 +195,7 @@ BOMB_SCRIPT = """
 import sys
 from pathlib import Path
 from pytest_llmgate.errors import InputError
-from pytest_llmgate.yamlio import parse_yaml
+from pytest_llmgate.util.yamlio import parse_yaml
 
 try:
     parse_yaml(sys.stdin.read(), Path("suite.yaml"))
@@ -257,10 +257,10 @@ def test_small_aliases_still_work(tmp_path: Path) -> None:
 SPECIAL_SCRIPT = """
 import os, sys
 from pathlib import Path
-from pytest_llmgate.datasets import DatasetSpec, load_dataset
+from pytest_llmgate.config.datasets import DatasetSpec, load_dataset
 from pytest_llmgate.errors import InputError
-from pytest_llmgate.suite import is_suite_file
-from pytest_llmgate.thresholds import load_thresholds
+from pytest_llmgate.suite.loader import is_suite_file
+from pytest_llmgate.config.thresholds import load_thresholds
 
 path = Path(sys.argv[1])
 what = sys.argv[2]
@@ -316,7 +316,7 @@ def test_fifo_is_refused_not_read(tmp_path: Path, name: str, what: str, code: in
 
 
 def test_device_is_refused_as_dataset() -> None:
-    from pytest_llmgate.datasets import DatasetSpec, load_dataset
+    from pytest_llmgate.config.datasets import DatasetSpec, load_dataset
 
     with pytest.raises(InputError) as info:
         load_dataset(DatasetSpec(name="qa", path=Path("/dev/null"), format="jsonl"))

@@ -175,13 +175,13 @@ def test_json_output_and_model_call(tmp_path: Path, llm: Any, monkeypatch: pytes
                                     ) -> None:
     from types import SimpleNamespace
 
-    from pytest_llmgate import llm_session
-    from pytest_llmgate.runner import run_sync
+    from pytest_llmgate.engine import runtime
+    from pytest_llmgate.pipeline.runner import run_sync
 
     monkeypatch.setenv("OPENAI_BASE_URL", llm.base_url)
     monkeypatch.setenv("OPENAI_MODEL", "gpt-4o-mini")
-    llm_session.reset()
-    llm_session.prepare(SimpleNamespace(rootdir=tmp_path, thresholds_path=None, concurrency=4,
+    runtime.reset()
+    runtime.prepare(SimpleNamespace(rootdir=tmp_path, thresholds_path=None, concurrency=4,
                                         cache_mode="off", cache_dir=None))
     try:
         subject = build_subject(spec(
@@ -196,4 +196,4 @@ def test_json_output_and_model_call(tmp_path: Path, llm: Any, monkeypatch: pytes
         with pytest.raises(ValueError, match="not JSON"):
             run_sync(subject.run(ROW, "default"))
     finally:
-        llm_session.finish()
+        runtime.finish()

@@ -9,10 +9,10 @@ import random
 import pytest
 from llmgate_runs import item
 
-from pytest_llmgate.compare import regression_checks
-from pytest_llmgate.results import Check, RowResult
-from pytest_llmgate.stats import paired_mde, t_quantile
-from pytest_llmgate.thresholds import Policy, RegressionRule
+from pytest_llmgate.config.thresholds import Policy, RegressionRule
+from pytest_llmgate.results.model import Check, RowResult
+from pytest_llmgate.verdict.compare import regression_checks
+from pytest_llmgate.verdict.stats import paired_mde, t_quantile
 
 SHA = "a" * 64
 
@@ -150,9 +150,9 @@ def test_every_regression_check_reports_its_mde() -> None:
 def test_a_busy_machine_slowing_fast_code_is_no_timing_regression() -> None:
     """Measured on a loaded runner: identical code, p95 2.9 ms -> 15.5 ms, every row slower. The
     paired test calls that significant; the default timing rule's absolute floor does not."""
-    from pytest_llmgate.compare import regression_checks, timing_floor
-    from pytest_llmgate.results import ItemResult, RowResult
-    from pytest_llmgate.thresholds import Policy, RegressionRule
+    from pytest_llmgate.config.thresholds import Policy, RegressionRule
+    from pytest_llmgate.results.model import ItemResult, RowResult
+    from pytest_llmgate.verdict.compare import regression_checks, timing_floor
 
     def rows(ms: float) -> tuple[RowResult, ...]:
         return tuple(RowResult(id=f"r{i}", line=i, data={}, inputs={}, output="x",

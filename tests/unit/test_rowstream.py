@@ -12,11 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_llmgate.datasets import DatasetSpec, load_dataset
+from pytest_llmgate.config.datasets import DatasetSpec, load_dataset
+from pytest_llmgate.config.thresholds import Policy, Rule
 from pytest_llmgate.evaluators.registry import resolve_evaluator
-from pytest_llmgate.gate import aggregates_for, judge, present_groups
-from pytest_llmgate.results import RowResult
-from pytest_llmgate.rowstream import (
+from pytest_llmgate.pipeline.rowstream import (
     IncompleteRowsError,
     MetricAccumulator,
     RowWriter,
@@ -24,10 +23,11 @@ from pytest_llmgate.rowstream import (
     iter_rows,
     read_item_rows,
 )
-from pytest_llmgate.runner import RunOptions, close_loop, run_rows_sync
+from pytest_llmgate.pipeline.runner import RunOptions, close_loop, run_rows_sync
+from pytest_llmgate.results.model import RowResult
 from pytest_llmgate.subjects.base import SubjectSpec
 from pytest_llmgate.subjects.python import RecordedSubject
-from pytest_llmgate.thresholds import Policy, Rule
+from pytest_llmgate.verdict.gate import aggregates_for, judge, present_groups
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -181,7 +181,7 @@ def test_runner_streams_rows_in_job_order_without_keeping_them(tmp_path: Path) -
     import asyncio
     import random
 
-    from pytest_llmgate.datasets import Row
+    from pytest_llmgate.config.datasets import Row
     from pytest_llmgate.subjects.python import PythonSubject
 
     delays = random.Random(5)
@@ -218,7 +218,7 @@ def test_runner_streams_rows_in_job_order_without_keeping_them(tmp_path: Path) -
 
 
 def test_jsonl_rows_read_on_demand_equal_the_loaded_dataset(tmp_path: Path) -> None:
-    from pytest_llmgate.rowstream import JsonlRows
+    from pytest_llmgate.pipeline.rowstream import JsonlRows
 
     path = REPO / "golden_datasets/support_qa.jsonl"
     loaded = load_dataset(DatasetSpec(name="qa", path=path)).rows

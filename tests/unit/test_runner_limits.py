@@ -16,10 +16,10 @@ import pytest
 
 from pytest_llmgate.errors import EvaluationError
 from pytest_llmgate.evaluators.base import normalize_output
-from pytest_llmgate.options import DEFAULT_TIMEOUT_S
-from pytest_llmgate.runner import DEFAULT_TIMEOUT_S as ENGINE_DEFAULT
-from pytest_llmgate.runner import close_loop, run_sync
-from pytest_llmgate.threads import DaemonThreads
+from pytest_llmgate.pipeline.runner import DEFAULT_TIMEOUT_S as ENGINE_DEFAULT
+from pytest_llmgate.pipeline.runner import close_loop, run_sync
+from pytest_llmgate.plugin.options import DEFAULT_TIMEOUT_S
+from pytest_llmgate.util.threads import DaemonThreads
 
 
 def test_an_interrupt_inside_a_background_task_leaves_no_unretrieved_exception(
@@ -84,7 +84,7 @@ def test_a_thread_stuck_in_user_code_does_not_hold_the_process() -> None:
     script = textwrap.dedent(
         """
         import asyncio, threading
-        from pytest_llmgate.runner import close_loop, run_sync
+        from pytest_llmgate.pipeline.runner import close_loop, run_sync
 
         async def main():
             loop = asyncio.get_running_loop()
@@ -138,8 +138,8 @@ class SlowToBuild:
 def test_a_class_subject_is_built_off_the_loop_and_inside_the_time_limit() -> None:
     from pathlib import Path
 
-    from pytest_llmgate.datasets import Row
-    from pytest_llmgate.runner import RunOptions, run_rows_sync
+    from pytest_llmgate.config.datasets import Row
+    from pytest_llmgate.pipeline.runner import RunOptions, run_rows_sync
     from pytest_llmgate.subjects.base import SubjectSpec
     from pytest_llmgate.subjects.python import PythonSubject
 

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_llmgate.gate import judge
-from pytest_llmgate.results import RowResult
-from pytest_llmgate.stats import (
+from pytest_llmgate.config.thresholds import Policy, load_thresholds
+from pytest_llmgate.results.model import RowResult
+from pytest_llmgate.verdict.gate import judge
+from pytest_llmgate.verdict.stats import (
     betainc,
     bootstrap_interval,
     interval,
@@ -22,7 +23,6 @@ from pytest_llmgate.stats import (
     t_quantile,
     wilson_interval,
 )
-from pytest_llmgate.thresholds import Policy, load_thresholds
 
 # ---- the t quantile ------------------------------------------------------------------------------
 # Reference values: mpmath at 40 digits (findroot on the regularized incomplete beta function).

@@ -6,7 +6,7 @@ from __future__ import annotations
 from llmgate_runs import item, row, run, scored, threshold
 
 from pytest_llmgate.reporting.text import WIDTH, render_item_failure, render_summary
-from pytest_llmgate.results import Check
+from pytest_llmgate.results.model import Check
 
 CLEAR = "\x1b[2J\x1b[H"
 

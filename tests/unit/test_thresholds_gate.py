@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pytest_llmgate.config.thresholds import Policy, direction_of, load_thresholds
 from pytest_llmgate.errors import InputError
-from pytest_llmgate.gate import judge
-from pytest_llmgate.results import RowResult
-from pytest_llmgate.thresholds import Policy, direction_of, load_thresholds
+from pytest_llmgate.results.model import RowResult
+from pytest_llmgate.verdict.gate import judge
 
 
 def rows(values: list[float | None], metric: str = "m") -> list[RowResult]:
@@ -92,7 +92,7 @@ def test_duplicate_yaml_keys_are_rejected(tmp_path: Path) -> None:
 
 @given(st.lists(st.floats(0, 1), min_size=1, max_size=50), st.floats(0, 1))
 def test_mean_rule_agrees_with_arithmetic(values: list[float], bound: float) -> None:
-    from pytest_llmgate.thresholds import Rule
+    from pytest_llmgate.config.thresholds import Rule
 
     p = Policy(rules={"m": (Rule(metric="m", aggregate="mean", min=bound),)})
     mean = sum(values) / len(values)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_llmgate import tokens
+from pytest_llmgate.engine import tokens
 
 MESSAGES = [
     {"role": "system", "content": "You are a helpful assistant."},

@@ -15,12 +15,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_llmgate.decision import decide_run, item_verdict
 from pytest_llmgate.reporting.html import render_html
 from pytest_llmgate.reporting.junit import render_junit
 from pytest_llmgate.reporting.markdown import render_markdown
 from pytest_llmgate.reporting.text import render_summary
-from pytest_llmgate.results import Check, ItemResult, RowResult, RunResult, results_text
+from pytest_llmgate.results.model import Check, ItemResult, RowResult, RunResult, results_text
+from pytest_llmgate.verdict.decision import decide_run, item_verdict
 
 CHECK_VERDICTS = ("pass", "fail", "warn", "error", "inconclusive")
 

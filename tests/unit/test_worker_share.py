@@ -8,14 +8,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from pytest_llmgate import llm_session
+from pytest_llmgate.engine import runtime
 
 
 @pytest.fixture
 def session_reset() -> Iterator[None]:
-    llm_session.reset()
+    runtime.reset()
     yield
-    llm_session.reset()
+    runtime.reset()
 
 
 @pytest.mark.usefixtures("session_reset")
@@ -39,10 +39,10 @@ def test_budget_is_divided_across_workers(
     settings = SimpleNamespace(
         rootdir=tmp_path, thresholds_path=thresholds, concurrency=16, cache_mode="off"
     )
-    llm_session.prepare(settings)
-    model = llm_session.model_for("judge", "judge")
+    runtime.prepare(settings)
+    model = runtime.model_for("judge", "judge")
     assert model.concurrency == concurrency
-    from pytest_llmgate.llm import get_pool
+    from pytest_llmgate.engine.llm import get_pool
 
     assert get_pool().rate_share == share
-    llm_session.finish()
+    runtime.finish()

@@ -72,7 +72,7 @@ def _parse_project(value: Any, where: str) -> str | dict[str, str] | None:
 
 
 def _from_thresholds(path: Path | None, env: Mapping[str, str]) -> Any:
-    from pytest_llmgate.llm_session import _read_models
+    from pytest_llmgate.engine.runtime import _read_models
 
     models = _read_models(Path(path) if path is not None else None)
     value = models.get("azure_ai_project") if isinstance(models, dict) else None
@@ -90,7 +90,7 @@ def resolve_project(
 ) -> str | dict[str, str] | None:
     """The Azure AI project: explicit args, thresholds.yaml `models.azure_ai_project`, then the
     environment (`AZURE_AI_PROJECT`, with `<rootdir>/.env`); None when none is configured."""
-    from pytest_llmgate.models import environment
+    from pytest_llmgate.config.models import environment
 
     merged = environment(Path(rootdir) if rootdir is not None else None, env or os.environ)
     for value, where in (
@@ -144,7 +144,7 @@ def _azure_missing() -> bool:
 
 def _credential(spec: str | None) -> Any:
     if spec:
-        from pytest_llmgate.importing import import_target
+        from pytest_llmgate.util.importing import import_target
 
         factory = import_target(spec)
         return factory() if callable(factory) else factory
@@ -251,7 +251,7 @@ class AzureSafety:
         try:
             result = evaluator(**values)
         except Exception as exc:
-            from pytest_llmgate.models import redact
+            from pytest_llmgate.config.models import redact
 
             raise EvaluationError(
                 redact(f"{self.name}: Azure AI service error: {type(exc).__name__}: {exc}")

@@ -1,0 +1,1 @@
+"""The `llmgate` command line."""

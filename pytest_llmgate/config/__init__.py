@@ -1,0 +1,1 @@
+"""What the user writes: datasets, column mappings, thresholds, model configurations, schemas."""

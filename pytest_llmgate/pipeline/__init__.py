@@ -1,0 +1,1 @@
+"""The row pipeline: dataset rows through a subject and its evaluators into results."""

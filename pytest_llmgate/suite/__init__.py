@@ -1,0 +1,1 @@
+"""Suite files (and Prompt Flow experiments) loaded into subjects, datasets and evaluators."""

@@ -1,0 +1,1 @@
+"""Statistics and the one decision path: thresholds, regressions, corrections, merged shards."""

@@ -1,0 +1,244 @@
+"""The one decision path: how an item's rows become its verdict, and how a run's items become the
+run's verdict. Every surface calls these functions and nothing else decides.
+
+- `decide_item` (while an item runs: the pytest session, the Python API; and `llmgate merge` for
+  row slices): thresholds, the error budget, item-level metrics (evaluation-flow aggregation) and,
+  with a baseline, the regression checks. The policy in force is recorded in the item, so anything
+  later can re-decide it exactly.
+- `decide_run` (the pytest session at the end, `llmgate merge`, `llmgate diff`): re-decides every
+  item's regression checks against a baseline with the recorded policy, which gives the same
+  checks the item got while it ran when the baseline is the same.
+
+A pull request is judged by many regression tests at once (metrics x items). Their p-values are
+corrected so the run's family-wise false-alarm rate stays at the rules' significance level: Holm
+over an item's tests, times the number of items compared with the baseline (a union bound across
+items). Each item is decidable as soon as it finishes, which pytest needs to report it, and the
+run-level decision gives the same answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from pytest_llmgate.config.thresholds import Policy
+from pytest_llmgate.results.model import (
+    ERROR,
+    FAILED,
+    PASSED,
+    SKIPPED,
+    Check,
+    ItemResult,
+    RowResult,
+    RunResult,
+)
+from pytest_llmgate.verdict.policy_data import policy_from_dict, policy_to_dict
+from pytest_llmgate.verdict.stats import seed_for
+
+__all__ = [
+    "FAILING",
+    "ItemDecision",
+    "decide_item",
+    "decide_run",
+    "item_verdict",
+    "usage_of",
+]
+
+# check verdicts that fail an item (warn never does)
+FAILING = frozenset({"fail", "error", "inconclusive"})
+
+
+@dataclass(frozen=True)
+class ItemDecision:
+    """What `decide_item` decided: the fields of an `ItemResult` that depend on the rows."""
+
+    verdict: str
+    checks: tuple[Check, ...]
+    notes: tuple[str, ...]
+    aggregates: Mapping[str, Mapping[str, float]]
+    usage: Mapping[str, Mapping[str, float]]
+    policy: Mapping[str, Any]
+
+    def fields(self) -> dict[str, Any]:
+        """Keyword arguments for `ItemResult` / `dataclasses.replace`."""
+        return dict(
+            verdict=self.verdict,
+            checks=self.checks,
+            message="; ".join(self.notes),
+            aggregates=self.aggregates,
+            usage=self.usage,
+            policy=self.policy,
+        )
+
+
+def usage_of(rows: Sequence[RowResult]) -> dict[str, dict[str, float]]:
+    """Token and cost totals of the subject's and the judges' model calls."""
+    totals: dict[str, dict[str, float]] = {}
+    names = ("prompt_tokens", "completion_tokens", "cost_usd")
+    for prefix, role in (("", "subject"), ("judge_", "judge")):
+        values = [sum(r.metrics.get(prefix + k, 0.0) for r in rows) for k in names]
+        if any(values):
+            totals[role] = dict(zip(names, values, strict=True))
+    return totals
+
+
+def decide_item(
+    rows: Sequence[RowResult],
+    policy: Policy,
+    *,
+    nodeid: str,
+    item_metrics: Mapping[str, float] | None = None,
+    item_errors: Sequence[str] = (),
+    baseline_item: ItemResult | None = None,
+    dataset_sha256: str = "",
+    family: int = 1,
+    evaluators: Sequence[Mapping[str, Any]] = (),
+) -> ItemDecision:
+    """Decide one item from its rows: thresholds, error budget, item-level metrics and, with a
+    `baseline_item`, regression checks corrected over `family` compared items."""
+    from pytest_llmgate.verdict.gate import aggregates_for, judge
+
+    extra = [
+        Check(
+            kind="errors",
+            metric="aggregation",
+            aggregate="item",
+            value=None,
+            verdict="error",
+            message=text,
+        )
+        for text in item_errors
+    ]
+    recorded = policy_to_dict(policy)
+    extra += regressions(rows, recorded, baseline_item, dataset_sha256, family, evaluators)
+    values = dict(item_metrics or {})
+    verdict = judge(rows, policy, extra, seed=seed_for(nodeid), item_metrics=values)
+    return ItemDecision(
+        verdict=verdict.verdict,
+        checks=verdict.checks,
+        notes=verdict.notes,
+        aggregates={
+            **aggregates_for(rows),
+            **{name: {"value": value} for name, value in values.items()},
+        },
+        usage=usage_of(rows),
+        policy=recorded,
+    )
+
+
+def regressions(
+    rows: Sequence[RowResult],
+    policy: Mapping[str, Any],
+    baseline_item: ItemResult | None,
+    dataset_sha256: str,
+    family: int,
+    evaluators: Sequence[Mapping[str, Any]] = (),
+) -> list[Check]:
+    """An item's regression checks against its baseline item, with corrected p-values."""
+    if baseline_item is None:
+        return []
+    from pytest_llmgate.verdict.compare import regression_checks
+    from pytest_llmgate.verdict.multiplicity import apply_correction
+
+    checks = regression_checks(
+        rows, baseline_item, policy_from_dict(policy), dataset_sha256=dataset_sha256
+    )
+    method = str(policy.get("correction") or "holm")
+    return apply_correction(checks, method, family=family) + _changed_data(
+        evaluators, baseline_item
+    )
+
+
+def _changed_data(
+    evaluators: Sequence[Mapping[str, Any]], baseline_item: ItemResult
+) -> list[Check]:
+    """A warning per evaluator whose scoring data differs from the baseline's (METEOR with and
+    without WordNet): its scores are not like for like."""
+    before = {str(e.get("name")): e.get("data") for e in baseline_item.evaluators}
+    out = []
+    for spec in evaluators:
+        name = str(spec.get("name"))
+        if name in before and spec.get("data") != before[name]:
+            out.append(
+                Check(
+                    kind="regression",
+                    metric=name,
+                    aggregate="data",
+                    value=None,
+                    verdict="warn",
+                    severity="warn",
+                    message=f"not like for like: evaluator {name} scored with "
+                    f"{spec.get('data') or 'no recorded data'}, the baseline with "
+                    f"{before[name] or 'no recorded data'}",
+                )
+            )
+    return out
+
+
+def item_verdict(item: ItemResult, checks: Sequence[Check]) -> str:
+    """An item's verdict from its checks. Skipped and errored items keep their verdict: an item
+    that could not run has nothing a check could pass."""
+    if item.verdict in (SKIPPED, ERROR):
+        return item.verdict
+    if not item.rows and not item.aggregates:
+        return ERROR
+    return FAILED if any(c.verdict in FAILING for c in checks) else PASSED
+
+
+def comparison_family(nodeids: Sequence[str], baseline: RunResult | None) -> int:
+    """How many items of a run are compared with the baseline: the multiplicity across items."""
+    if baseline is None:
+        return 1
+    known = {i.nodeid for i in baseline.items}
+    return max(1, sum(1 for n in set(nodeids) if n in known))
+
+
+def decide_run(
+    run: RunResult,
+    baseline: RunResult | None,
+    *,
+    family: int | None = None,
+) -> RunResult:
+    """The run with every item's regression checks (re)decided against `baseline` with the
+    policy the item recorded. Threshold checks stay as `decide_item` made them."""
+    if baseline is None:
+        return run
+    base_items = {i.nodeid: i for i in baseline.items}
+    if family is None:
+        planned = run.meta.get("run_items") or [i.nodeid for i in run.items]
+        family = comparison_family(list(planned), baseline)
+    items = []
+    for item in run.items:
+        if item.verdict in (SKIPPED, ERROR) or item.policy is None:
+            items.append(item)
+            continue
+        kept = [c for c in item.checks if c.kind != "regression"]
+        found = regressions(
+            item.rows,
+            item.policy,
+            base_items.get(item.nodeid),
+            item.dataset_sha256,
+            family,
+            item.evaluators,
+        )
+        checks = [*kept, *found]
+        items.append(replace(item, checks=tuple(checks), verdict=item_verdict(item, checks)))
+    meta = {**run.meta, "baseline": _baseline_label(baseline), "regression_family": family}
+    return replace(run, items=tuple(items), meta=meta)
+
+
+def _baseline_label(baseline: RunResult) -> dict[str, Any]:
+    git = baseline.meta.get("git") or {}
+    return {
+        "commit": git.get("commit"),
+        "branch": git.get("branch"),
+        "finished_at": baseline.meta.get("finished_at"),
+    }
+
+
+def reapply(item: ItemResult, rows: Sequence[RowResult]) -> ItemResult:
+    """Re-decide an item over `rows` with the policy it recorded (merging row slices)."""
+    policy = policy_from_dict(item.policy or {})
+    decision = decide_item(rows, policy, nodeid=item.nodeid)
+    return replace(item, rows=tuple(rows), **decision.fields())

@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
 
     from pytest_llmgate.config.datasets import Row
-    from pytest_llmgate.pipeline.runner import RunOptions, close_loop, run_rows_sync
+    from pytest_llmgate.engine.loop import close_loop
+    from pytest_llmgate.pipeline.runner import RunOptions, run_rows_sync
     from pytest_llmgate.suite.loader import SuiteLoader
 
     loader = SuiteLoader(ROOT)

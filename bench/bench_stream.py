@@ -33,7 +33,8 @@ import json, resource, sys, time
 from pathlib import Path
 from pytest_llmgate.evaluators.registry import resolve_evaluator
 from pytest_llmgate.pipeline.rowstream import JsonlRows, MetricAccumulator, RowWriter
-from pytest_llmgate.pipeline.runner import RunOptions, close_loop, run_rows_sync
+from pytest_llmgate.engine.loop import close_loop
+from pytest_llmgate.pipeline.runner import RunOptions, run_rows_sync
 from pytest_llmgate.subjects.base import SubjectSpec
 from pytest_llmgate.subjects.python import RecordedSubject
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
+    "COLUMN_ALIASES",
     "MappingError",
     "Reference",
     "parse_references",
@@ -106,3 +107,15 @@ def data_columns(mapping: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
         for ref in parse_references(value):
             if ref.root == "data" and ref.path:
                 yield key, ref.path[0]
+
+
+# dataset columns that stand in for a parameter of the same meaning (a subject's or an
+# evaluator's `query` reads a `question` column), tried in order after the exact name
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "query": ("question", "input", "prompt"),
+    "question": ("query", "input", "prompt"),
+    "input": ("query", "question"),
+    "context": ("contexts", "documents", "passages"),
+    "ground_truth": ("expected", "expected_answer", "reference", "answer"),
+    "chat_history": ("history",),
+}

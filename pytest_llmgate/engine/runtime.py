@@ -174,7 +174,7 @@ def finish() -> list[str]:
     if state is None:
         return []
     from pytest_llmgate.engine.llm import set_pool
-    from pytest_llmgate.pipeline.runner import run_sync
+    from pytest_llmgate.engine.loop import run_sync
 
     pool = state.pool
     with contextlib.suppress(RuntimeError):  # a closed loop: connections end with the process
@@ -209,8 +209,9 @@ def runtime(
     """The runtime (event loop, models, cache, pool) for a caller outside a gate session (the
     Python API): what it finds already running it uses and leaves open (a gate session owns it);
     what it had to create it closes afterwards, so nothing outlives the call."""
-    from pytest_llmgate.pipeline import runner
-    owns_loop = runner.current_loop() is None
+    from pytest_llmgate.engine import loop
+
+    owns_loop = loop.current_loop() is None
     owns_models = needs_model and _state is None
     if owns_models:
         thresholds = rootdir / "thresholds.yaml"
@@ -229,7 +230,7 @@ def runtime(
         if owns_models:
             finish()
         if owns_loop:
-            runner.close_loop()
+            loop.close_loop()
 
 
 def reset() -> None:

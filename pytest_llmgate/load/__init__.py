@@ -61,7 +61,7 @@ def load_skip_reason(subject: Any, variant: str) -> str | None:
 
 def run_load(spec: LoadSpec, rows: Sequence[Any], subject: Any, variant: str) -> list[Any]:
     """Run one item's load schedule on the gate's event loop; one `RowResult` per request."""
-    from pytest_llmgate.pipeline.runner import run_sync
+    from pytest_llmgate.engine.loop import run_sync
 
     if spec.engine == "locust":
         from pytest_llmgate.load.locust import run_locust

@@ -15,32 +15,28 @@ import gc
 import inspect
 import math
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pytest_llmgate.config.datasets import Row
 from pytest_llmgate.config.mapping import MappingError, resolve
+from pytest_llmgate.engine.loop import MAX_THREADS, retrieve, run_sync
 from pytest_llmgate.evaluators.base import BoundEvaluator, normalize_output
+from pytest_llmgate.evaluators.binding import response_of, source_of, value_of
 from pytest_llmgate.results.model import RowResult, json_safe
 from pytest_llmgate.results.usage import Ledger, current_ledger, current_repeat
-from pytest_llmgate.subjects.base import ALIASES, Subject
+from pytest_llmgate.subjects.base import Subject
 from pytest_llmgate.subjects.python import call_maybe_async
-from pytest_llmgate.util.threads import DaemonThreads
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
     "RunOptions",
-    "close_loop",
     "evaluator_inputs",
     "run_rows",
     "run_rows_sync",
-    "run_sync",
 ]
 
-RESPONSE_PARAMS = frozenset({"response", "answer", "output", "prediction", "completion"})
-RESPONSE_KEYS = ("response", "answer", "output", "text", "content")
 
 
 DEFAULT_TIMEOUT_S = 300.0  # options.DEFAULT_TIMEOUT_S (the engine does not import pytest)
@@ -113,12 +109,6 @@ def _close_unstarted(call: Awaitable[Any]) -> None:
         call.close()
 
 
-def _retrieve(task: asyncio.Future[Any]) -> None:
-    """Mark a finished task's outcome as seen (nobody awaits a call abandoned at its limit)."""
-    if not task.cancelled():
-        task.exception()
-
-
 async def _call(call: Awaitable[Any], limit: tuple[float | None, str]) -> Any:
     """Await a user call in its own task under a time limit.
 
@@ -133,11 +123,11 @@ async def _call(call: Awaitable[Any], limit: tuple[float | None, str]) -> Any:
         done, _ = await asyncio.wait({task}, timeout=seconds or None)
     except BaseException:
         task.cancel()
-        task.add_done_callback(_retrieve)
+        task.add_done_callback(retrieve)
         raise
     if not done:
         task.cancel()
-        task.add_done_callback(_retrieve)
+        task.add_done_callback(retrieve)
         raise _Raised(CallTimeout(seconds or 0.0, label))
     if task.cancelled():  # the callee cancelled itself
         raise _Raised(asyncio.CancelledError("the call was cancelled"))
@@ -157,21 +147,6 @@ class _Missing(LookupError):
     pass
 
 
-def _response_of(output: Any, param: str) -> Any:
-    if isinstance(output, Mapping):
-        if param in output:
-            return output[param]
-        for key in RESPONSE_KEYS:
-            if key in output:
-                return output[key]
-    elif not isinstance(output, (str, bytes, int, float, list, tuple)):
-        # an object (dataclass, pydantic model) with a response-like attribute
-        for key in (param, *RESPONSE_KEYS):
-            if isinstance(getattr(output, key, None), str):
-                return getattr(output, key)
-    return output
-
-
 def evaluator_inputs(
     ev: BoundEvaluator,
     data: Mapping[str, Any],
@@ -187,31 +162,25 @@ def evaluator_inputs(
             kwargs[key] = resolve(expr, data, output)
         except MappingError as exc:
             raise _Missing(f"inputs.{key}: {exc}") from None
+    output_keys = output if isinstance(output, Mapping) else ()
     for param in sig.params:
         if param in kwargs or param == "self":
             continue
-        if param == "latency_ms":
-            kwargs[param] = latency_ms
-        elif param == "run_inputs":  # the subject's inputs (Prompt Flow's ${run.inputs.x})
-            kwargs[param] = dict(subject_inputs)
-        elif param in RESPONSE_PARAMS:
-            kwargs[param] = _response_of(output, param)
-        elif isinstance(output, Mapping) and param in output:
-            kwargs[param] = output[param]
-        elif param in data:
-            kwargs[param] = data[param]
-        elif any(alias in data for alias in ALIASES.get(param, ())):
-            alias = next(a for a in ALIASES.get(param, ()) if a in data)
-            kwargs[param] = data[alias]
-        elif param in subject_inputs:
-            kwargs[param] = subject_inputs[param]
+        source = source_of(
+            param, columns=data, output_keys=output_keys, subject_inputs=subject_inputs
+        )
+        if source is not None:
+            kwargs[param] = value_of(
+                source, data=data, output=output, subject_inputs=subject_inputs,
+                latency_ms=latency_ms,
+            )
         elif param in sig.required:
             raise _Missing(
                 f"no value for input {param!r} (not in the row or the subject output; "
                 f"map it under inputs:)"
             )
     if sig.var_kwargs and not sig.params:
-        kwargs.setdefault("response", _response_of(output, "response"))
+        kwargs.setdefault("response", response_of(output, "response"))
         for key, value in data.items():
             kwargs.setdefault(key, value)
     return kwargs
@@ -521,78 +490,6 @@ def young_gc_only() -> Iterator[None]:
             gc.set_threshold(*saved)
             gc.collect()  # scans only what is not frozen yet: this item's objects
             gc.freeze()
-
-
-_loop: asyncio.AbstractEventLoop | None = None
-# every task the gate loop ran, so an interrupted run can mark their outcomes as seen (else
-# asyncio logs "Task exception was never retrieved ... KeyboardInterrupt" when they are collected)
-_tasks: weakref.WeakSet[asyncio.Future[Any]] = weakref.WeakSet()
-MAX_THREADS = 128
-
-
-def _tracked_task(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
-    task = asyncio.Task(coro, loop=loop, **kwargs)
-    _tasks.add(task)
-    return task
-
-
-def run_sync(coro: Any) -> Any:
-    """Run a coroutine on the process-wide gate loop.
-
-    One loop for the whole session, because pooled HTTP clients (and their connections) belong to
-    the loop that created them; a fresh `asyncio.run` per item would throw the pool away.
-    """
-    global _loop
-    if _loop is None or _loop.is_closed():
-        _loop = asyncio.new_event_loop()
-        # sync subjects run in threads: size the pool for the concurrency bound so a row never
-        # queues for a thread (queueing would show up as latency); threads start lazily
-        _loop.set_default_executor(DaemonThreads(MAX_THREADS, "llmgate"))
-        _loop.set_task_factory(_tracked_task)
-    try:
-        return _loop.run_until_complete(coro)
-    except BaseException:
-        # Ctrl-C / SIGTERM mid-item: unwind the rows in flight now, while the loop still runs,
-        # instead of leaving pending tasks to be destroyed with the loop at session end
-        _cancel_pending(_loop)
-        raise
-
-
-def _cancel_pending(loop: asyncio.AbstractEventLoop, grace_s: float = 5.0) -> None:
-    """Cancel the loop's unfinished tasks and let them unwind (bounded: a task that ignores
-    cancellation cannot hold the session), then mark every finished task's outcome as seen."""
-    for _ in range(3):  # a task may re-raise KeyboardInterrupt while unwinding: go again
-        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
-        if not pending:
-            break
-        for task in pending:
-            task.cancel()
-        try:
-            loop.run_until_complete(asyncio.wait(pending, timeout=grace_s))
-        except (KeyboardInterrupt, SystemExit):
-            continue
-    for finished in list(_tasks):
-        if finished.done() and finished.get_loop() is loop:
-            _retrieve(finished)
-
-
-def current_loop() -> asyncio.AbstractEventLoop | None:
-    """The gate loop when one is open (its owner closes it), else None."""
-    return _loop if _loop is not None and not _loop.is_closed() else None
-
-
-def close_loop() -> None:
-    """Close the gate loop (session end); pooled clients are closed by their owners first.
-
-    Threads still running a call abandoned at its time limit are daemons: closing does not wait
-    for them, and neither does the interpreter's exit.
-    """
-    global _loop
-    if _loop is not None and not _loop.is_closed():
-        _cancel_pending(_loop, grace_s=1.0)
-        _loop.run_until_complete(_loop.shutdown_asyncgens())
-        _loop.close()
-    _loop = None
 
 
 def run_rows_sync(

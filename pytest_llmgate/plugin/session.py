@@ -613,7 +613,7 @@ class GateSession:
                 from pytest_llmgate.engine.runtime import finish
 
                 self.summary_lines.extend(finish())
-            from pytest_llmgate.pipeline.runner import close_loop
+            from pytest_llmgate.engine.loop import close_loop
 
             close_loop()
 

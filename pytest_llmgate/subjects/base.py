@@ -12,21 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pytest_llmgate.config.mapping import resolve
+from pytest_llmgate.config.mapping import COLUMN_ALIASES, resolve
 
-__all__ = ["ALIASES", "Subject", "SubjectSpec", "build_subject", "default_inputs"]
+__all__ = ["Subject", "SubjectSpec", "build_subject", "default_inputs"]
 
 # row columns tried, in order, for a parameter that has no column of its own name
-ALIASES: dict[str, tuple[str, ...]] = {
-    "query": ("question", "input", "prompt"),
-    "question": ("query", "input", "prompt"),
-    "input": ("query", "question"),
-    "context": ("contexts", "documents", "passages"),
-    "ground_truth": ("expected", "expected_answer", "reference", "answer"),
-    "chat_history": ("history",),
-}
-
-
 @dataclass(frozen=True)
 class SubjectSpec:
     """A subject as written in a suite file (already schema-checked)."""
@@ -74,7 +64,7 @@ def default_inputs(
         if name in data:
             chosen[name] = data[name]
             continue
-        for alias in ALIASES.get(name, ()):
+        for alias in COLUMN_ALIASES.get(name, ()):
             if alias in data:
                 chosen[name] = data[alias]
                 break

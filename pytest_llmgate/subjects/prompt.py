@@ -44,8 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_llmgate.config.mapping import data_columns
-from pytest_llmgate.subjects.base import ALIASES, SubjectSpec, mapped_inputs
+from pytest_llmgate.config.mapping import COLUMN_ALIASES, data_columns
+from pytest_llmgate.subjects.base import SubjectSpec, mapped_inputs
 
 __all__ = [
     "ChatTemplate",
@@ -342,7 +342,7 @@ class PromptSubject:
                 if name in data:
                     values[name] = data[name]
                     continue
-                alias = next((a for a in ALIASES.get(name, ()) if a in data), None)
+                alias = next((a for a in COLUMN_ALIASES.get(name, ()) if a in data), None)
                 if alias is not None:
                     values[name] = data[alias]
         else:

@@ -21,8 +21,8 @@ from pytest_llmgate.config.schema import validate_located
 from pytest_llmgate.config.thresholds import Thresholds, thresholds_from
 from pytest_llmgate.errors import GateError
 from pytest_llmgate.evaluators.base import BoundEvaluator
-from pytest_llmgate.pipeline.runner import RESPONSE_PARAMS
-from pytest_llmgate.subjects.base import ALIASES, Subject, SubjectSpec, build_subject
+from pytest_llmgate.evaluators.binding import source_of
+from pytest_llmgate.subjects.base import Subject, SubjectSpec, build_subject
 from pytest_llmgate.util.importing import ImportTargetError
 from pytest_llmgate.util.yamlio import Located, load_yaml
 
@@ -398,13 +398,10 @@ class SuiteLoader:
                         )
             evaluator = suite.evaluator(entry)
             for param in evaluator.signature.required:
-                if param in entry.inputs or param in evaluator.inputs or param in (
-                    "latency_ms", "self"
-                ):
+                if param in entry.inputs or param in evaluator.inputs or param == "self":
                     continue
-                if param in RESPONSE_PARAMS or param in columns:
-                    continue
-                if any(alias in columns for alias in ALIASES.get(param, ())):
+                # the runner's own rule, asked with the dataset's columns instead of a row
+                if source_of(param, columns=columns, output_keys=(), subject_inputs=()):
                     continue
                 # a dict output may still supply it at run time; text outputs cannot
                 if spec.type in ("recorded", "prompt", "prompty"):

@@ -14,9 +14,9 @@ import pytest
 from pytest_llmgate.conversation import to_azure_messages
 from pytest_llmgate.conversation.azure import azure_tool_definitions
 from pytest_llmgate.engine import runtime
+from pytest_llmgate.engine.loop import run_sync
 from pytest_llmgate.errors import EvaluationError
 from pytest_llmgate.evaluators import agent_judges
-from pytest_llmgate.pipeline.runner import run_sync
 from pytest_llmgate.testing import LLMServer
 from pytest_llmgate.testing.fixtures import FAKE_KEY
 

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from pytest_llmgate.engine import runtime
+from pytest_llmgate.engine.loop import run_sync
 from pytest_llmgate.errors import EvaluationError, ModelCallError
 from pytest_llmgate.evaluators import judge as judges
-from pytest_llmgate.pipeline.runner import run_sync
 from pytest_llmgate.testing import LLMServer
 from pytest_llmgate.testing.fixtures import FAKE_KEY
 

@@ -19,11 +19,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_llmgate.engine import runtime
+from pytest_llmgate.engine.loop import run_sync
 from pytest_llmgate.engine.tokens import count_tokens
 from pytest_llmgate.errors import EvaluationError
 from pytest_llmgate.evaluators.embedding import SemanticSimilarity, cosine
 from pytest_llmgate.evaluators.registry import resolve_evaluator
-from pytest_llmgate.pipeline.runner import run_sync
 from pytest_llmgate.results.usage import Ledger, current_ledger
 from pytest_llmgate.testing import LLMServer, answers
 from pytest_llmgate.testing.fixtures import FAKE_KEY

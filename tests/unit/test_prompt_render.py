@@ -176,7 +176,7 @@ def test_json_output_and_model_call(tmp_path: Path, llm: Any, monkeypatch: pytes
     from types import SimpleNamespace
 
     from pytest_llmgate.engine import runtime
-    from pytest_llmgate.pipeline.runner import run_sync
+    from pytest_llmgate.engine.loop import run_sync
 
     monkeypatch.setenv("OPENAI_BASE_URL", llm.base_url)
     monkeypatch.setenv("OPENAI_MODEL", "gpt-4o-mini")

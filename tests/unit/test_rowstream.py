@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from pytest_llmgate.config.datasets import DatasetSpec, load_dataset
 from pytest_llmgate.config.thresholds import Policy, Rule
+from pytest_llmgate.engine.loop import close_loop
 from pytest_llmgate.evaluators.registry import resolve_evaluator
 from pytest_llmgate.pipeline.rowstream import (
     IncompleteRowsError,
@@ -23,7 +24,7 @@ from pytest_llmgate.pipeline.rowstream import (
     iter_rows,
     read_item_rows,
 )
-from pytest_llmgate.pipeline.runner import RunOptions, close_loop, run_rows_sync
+from pytest_llmgate.pipeline.runner import RunOptions, run_rows_sync
 from pytest_llmgate.results.model import RowResult
 from pytest_llmgate.subjects.base import SubjectSpec
 from pytest_llmgate.subjects.python import RecordedSubject

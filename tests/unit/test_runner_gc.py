@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from pytest_llmgate.config.datasets import Row
+from pytest_llmgate.engine.loop import close_loop
 from pytest_llmgate.evaluators.registry import resolve_evaluator
-from pytest_llmgate.pipeline.runner import RunOptions, close_loop, run_rows_sync, young_gc_only
+from pytest_llmgate.pipeline.runner import RunOptions, run_rows_sync, young_gc_only
 from pytest_llmgate.subjects.base import SubjectSpec
 from pytest_llmgate.subjects.python import PythonSubject
 

@@ -14,10 +14,10 @@ import threading
 
 import pytest
 
+from pytest_llmgate.engine.loop import close_loop, run_sync
 from pytest_llmgate.errors import EvaluationError
 from pytest_llmgate.evaluators.base import normalize_output
 from pytest_llmgate.pipeline.runner import DEFAULT_TIMEOUT_S as ENGINE_DEFAULT
-from pytest_llmgate.pipeline.runner import close_loop, run_sync
 from pytest_llmgate.plugin.options import DEFAULT_TIMEOUT_S
 from pytest_llmgate.util.threads import DaemonThreads
 
@@ -84,7 +84,7 @@ def test_a_thread_stuck_in_user_code_does_not_hold_the_process() -> None:
     script = textwrap.dedent(
         """
         import asyncio, threading
-        from pytest_llmgate.pipeline.runner import close_loop, run_sync
+        from pytest_llmgate.engine.loop import close_loop, run_sync
 
         async def main():
             loop = asyncio.get_running_loop()

@@ -23,7 +23,7 @@ from pytest_llmgate.results.model import ItemResult
 from pytest_llmgate.subjects.base import SubjectSpec
 from pytest_llmgate.util.yamlio import Located
 
-__all__ = ["Evaluation", "GateFixture", "evaluate"]
+__all__ = ["Evaluation", "evaluate"]
 
 EvaluatorLike = str | Mapping[str, Any] | Callable[..., Any]
 
@@ -184,39 +184,3 @@ def evaluate(
             **decision.fields(),
         )
     )
-
-
-class GateFixture:
-    """The `llm_gate` fixture: `evaluate` bound to the current test, recorded in the run."""
-
-    def __init__(self, request: Any) -> None:
-        self._request = request
-        self._count = 0
-
-    def evaluate(
-        self,
-        subject: Callable[..., Any] | str,
-        data: str | Path | Sequence[Mapping[str, Any]],
-        **kwargs: Any,
-    ) -> Evaluation:
-        node = self._request.node
-        self._count += 1
-        name = kwargs.pop("name", None)
-        nodeid = (
-            node.nodeid
-            if self._count == 1 and name is None
-            else f"{node.nodeid}::{name or self._count}"
-        )
-        kwargs.setdefault("base_dir", str(node.config.rootpath))
-        evaluation = evaluate(subject, data, name=nodeid, **kwargs)
-        from dataclasses import replace
-
-        result = replace(
-            evaluation.result, nodeid=nodeid, suite=node.path.name, subject=name or node.name
-        )
-        from pytest_llmgate.plugin.session import SESSION_KEY
-
-        session = node.config.stash.get(SESSION_KEY, None)
-        if session is not None:
-            session.record(result)
-        return Evaluation(result)

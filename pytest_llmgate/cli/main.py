@@ -24,7 +24,8 @@ from pytest_llmgate.results.model import (
 
 if TYPE_CHECKING:
     from pytest_llmgate.config.thresholds import Thresholds
-    from pytest_llmgate.suite.loader import Suite, SuiteLoader
+    from pytest_llmgate.suite.loader import SuiteLoader
+    from pytest_llmgate.suite.model import Suite
 
 __all__ = ["build_parser", "main"]
 
@@ -387,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_noise(args: argparse.Namespace) -> int:
-    from pytest_llmgate.verdict.noise import measure, noise_floor, render_noise
+    from pytest_llmgate.cli.noise import measure, render_noise
+    from pytest_llmgate.verdict.noise import noise_floor
 
     if args.runs < 2:
         raise CommandError("--runs must be at least 2")

@@ -160,7 +160,7 @@ def _source(doc: Located, key: Key) -> str:
 def _rules(
     doc: Located, key: Key, metrics: Mapping[str, Any], defaults: Mapping[str, Any], strict: bool
 ) -> dict[str, tuple[Rule, ...]]:
-    from pytest_llmgate.verdict.stats import is_aggregate
+    from pytest_llmgate.config.aggregates import is_aggregate
 
     out: dict[str, tuple[Rule, ...]] = {}
     for metric, spec in (metrics or {}).items():
@@ -214,7 +214,7 @@ def _rules(
 
 
 def _regression(doc: Located, key: Key, raw: Mapping[str, Any] | None) -> dict[str, RegressionRule]:
-    from pytest_llmgate.verdict.stats import is_aggregate
+    from pytest_llmgate.config.aggregates import is_aggregate
 
     out: dict[str, RegressionRule] = {}
     for metric, spec in (raw or {}).items():

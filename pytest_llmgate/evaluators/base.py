@@ -262,3 +262,18 @@ def item_level_metrics(
             kind = type(exc).__name__
             errors.append(f"evaluator {ev.name}: aggregation: {kind}: {text}".rstrip(": "))
     return metrics, errors
+
+
+@dataclass(frozen=True)
+class EvaluatorEntry:
+    """An evaluator as written in a suite file (already schema-checked), before it is resolved."""
+
+    name: str
+    use: str
+    args: Mapping[str, Any]
+    inputs: Mapping[str, Any]
+    prefix: str
+    key: tuple[str | int, ...]
+    repeat: int | None = None
+    timeout: float | None = None
+    outputs: tuple[str, ...] | None = None  # declared metric names, for evaluators that cannot

@@ -36,7 +36,7 @@ LOAD_EVALUATOR = "pytest_llmgate.load:LoadMetrics"
 def load_suite_parts(doc: Any, entries: list[Any]) -> tuple[LoadSpec, list[Any]]:
     """The `load:` block of a suite and its evaluator entries: none of its own (a load run
     measures the deployment, not the answers), plus `load` for the item-level metrics."""
-    from pytest_llmgate.suite.loader import EvaluatorEntry
+    from pytest_llmgate.evaluators.base import EvaluatorEntry
 
     spec = load_spec(doc, ("load",))
     if entries:

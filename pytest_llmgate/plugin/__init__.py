@@ -29,7 +29,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if not gate_enabled(config):
         return
-    from pytest_llmgate.plugin.session import SESSION_KEY, GateSession
+    from pytest_llmgate.plugin.keys import SESSION_KEY
+    from pytest_llmgate.plugin.session import GateSession
 
     session = GateSession(config)
     config.stash[SESSION_KEY] = session
@@ -107,6 +108,6 @@ def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
 @pytest.fixture
 def llm_gate(request: pytest.FixtureRequest) -> Any:
     """Gate a subject from an ordinary test: `llm_gate.evaluate(...).assert_passed()`."""
-    from pytest_llmgate.api import GateFixture
+    from pytest_llmgate.plugin.fixture import GateFixture
 
     return GateFixture(request)

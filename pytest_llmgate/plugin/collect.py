@@ -18,7 +18,7 @@ from pytest_llmgate.results.model import ERROR, FAILED, SKIPPED, ItemResult
 
 if TYPE_CHECKING:
     from pytest_llmgate.plugin.session import GateSession
-    from pytest_llmgate.suite.loader import Suite
+    from pytest_llmgate.suite.model import Suite
 
 __all__ = ["GateFailure", "GateItem", "SuiteFile"]
 
@@ -41,7 +41,7 @@ class SuiteFile(pytest.File):
     """A YAML suite file."""
 
     def gate(self) -> GateSession:
-        from pytest_llmgate.plugin.session import SESSION_KEY
+        from pytest_llmgate.plugin.keys import SESSION_KEY
 
         return self.config.stash[SESSION_KEY]
 
@@ -146,7 +146,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _session_key() -> Any:
-    from pytest_llmgate.plugin.session import SESSION_KEY
+    from pytest_llmgate.plugin.keys import SESSION_KEY
 
     return SESSION_KEY
 

@@ -27,9 +27,8 @@ from pytest_llmgate.suite.loader import SuiteLoader
 if TYPE_CHECKING:
     from pytest_llmgate.plugin.collect import GateItem
 
-__all__ = ["SESSION_KEY", "GateSession"]
+__all__ = ["GateSession"]
 
-SESSION_KEY = pytest.StashKey["GateSession"]()
 WORKER_OUTPUT_KEY = "llm_gate_items"
 
 

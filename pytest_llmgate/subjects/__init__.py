@@ -3,6 +3,7 @@ prompty files, Prompt Flow flows). Each adapter turns (row, variant) into an out
 
 from __future__ import annotations
 
-from pytest_llmgate.subjects.base import Subject, SubjectSpec, build_subject
+from pytest_llmgate.subjects.base import Subject, SubjectSpec
+from pytest_llmgate.subjects.factory import build_subject
 
 __all__ = ["Subject", "SubjectSpec", "build_subject"]

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from pytest_llmgate.config.mapping import COLUMN_ALIASES, resolve
 
-__all__ = ["Subject", "SubjectSpec", "build_subject", "default_inputs"]
+__all__ = ["Subject", "SubjectSpec", "default_inputs", "mapped_inputs"]
 
 # row columns tried, in order, for a parameter that has no column of its own name
 @dataclass(frozen=True)
@@ -77,28 +77,3 @@ def default_inputs(
 
 def mapped_inputs(mapping: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
     return {key: resolve(value, data) for key, value in mapping.items()}
-
-
-def build_subject(spec: SubjectSpec) -> Subject:
-    """Pick and build the adapter for `spec.type` (imports optional families lazily)."""
-    if spec.type == "python":
-        from pytest_llmgate.subjects.python import PythonSubject
-
-        return PythonSubject(spec)
-    if spec.type == "recorded":
-        from pytest_llmgate.subjects.python import RecordedSubject
-
-        return RecordedSubject(spec)
-    if spec.type in ("prompt", "prompty"):
-        from pytest_llmgate.subjects.prompt import build_prompt_subject
-
-        return build_prompt_subject(spec)
-    if spec.type == "conversation":
-        from pytest_llmgate.subjects.conversation import ConversationSubject
-
-        return ConversationSubject(spec)
-    if spec.type == "flow":
-        from pytest_llmgate.subjects.flow import build_flow_subject
-
-        return build_flow_subject(spec)
-    raise ValueError(f"unknown subject type {spec.type!r}")

@@ -30,7 +30,8 @@ from pytest_llmgate.promptflow.flowfile import FLOW_FILES, locate_flow, node_var
 from pytest_llmgate.util.yamlio import Located, load_yaml
 
 if TYPE_CHECKING:
-    from pytest_llmgate.suite.loader import Suite, SuiteLoader
+    from pytest_llmgate.suite.loader import SuiteLoader
+    from pytest_llmgate.suite.model import Suite
 
 __all__ = ["load_experiment", "overlay_path"]
 
@@ -88,8 +89,9 @@ def _require(doc: Located, key: tuple[str | int, ...], entry: Any, fields: tuple
 
 def load_experiment(loader: SuiteLoader, path: Path, env: str | None = None) -> Suite:
     """An experiment (plus its `env` overlay) as a `Suite` of flow subjects and flow evaluators."""
+    from pytest_llmgate.evaluators.base import EvaluatorEntry
     from pytest_llmgate.subjects.base import SubjectSpec
-    from pytest_llmgate.suite.loader import EvaluatorEntry, Suite
+    from pytest_llmgate.suite.model import Suite
 
     doc = load_yaml(path)
     if not isinstance(doc.data, dict):

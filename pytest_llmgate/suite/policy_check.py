@@ -23,7 +23,8 @@ from pytest_llmgate.errors import GateError
 
 if TYPE_CHECKING:
     from pytest_llmgate.config.thresholds import Thresholds
-    from pytest_llmgate.suite.loader import Suite, SuiteLoader
+    from pytest_llmgate.suite.loader import SuiteLoader
+    from pytest_llmgate.suite.model import Suite
 
 __all__ = [
     "ROW_METRICS",

@@ -1,4 +1,4 @@
-"""Noise floor: run the same suites K times and measure run-to-run spread per metric.
+"""Noise floor: the run-to-run spread per metric of the same suites run K times.
 
 `llmgate noise -k 5 suites/rag.yaml` re-runs the gate with the call cache off (so every run
 samples the models afresh) and reports, per item and metric, the spread of the item mean across
@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import itertools
 import math
-import subprocess
-import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from pytest_llmgate.results.model import RowResult, RunResult, load_results
+from pytest_llmgate.results.model import RowResult, RunResult
 
-__all__ = ["NoiseRow", "measure", "noise_floor", "render_noise"]
+__all__ = ["NoiseRow", "noise_floor"]
 
 
 @dataclass(frozen=True)
@@ -98,50 +94,3 @@ def _mde(per_run: Sequence[Mapping[str, float]]) -> float | None:
         if mde is not None:
             found.append(mde)
     return math.fsum(found) / len(found) if found else None
-
-
-def render_noise(rows: Sequence[NoiseRow], *, skip: Sequence[str] = ("latency_ms",)) -> str:
-    from pytest_llmgate.reporting.text import format_value, table
-
-    body = [
-        [
-            r.nodeid,
-            r.metric,
-            r.runs,
-            format_value(r.mean),
-            f"{r.std:.3g}",
-            f"{r.spread:.3g}",
-            "-" if r.mde is None else f"{r.mde:.3g}",
-        ]
-        for r in rows
-        if r.metric not in skip
-    ]
-    headers = ["item", "metric", "runs", "mean", "std across runs", "max - min"]
-    return table([*headers, "MDE (drop caught 80% at p<0.05)"], body)
-
-
-def measure(pytest_args: Sequence[str], runs: int, workdir: Path | None = None) -> list[RunResult]:
-    """Run `pytest <args> --llm-gate` `runs` times with the cache off; return each run's results."""
-    results: list[RunResult] = []
-    with tempfile.TemporaryDirectory(prefix="llmgate-noise-") as tmp:
-        for index in range(runs):
-            out = Path(tmp) / f"run{index}.json"
-            command = [
-                sys.executable,
-                "-m",
-                "pytest",
-                *pytest_args,
-                "--llm-gate",
-                "--llm-gate-cache",
-                "off",
-                "--llm-gate-json",
-                str(out),
-                "-q",
-                "-p",
-                "no:cacheprovider",
-            ]
-            subprocess.run(command, cwd=workdir, capture_output=True, text=True, check=False)
-            if not out.is_file():
-                raise RuntimeError(f"run {index + 1} wrote no results: {' '.join(command)}")
-            results.append(load_results(out))
-    return results

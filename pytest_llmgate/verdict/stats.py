@@ -7,8 +7,9 @@ Percentiles use linear interpolation between closest ranks (NumPy's default "lin
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
+
+from pytest_llmgate.config.aggregates import AGGREGATE_PATTERN, is_aggregate
 
 __all__ = [
     "AGGREGATE_PATTERN",
@@ -32,15 +33,7 @@ __all__ = [
     "wilson_interval",
 ]
 
-AGGREGATE_PATTERN = re.compile(r"^(mean|median|min|max|sum|std|count|pass_rate|p(\d{1,3}))$")
 SUMMARY = ("mean", "median", "min", "max", "std", "p10", "p90", "p95", "sum", "count")
-
-
-def is_aggregate(name: str) -> bool:
-    match = AGGREGATE_PATTERN.match(name)
-    if match is None:
-        return False
-    return match.group(2) is None or int(match.group(2)) <= 100
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:

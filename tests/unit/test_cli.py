@@ -461,8 +461,9 @@ def test_python_dash_m() -> None:
 
 
 def test_noise_floor_reports_spread_across_runs() -> None:
+    from pytest_llmgate.cli.noise import render_noise
     from pytest_llmgate.results.model import ItemResult, RunResult
-    from pytest_llmgate.verdict.noise import noise_floor, render_noise
+    from pytest_llmgate.verdict.noise import noise_floor
 
     def run_with(mean: float) -> RunResult:
         item = ItemResult(nodeid="s.yaml::a[v-d]", suite="s", subject="a", variant="v",

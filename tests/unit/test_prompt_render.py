@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from pytest_llmgate.subjects.base import SubjectSpec, build_subject
+from pytest_llmgate.subjects.base import SubjectSpec
+from pytest_llmgate.subjects.factory import build_subject
 from pytest_llmgate.subjects.prompt import (
     PromptSubject,
     PromptTemplateError,

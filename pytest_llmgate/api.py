@@ -157,7 +157,7 @@ def evaluate(
         policy = thresholds_from(doc, strict=True).apply(
             policy, suite="api", subject=name, variant=variant, dataset=dataset_name
         )
-    needs_model = getattr(bound_subject, "needs_model", False) or any(
+    needs_model = bound_subject.needs_model or any(
         e.needs_model for e in bound
     )
     with runtime(base, concurrency=concurrency, needs_model=needs_model):

@@ -471,7 +471,7 @@ class PromptyJudge:
     def __init__(
         self, *, model: str | None = None, min: float | None = None, max: float | None = None
     ) -> None:
-        from pytest_llmgate.subjects.prompt import load_prompty
+        from pytest_llmgate.config.prompts import load_prompty
 
         self.model = model
         self.low, self.high = min, max
@@ -521,7 +521,7 @@ _prompty_classes: dict[Path, type[PromptyJudge]] = {}
 
 def prompty_judge_factory(path: Path | str) -> type[PromptyJudge]:
     """A judge class for a `.prompty` file; its keyword inputs are the file's `inputs:`."""
-    from pytest_llmgate.subjects.prompt import load_prompty
+    from pytest_llmgate.config.prompts import load_prompty
 
     path = Path(path).resolve()
     cls = _prompty_classes.get(path)

@@ -66,7 +66,9 @@ def estimate_item(
     subject_calls = judge_calls = prompt_tokens = completion_tokens = 0
     cost = 0.0
     priced = "no model calls"
-    if getattr(subject, "needs_model", False) and hasattr(subject, "render"):
+    from pytest_llmgate.subjects.prompt import PromptSubject
+
+    if isinstance(subject, PromptSubject):
         settings = subject._variants[variant]
         model = _model(settings.model, "subject")
         name = model.price_model if model is not None else "gpt-4o"
@@ -82,7 +84,7 @@ def estimate_item(
             prompt_tokens += tokens * repeats
             completion_tokens += completion * repeats
             subject_calls += repeats
-    judges = [e for e in evaluators if getattr(e, "needs_model", False)]
+    judges = [e for e in evaluators if e.needs_model]
     if judges:
         model = _model(None, "judge")
         for row in rows:

@@ -402,12 +402,10 @@ async def run_rows(
                     on_row(waiting.pop(order[0]))
                     order[0] += 1
 
-    prepare = getattr(subject, "prepare", None)
-    if prepare is not None:
-        # one-off set-up (imports, executors) before any row's latency is measured; if it fails,
-        # each row reports the failure itself, as an error row
-        with contextlib.suppress(_Raised):
-            await _call(prepare(variant), options.subject_limit())
+    # one-off set-up (imports, executors) before any row's latency is measured; if it fails,
+    # each row reports the failure itself, as an error row
+    with contextlib.suppress(_Raised):
+        await _call(subject.prepare(variant), options.subject_limit())
     width = min(options.concurrency, len(jobs), MAX_THREADS)
     workers = [asyncio.ensure_future(worker()) for _ in range(width)]
     with young_gc_only():

@@ -144,7 +144,7 @@ class GateSession:
             default_timeout_s=self.settings.timeout_s,
         )
         base = self._base(item)
-        needs_model = getattr(subject, "needs_model", False) or any(
+        needs_model = subject.needs_model or any(
             e.needs_model for e in evaluators
         )
         if self.settings.dry_run:
@@ -317,18 +317,17 @@ class GateSession:
             )
             if reason:
                 return str(reason)
-        own_reason = getattr(subject, "unavailable_reason", None)
-        if callable(own_reason):  # subjects that bring their own connections (Prompt Flow)
-            if getattr(subject, "needs_model", False):
+        if subject.own_connections:  # Prompt Flow: the flow says what it cannot reach
+            if subject.needs_model:
                 from pytest_llmgate.engine.runtime import prepare
 
                 prepare(self.settings)  # their connections may fall back to the gate's models
-            reason = own_reason()
+            reason = subject.unavailable_reason()
             if reason:
                 return str(reason)
             subject_needs = False
         else:
-            subject_needs = getattr(subject, "needs_model", False)
+            subject_needs = subject.needs_model
         if not (subject_needs or any(e.needs_model for e in evaluators)):
             return None
         from pytest_llmgate.config.models import environment, load_models, models_configured

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from pytest_llmgate.config.mapping import COLUMN_ALIASES, resolve
 
-__all__ = ["Subject", "SubjectSpec", "default_inputs", "mapped_inputs"]
+__all__ = ["Subject", "SubjectBase", "SubjectSpec", "default_inputs", "mapped_inputs"]
 
 # row columns tried, in order, for a parameter that has no column of its own name
 @dataclass(frozen=True)
@@ -36,9 +36,10 @@ class SubjectSpec:
 
 
 class Subject(Protocol):
-    """What the runner needs from a subject."""
+    """What the runner and the session need from a subject (adapters inherit `SubjectBase`)."""
 
-    needs_model: bool
+    needs_model: bool  # calls the gate's configured models
+    own_connections: bool  # brings its own connections (Prompt Flow): see `unavailable_reason`
 
     def describe(self, variant: str) -> dict[str, Any]:
         """JSON-able description recorded in the results (no secrets)."""
@@ -48,9 +49,34 @@ class Subject(Protocol):
         """Dataset columns the subject reads (None when it cannot tell), checked at collection."""
         ...
 
+    async def prepare(self, variant: str) -> None:
+        """One-off set-up before any row is timed (imports, executors)."""
+        ...
+
+    def unavailable_reason(self) -> str | None:
+        """Why the subject cannot run here (None when it can); asked only of subjects with
+        their own connections, whose needs the gate's model configuration cannot answer."""
+        ...
+
     async def run(self, data: Mapping[str, Any], variant: str) -> tuple[dict[str, Any], Any]:
         """Produce (inputs used, output) for one row under one variant."""
         ...
+
+
+class SubjectBase:
+    """The defaults of `Subject`'s optional parts; adapters override what they have."""
+
+    needs_model: bool = False
+    own_connections: bool = False
+
+    def input_columns(self) -> set[str] | None:
+        return None
+
+    async def prepare(self, variant: str) -> None:
+        return None
+
+    def unavailable_reason(self) -> str | None:
+        return None
 
 
 def default_inputs(

@@ -33,7 +33,7 @@ from pytest_llmgate.conversation import (
 )
 from pytest_llmgate.conversation._messages import Message
 from pytest_llmgate.evaluators.base import signature_of
-from pytest_llmgate.subjects.base import SubjectSpec, default_inputs, mapped_inputs
+from pytest_llmgate.subjects.base import SubjectBase, SubjectSpec, default_inputs, mapped_inputs
 from pytest_llmgate.subjects.python import call_maybe_async
 from pytest_llmgate.util.importing import import_target
 
@@ -56,7 +56,7 @@ _OPTIONS = frozenset({"column", "tools", "max_turns", "user", "model", "system",
 DEFAULT_MAX_TURNS = 10
 
 
-class ConversationSubject:
+class ConversationSubject(SubjectBase):
     """A `module:attr` callable run over a conversation row."""
 
     needs_model = False

@@ -34,7 +34,7 @@ from typing import Any
 
 from pytest_llmgate.config.mapping import data_columns
 from pytest_llmgate.promptflow.flowfile import FlowFile, locate_flow, parse_variant_spec
-from pytest_llmgate.subjects.base import SubjectSpec
+from pytest_llmgate.subjects.base import SubjectBase, SubjectSpec
 
 __all__ = ["FlowSubject", "build_flow_subject", "flow_path_of"]
 
@@ -52,8 +52,10 @@ def flow_path_of(raw: Mapping[str, Any], suite_dir: Path, rootdir: Path) -> Path
     raise ValueError(f"flow not found: {text}")
 
 
-class FlowSubject:
+class FlowSubject(SubjectBase):
     """A Prompt Flow flow on the gate's engine."""
+
+    own_connections = True  # its connections are checked by `unavailable_reason`
 
     def __init__(self, spec: SubjectSpec, flow: FlowFile | None = None) -> None:
         from pytest_llmgate.promptflow.executor import FlowRunner

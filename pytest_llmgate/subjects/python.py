@@ -18,7 +18,7 @@ from typing import Any
 
 from pytest_llmgate.config.mapping import data_columns
 from pytest_llmgate.evaluators.base import signature_of
-from pytest_llmgate.subjects.base import SubjectSpec, default_inputs, mapped_inputs
+from pytest_llmgate.subjects.base import SubjectBase, SubjectSpec, default_inputs, mapped_inputs
 from pytest_llmgate.util.importing import import_target
 
 __all__ = ["PythonSubject", "RecordedSubject"]
@@ -40,7 +40,7 @@ async def call_maybe_async(fn: Any, kwargs: dict[str, Any], *, in_thread: bool) 
     return result
 
 
-class PythonSubject:
+class PythonSubject(SubjectBase):
     """A `module:attr` callable."""
 
     needs_model = False
@@ -139,7 +139,7 @@ class PythonSubject:
         return inputs, output
 
 
-class RecordedSubject:
+class RecordedSubject(SubjectBase):
     """Answers recorded in a dataset column (`column:`, default `response`).
 
     Gates outputs produced elsewhere (a nightly batch, a production sample), calling nothing.

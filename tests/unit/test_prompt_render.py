@@ -8,14 +8,10 @@ from typing import Any
 
 import pytest
 
+from pytest_llmgate.config.prompts import PromptTemplateError, load_prompty, parse_chat
 from pytest_llmgate.subjects.base import SubjectSpec
 from pytest_llmgate.subjects.factory import build_subject
-from pytest_llmgate.subjects.prompt import (
-    PromptSubject,
-    PromptTemplateError,
-    load_prompty,
-    parse_chat,
-)
+from pytest_llmgate.subjects.prompt import PromptSubject
 
 ROW = {"id": "1", "question": "How much is Plus?", "context": "Plus costs $12.", "query": "q"}
 PROMPTY = """\

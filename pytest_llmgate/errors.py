@@ -1,5 +1,7 @@
 """Exceptions that become one clear line for the user, never a traceback.
 
+Every exception the gate raises on purpose is a `GateError`.
+
 Every problem with user input is raised as `InputError(path, line, field, problem)` and rendered as
 `path:line: field: problem`; the plugin turns it into a collection error or usage error.
 """
@@ -8,7 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["EvaluationError", "GateError", "InputError", "MissingExtraError", "ModelCallError"]
+__all__ = [
+    "EvaluationError",
+    "GateError",
+    "InputError",
+    "MissingExtraError",
+    "ModelCallError",
+    "SpecError",
+]
 
 
 def _shown(path: str) -> str:
@@ -49,6 +58,15 @@ class InputError(GateError):
             parts.append(self.field)
         parts.append(self.problem)
         return ": ".join(parts).replace("\n", " ")
+
+
+class SpecError(GateError, ValueError):
+    """A problem with one value of a user file, found by code that does not know the file or the
+    line: the loader that does re-raises it as an `InputError` at the value's `file:line`.
+
+    Also a `ValueError`, the conventional type for a bad value, so callers outside the gate that
+    catch `ValueError` keep working.
+    """
 
 
 class MissingExtraError(GateError):

@@ -17,6 +17,7 @@ from typing import Any
 
 from pytest_llmgate.engine import cache_db
 from pytest_llmgate.engine.cache import DEFAULT_CACHE_DIR
+from pytest_llmgate.errors import GateError
 
 __all__ = ["add_cache_parser", "parse_when"]
 
@@ -24,7 +25,7 @@ OK, USAGE = 0, 2
 _RELATIVE = re.compile(r"^(\d+)([dhw])$")
 
 
-class CacheCommandError(Exception):
+class CacheCommandError(GateError):
     """One line for stderr (exit 2)."""
 
 

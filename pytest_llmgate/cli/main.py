@@ -33,7 +33,7 @@ PROG = "llmgate"
 OK, BAD, USAGE = 0, 1, 2
 
 
-class CommandError(Exception):
+class CommandError(GateError):
     """A one-line failure of the command itself (exit 2)."""
 
 

@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pytest_llmgate.errors import SpecError
+
 __all__ = [
     "COLUMN_ALIASES",
     "MappingError",
@@ -30,7 +32,7 @@ _ROOT_ALIASES = {
 }
 
 
-class MappingError(ValueError):
+class MappingError(SpecError):
     """A reference could not be resolved (message names the reference)."""
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_llmgate.errors import SpecError
+
 __all__ = [
     "ROLES",
     "STRUCTURAL",
@@ -32,7 +34,7 @@ _FRONT_MATTER = re.compile(r"\A\ufeff?-{3,}[ \t]*\r?\n(.*?)^-{3,}[ \t]*\r?\n?(.*
 STRUCTURAL = frozenset({"model", "messages", "template", "path", "parameters", "output"})
 
 
-class PromptTemplateError(ValueError):
+class PromptTemplateError(SpecError):
     """A template cannot be loaded or rendered (names the template and the problem)."""
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmgate.errors import InputError
+from pytest_llmgate.errors import GateError, InputError
 
 if TYPE_CHECKING:
     from pytest_llmgate.config.models import ModelConfig
@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 
-class ModelNotConfigured(LookupError):
+class ModelNotConfigured(GateError, LookupError):
     """A subject or judge names a model nobody configured (or none is configured at all)."""
 
 

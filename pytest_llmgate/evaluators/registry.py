@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_llmgate.errors import SpecError
 from pytest_llmgate.evaluators.base import BoundEvaluator, signature_of
 from pytest_llmgate.util.importing import ImportTargetError, import_target
 
@@ -29,7 +30,7 @@ __all__ = [
 ENTRY_POINT_GROUP = "pytest_llmgate.evaluators"
 
 
-class EvaluatorSpecError(ValueError):
+class EvaluatorSpecError(SpecError):
     """An evaluator spec cannot be resolved (unknown name, import failure, bad args)."""
 
 

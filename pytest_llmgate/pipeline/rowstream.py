@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pytest_llmgate.config.datasets import Row
+from pytest_llmgate.errors import GateError
 from pytest_llmgate.results.model import RowResult, jsonable
 from pytest_llmgate.verdict.stats import mean_interval, metric_range, summarize
 
@@ -46,7 +47,7 @@ VERSION = 1
 _ABSENT = math.nan  # metric values are never NaN (a NaN score is an error row), so it marks "none"
 
 
-class IncompleteRowsError(ValueError):
+class IncompleteRowsError(GateError, ValueError):
     """The rows file ends before its trailer: the run that wrote it did not finish."""
 
 

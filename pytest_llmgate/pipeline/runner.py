@@ -22,6 +22,7 @@ from typing import Any
 from pytest_llmgate.config.datasets import Row
 from pytest_llmgate.config.mapping import MappingError, resolve
 from pytest_llmgate.engine.loop import MAX_THREADS, retrieve, run_sync
+from pytest_llmgate.errors import GateError
 from pytest_llmgate.evaluators.base import BoundEvaluator, normalize_output
 from pytest_llmgate.evaluators.binding import response_of, source_of, value_of
 from pytest_llmgate.results.model import RowResult, json_safe
@@ -74,7 +75,7 @@ def _seconds(value: float | None) -> float | None:
     return float(value) if math.isfinite(value) and value > 0 else None
 
 
-class CallTimeout(TimeoutError):
+class CallTimeout(GateError, TimeoutError):
     """A subject or evaluator call that did not answer within its limit."""
 
     def __init__(self, seconds: float, label: str) -> None:

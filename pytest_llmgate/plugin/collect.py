@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["GateFailure", "GateItem", "SuiteFile"]
 
 
-class GateFailure(Exception):
+class GateFailure(GateError):
     """Raised by a failing item; rendered as the breach table, not a traceback."""
 
     def __init__(self, result: ItemResult) -> None:

@@ -18,6 +18,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from pytest_llmgate.errors import SpecError
+
 __all__ = [
     "INSTALL_HINT",
     "EvaluationFlow",
@@ -39,7 +41,7 @@ _lock = threading.Lock()
 _prepared = False
 
 
-class PromptflowUnavailable(ValueError):
+class PromptflowUnavailable(SpecError):
     """promptflow is not installed (ValueError: suites report it as `file:line: field: problem`)."""
 
 

@@ -32,6 +32,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pytest_llmgate.errors import SpecError
+
 __all__ = ["ConnectionError_", "ConnectionSource", "build_connections", "env_prefix"]
 
 _PLACEHOLDER = re.compile(r"\$\{(env:)?([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -51,7 +53,7 @@ _SECRETS = {"api_key", "key", "secret"}
 _SECRET_FIELD = re.compile(r"(key|secret|token|password)", re.IGNORECASE)
 
 
-class ConnectionError_(ValueError):
+class ConnectionError_(SpecError):
     """A connection cannot be built (names the connection and the variables to set)."""
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_llmgate.errors import GateError
 from pytest_llmgate.promptflow import prepare_environment, quiet_loggers, require_promptflow
 from pytest_llmgate.promptflow.connections import ConnectionError_, ConnectionSource
 from pytest_llmgate.promptflow.flowfile import FlowFile
@@ -36,7 +37,7 @@ __all__ = ["FlowLineError", "FlowRunner", "LineOutcome"]
 LINE_NUMBER_KEY = "line_number"
 
 
-class FlowLineError(RuntimeError):
+class FlowLineError(GateError, RuntimeError):
     """A line of the flow failed (message: the failing node and Prompt Flow's error)."""
 
 

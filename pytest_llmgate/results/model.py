@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_llmgate.errors import GateError
+
 __all__ = [
     "FORMAT",
     "VERSION",
@@ -36,7 +38,7 @@ VERSION = 1
 PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
 
 
-class ResultsFormatError(ValueError):
+class ResultsFormatError(GateError, ValueError):
     """A results file is not one we can read (message names the file and the problem)."""
 
 

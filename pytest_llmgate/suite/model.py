@@ -10,11 +10,10 @@ from typing import Any
 
 from pytest_llmgate.config.datasets import DatasetSpec
 from pytest_llmgate.config.thresholds import Thresholds
-from pytest_llmgate.errors import GateError
+from pytest_llmgate.errors import GateError, InputError
 from pytest_llmgate.evaluators.base import BoundEvaluator, EvaluatorEntry
 from pytest_llmgate.subjects.base import Subject, SubjectSpec
 from pytest_llmgate.subjects.factory import build_subject
-from pytest_llmgate.util.importing import ImportTargetError
 from pytest_llmgate.util.yamlio import Located
 
 __all__ = ["Suite"]
@@ -47,9 +46,9 @@ class Suite:
             spec = self.subjects[name]
             try:
                 self._subjects[name] = build_subject(spec)
-            except GateError:
+            except InputError:  # already names its file and line
                 raise
-            except (ImportTargetError, ValueError, TypeError) as exc:
+            except (GateError, ValueError, TypeError) as exc:
                 raise self.doc.error(("subjects", name), str(exc)) from None
         return self._subjects[name]
 
@@ -60,7 +59,7 @@ class Suite:
 
     def evaluator(self, entry: EvaluatorEntry) -> BoundEvaluator:
         if entry.name not in self._evaluators:
-            from pytest_llmgate.evaluators.registry import EvaluatorSpecError, resolve_evaluator
+            from pytest_llmgate.evaluators.registry import resolve_evaluator
 
             try:
                 self._evaluators[entry.name] = resolve_evaluator(
@@ -76,9 +75,9 @@ class Suite:
                 bound = self._evaluators[entry.name]
                 bound.repeat = entry.repeat or (self.repeat_judge if bound.needs_model else 1)
                 bound.timeout = entry.timeout
-            except GateError:
+            except InputError:  # already names its file and line
                 raise
-            except (EvaluatorSpecError, ImportTargetError, ValueError, TypeError) as exc:
+            except (GateError, ValueError, TypeError) as exc:
                 raise self.doc.error(entry.key, str(exc)) from None
         return self._evaluators[entry.name]
 

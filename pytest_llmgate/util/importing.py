@@ -9,10 +9,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from pytest_llmgate.errors import SpecError
+
 __all__ = ["ImportTargetError", "import_target"]
 
 
-class ImportTargetError(ValueError):
+class ImportTargetError(SpecError):
     """The target could not be imported; the message says why in one line."""
 
 

@@ -83,7 +83,7 @@ thresholds:
   metrics:
     groundedness: {min: 3}
     cost_usd: {aggregate: sum, max: 0.01}
-    latency_ms: {aggregate: p95, max: 10000}
+    latency_ms: {aggregate: p95, max: 600000}  # gated, never tight: wall time is no test assert
 """
 
 

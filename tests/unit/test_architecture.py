@@ -6,6 +6,7 @@ The order is read from docs/architecture.md, so the document and the code cannot
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,3 +153,32 @@ def test_the_layer_check_sees_a_lazy_upward_import(tmp_path: Path) -> None:
     order = {n: i for i, layer in enumerate(_layers()) for n in layer}
     assert found == [("pytest_llmgate.cli.main", 2)]
     assert order["cli"] > order["config"]
+
+
+def test_every_public_exception_is_a_gate_error() -> None:
+    """`except GateError` catches whatever the gate raises on purpose (private control-flow
+    signals, named with a leading underscore, excepted). Read from the source: importing every
+    module would import promptflow and azure."""
+    bases: dict[str, set[str]] = {}
+    public: list[str] = []
+    for name, path in MODULES.items():
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef):
+                bases[node.name] = {ast.unparse(b).rpartition(".")[2] for b in node.bases}
+                if not node.name.startswith("_"):
+                    public.append(f"{name}.{node.name}")
+
+    def is_exception(cls: str, seen: frozenset[str] = frozenset()) -> bool:
+        builtin = getattr(builtins, cls, None)
+        if isinstance(builtin, type) and issubclass(builtin, BaseException):
+            return True
+        return any(is_exception(b, seen | {cls}) for b in bases.get(cls, set()) - seen)
+
+    def is_gate_error(cls: str, seen: frozenset[str] = frozenset()) -> bool:
+        return cls == "GateError" or any(
+            is_gate_error(b, seen | {cls}) for b in bases.get(cls, set()) - seen
+        )
+
+    exceptions = [q for q in public if is_exception(q.rpartition(".")[2])]
+    assert len(exceptions) >= 15  # the walk sees the package's exceptions
+    assert [q for q in exceptions if not is_gate_error(q.rpartition(".")[2])] == []

@@ -9,8 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 pytest_plugins = ["pytest_llmgate.testing.fixtures"]
+
+# Property tests check correctness, not speed: hypothesis' per-example deadline measures wall
+# time, which a loaded CI machine stretches past 200 ms (a flaky "DeadlineExceeded")
+settings.register_profile(
+    "llmgate", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("llmgate")
 
 # Whether this test session itself runs in CI (tools the tests need must then be present). The gate
 # runs inside the tests must not inherit it: in CI a missing model fails instead of skipping, and

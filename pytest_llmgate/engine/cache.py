@@ -285,9 +285,7 @@ class ResponseCache:
                 return conn
             try:
                 if self.writes:
-                    conn = cache_db.connect(self.path, create=True)
-                    if self._write_conn is None and self._reader is None:
-                        self.migrated = cache_db.migrate_legacy(conn, self.root)
+                    conn = self._create_and_migrate()
                 elif (self.root / cache_db.LEGACY_DIR).is_dir() and not self.path.is_file():
                     self._legacy_only = True  # read-only: read the old layout where it lies
                     return None
@@ -305,6 +303,32 @@ class ResponseCache:
                 self._reader = conn
             _LIVE.add(self)
             return conn
+
+    def _create_and_migrate(self) -> sqlite3.Connection:
+        """Open (creating) the database and import the old layout once.
+
+        Processes opening a new cache together (xdist workers) race to create it; SQLite answers
+        some of those races with an immediate "database is locked" that no busy timeout waits
+        out (a read transaction upgrading to write, or switching to WAL). Retry those, within
+        the busy timeout, instead of declaring the cache broken for the whole run.
+        """
+        deadline = time.monotonic() + cache_db.BUSY_TIMEOUT_S
+        delay = 0.01
+        while True:
+            try:
+                conn = cache_db.connect(self.path, create=True)
+                try:
+                    if self._write_conn is None and self._reader is None:
+                        self.migrated = cache_db.migrate_legacy(conn, self.root)
+                except BaseException:
+                    conn.close()
+                    raise
+                return conn
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
     # --- reads ----------------------------------------------------------------------------------
 

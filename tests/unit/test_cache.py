@@ -404,7 +404,7 @@ MIGRATOR = """
 import sys
 from pytest_llmgate.engine.cache import ResponseCache
 cache = ResponseCache(sys.argv[1], "rw")
-assert cache.get(sys.argv[2]) is not None
+assert cache.get(sys.argv[2]) is not None, cache.last_write_error
 """
 
 

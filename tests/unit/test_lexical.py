@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import inspect
 import math
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -453,3 +455,13 @@ def test_meteor_equals_nltk(reference: list[str], hypothesis: list[str], alpha: 
     expected = single_meteor_score(reference, hypothesis, wordnet=NoWordNet())
     assert lexical.meteor(reference, hypothesis) == pytest.approx(expected, abs=1e-12)
     assert not math.isnan(got)
+
+
+def test_perluniprops_module_is_what_the_generator_writes() -> None:
+    """`_perluniprops.py` is generated: `python tools/gen_perluniprops.py` rewrites it."""
+    pytest.importorskip("sacremoses.corpus")
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve().parents[2] / "tools" / "gen_perluniprops.py"),
+         "--check"], capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -26,7 +26,7 @@ from pytest_llmgate.errors import GateError
 from pytest_llmgate.evaluators.base import BoundEvaluator, normalize_output
 from pytest_llmgate.evaluators.binding import response_of, source_of, value_of
 from pytest_llmgate.results.model import RowResult, json_safe
-from pytest_llmgate.results.usage import Ledger, current_ledger, current_repeat
+from pytest_llmgate.results.usage import Ledger, current_ledger, current_repeat, usage_metrics
 from pytest_llmgate.subjects.base import Subject
 from pytest_llmgate.subjects.python import call_maybe_async
 
@@ -200,16 +200,6 @@ def _describe(exc: BaseException) -> str:
     return f"{name}: {text}" if text else name
 
 
-def _usage_metrics(ledger: Ledger, prefix: str) -> dict[str, float]:
-    if not ledger.calls:
-        return {}
-    return {
-        f"{prefix}prompt_tokens": float(ledger.prompt_tokens),
-        f"{prefix}completion_tokens": float(ledger.completion_tokens),
-        f"{prefix}cost_usd": ledger.cost_usd,
-    }
-
-
 async def _score(
     evaluators: Sequence[BoundEvaluator],
     data: Mapping[str, Any],
@@ -316,7 +306,7 @@ async def _run_row(
         current_repeat.reset(repeat_token)
     latency_ms = (time.perf_counter() - started) * 1000.0
     metrics: dict[str, float] = {"latency_ms": latency_ms}
-    metrics.update(_usage_metrics(ledger, ""))
+    metrics.update(usage_metrics(ledger))
     details: dict[str, Any] = {}
     if ledger.calls:
         fingerprints = {c.system_fingerprint for c in ledger.calls if c.system_fingerprint}
@@ -335,7 +325,7 @@ async def _run_row(
         metrics.update(scored)
         details.update(extra)
         errors.extend(eval_errors)
-        metrics.update(_usage_metrics(judge, "judge_"))
+        metrics.update(usage_metrics(judge))
     # evaluators saw the real objects; what is recorded must survive JSON (results, xdist
     # payloads, every report), so dataclasses, bytes, models... become plain JSON here
     try:

@@ -8,10 +8,31 @@ the runner opens a fresh ledger per row phase and the client appends to whatever
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-__all__ = ["CallRecord", "Ledger", "current_ledger", "current_repeat", "record_call"]
+__all__ = [
+    "USAGE_FIELDS",
+    "USAGE_METRICS",
+    "CallRecord",
+    "Ledger",
+    "current_ledger",
+    "current_repeat",
+    "record_call",
+    "usage_metrics",
+    "usage_totals",
+]
+
+# What a row records of its model calls, per role: the row metric that carries each field. The
+# names are metrics (thresholds gate `cost_usd`, `judge_cost_usd`...); this table is the one place
+# that says which metric holds which role's usage, for the runner that writes them and the
+# verdict and policy checks that read them.
+USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "cost_usd")
+USAGE_METRICS: dict[str, dict[str, str]] = {
+    "subject": {name: name for name in USAGE_FIELDS},
+    "judge": {name: f"judge_{name}" for name in USAGE_FIELDS},
+}
 
 
 @dataclass(frozen=True)
@@ -63,3 +84,25 @@ def record_call(record: CallRecord) -> None:
     ledger = current_ledger.get()
     if ledger is not None:
         ledger.calls.append(record)
+
+
+def usage_metrics(ledger: Ledger) -> dict[str, float]:
+    """The row metrics of one phase's calls (none when it made no call)."""
+    if not ledger.calls:
+        return {}
+    names = USAGE_METRICS[ledger.role]
+    return {
+        names["prompt_tokens"]: float(ledger.prompt_tokens),
+        names["completion_tokens"]: float(ledger.completion_tokens),
+        names["cost_usd"]: ledger.cost_usd,
+    }
+
+
+def usage_totals(rows_metrics: Iterable[Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """Token and cost totals per role over rows' metrics (roles without any usage left out)."""
+    sums = {role: dict.fromkeys(USAGE_FIELDS, 0.0) for role in USAGE_METRICS}
+    for metrics in rows_metrics:
+        for role, names in USAGE_METRICS.items():
+            for name, metric in names.items():
+                sums[role][name] += metrics.get(metric, 0.0)
+    return {role: values for role, values in sums.items() if any(values.values())}

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmgate.errors import GateError
+from pytest_llmgate.results.usage import USAGE_METRICS
 
 if TYPE_CHECKING:
     from pytest_llmgate.config.thresholds import Thresholds
@@ -39,15 +40,7 @@ __all__ = [
 # recorded by the engine for every row (latency) or for every row whose subject or judges call a
 # model (usage): a rule may name them whatever the evaluators are
 ROW_METRICS = frozenset(
-    {
-        "latency_ms",
-        "prompt_tokens",
-        "completion_tokens",
-        "cost_usd",
-        "judge_prompt_tokens",
-        "judge_completion_tokens",
-        "judge_cost_usd",
-    }
+    {"latency_ms", *(metric for names in USAGE_METRICS.values() for metric in names.values())}
 )
 
 

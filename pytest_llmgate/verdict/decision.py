@@ -33,6 +33,7 @@ from pytest_llmgate.results.model import (
     RowResult,
     RunResult,
 )
+from pytest_llmgate.results.usage import usage_totals
 from pytest_llmgate.verdict.policy_data import policy_from_dict, policy_to_dict
 from pytest_llmgate.verdict.stats import seed_for
 
@@ -74,13 +75,7 @@ class ItemDecision:
 
 def usage_of(rows: Sequence[RowResult]) -> dict[str, dict[str, float]]:
     """Token and cost totals of the subject's and the judges' model calls."""
-    totals: dict[str, dict[str, float]] = {}
-    names = ("prompt_tokens", "completion_tokens", "cost_usd")
-    for prefix, role in (("", "subject"), ("judge_", "judge")):
-        values = [sum(r.metrics.get(prefix + k, 0.0) for r in rows) for k in names]
-        if any(values):
-            totals[role] = dict(zip(names, values, strict=True))
-    return totals
+    return usage_totals(r.metrics for r in rows)
 
 
 def decide_item(

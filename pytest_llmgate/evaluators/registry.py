@@ -295,9 +295,11 @@ def resolve_evaluator(
     evaluator itself cannot.
     """
     suite_outputs = tuple(outputs) if outputs else None
-    from pytest_llmgate.promptflow import egress_off_environment
+    from pytest_llmgate.promptflow import prepare_environment
 
-    egress_off_environment()  # before azure-ai-evaluation / promptflow may be imported
+    # before azure-ai-evaluation / promptflow may be imported: no telemetry host, and their
+    # devkit's files (`~/.promptflow/pf.yaml`) kept out of the user's home
+    prepare_environment()
     args = dict(args or {})
     key = ALIASES.get(use, use)
     builtin = BUILTINS.get(key)

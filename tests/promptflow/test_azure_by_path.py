@@ -6,6 +6,8 @@ full output names stay readable in the row details."""
 from __future__ import annotations
 
 import importlib.util
+import os
+from pathlib import Path
 
 import pytest
 
@@ -56,6 +58,8 @@ def test_azure_classes_by_import_path_through_a_suite(
                             "conftest.py": EGRESS_SPY})
     result = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites")
     result.assert_outcomes(passed=1)
+    # importing azure-ai-evaluation (hence promptflow) left nothing in the user's home
+    assert list(Path(os.environ["HOME"]).iterdir()) == []
     (item,) = results(pf_project.path)["items"]
     assert item["nodeid"] == "suites/az.yaml::recorded[default-qa]"
     rows = {r["id"]: r for r in item["rows"]}

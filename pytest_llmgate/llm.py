@@ -46,6 +46,7 @@ __all__ = [
     "TokenBucket",
     "aclose",
     "chat",
+    "complete",
     "embed",
     "get_pool",
     "set_pool",
@@ -243,6 +244,40 @@ class ModelPool:
         _record(role, model, result, result.completion_tokens, result.system_fingerprint)
         return result
 
+    async def complete(
+        self,
+        model: ModelConfig,
+        prompt: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        role: Role = "subject",
+        repeat: int = 0,
+        cache_extra: Mapping[str, Any] | None = None,
+    ) -> ChatResult:
+        """One legacy text completion (`/completions`, Prompt Flow's `api: completion` nodes)
+        through the cache, retries and limits like `chat`; raises `ModelCallError` on failure."""
+        checked = _check_params(params)
+        if "prompt" in checked:
+            raise ModelCallError("parameter 'prompt' is the completion's text, not a param")
+        request = {"prompt": prompt, **checked}
+        value, attempts = await self._through_cache(
+            model, "completion", request, role, repeat, cache_extra
+        )
+        result = ChatResult(
+            text=value["text"],
+            prompt_tokens=value["prompt_tokens"],
+            completion_tokens=value["completion_tokens"],
+            cost_usd=value["cost_usd"],
+            latency_ms=value["latency_ms"],
+            model=value["model"],
+            system_fingerprint=value.get("system_fingerprint"),
+            finish_reason=value.get("finish_reason"),
+            cached=attempts == 0,
+            attempts=attempts,
+        )
+        _record(role, model, result, result.completion_tokens, result.system_fingerprint)
+        return result
+
     async def embed(
         self,
         model: ModelConfig,
@@ -421,17 +456,19 @@ class ModelPool:
                 response = await client.chat.completions.create(
                     model=model.request_model, **request
                 )
+            elif op == "completion":
+                response = await client.completions.create(model=model.request_model, **request)
             else:
                 response = await client.embeddings.create(model=model.request_model, **request)
         except Exception as exc:
             raise _classify(exc, model) from None
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         try:
-            return (
-                _chat_value(response, model, latency_ms)
-                if op == "chat"
-                else _embed_value(response, model, latency_ms)
-            )
+            if op == "chat":
+                return _chat_value(response, model, latency_ms)
+            if op == "completion":
+                return _completion_value(response, model, latency_ms)
+            return _embed_value(response, model, latency_ms)
         except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
             raise _Failure(f"malformed response ({type(exc).__name__})", retryable=True) from None
 
@@ -468,7 +505,9 @@ def _check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def _token_estimate(request: Mapping[str, Any]) -> int:
     # What the tpm limiter charges before the call: ~4 characters per token plus the output budget.
-    chars = len(str(request.get("messages") or request.get("input") or ""))
+    chars = len(
+        str(request.get("messages") or request.get("input") or request.get("prompt") or "")
+    )
     budget = request.get("max_completion_tokens") or request.get("max_tokens") or 0
     return chars // 4 + int(budget)
 
@@ -492,6 +531,23 @@ def _chat_value(response: Any, model: ModelConfig, latency_ms: float) -> dict[st
         "system_fingerprint": getattr(response, "system_fingerprint", None),
         "finish_reason": choice.finish_reason,
         **_tool_calls(message),
+    }
+
+
+def _completion_value(response: Any, model: ModelConfig, latency_ms: float) -> dict[str, Any]:
+    choice = response.choices[0]
+    usage = response.usage
+    prompt = int(usage.prompt_tokens) if usage else 0
+    completion = int(usage.completion_tokens) if usage else 0
+    return {
+        "text": str(choice.text or ""),
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "cost_usd": cost_usd(model, prompt, completion),
+        "latency_ms": latency_ms,
+        "model": str(response.model or model.request_model),
+        "system_fingerprint": getattr(response, "system_fingerprint", None),
+        "finish_reason": choice.finish_reason,
     }
 
 
@@ -622,6 +678,28 @@ async def chat(
     return await get_pool().chat(
         model,
         messages,
+        params=params,
+        role=role,
+        repeat=repeat or current_repeat.get(),
+        cache_extra=cache_extra,
+    )
+
+
+async def complete(
+    model: ModelConfig,
+    prompt: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    role: Role = "subject",
+    repeat: int = 0,
+    cache_extra: Mapping[str, Any] | None = None,
+) -> ChatResult:
+    """A legacy text completion through the session's pool (see `ModelPool.complete`)."""
+    from pytest_llmgate.usage import current_repeat
+
+    return await get_pool().complete(
+        model,
+        prompt,
         params=params,
         role=role,
         repeat=repeat or current_repeat.get(),

@@ -1,7 +1,7 @@
 """Content-addressed cache of model calls (subject and judge), shared by processes and runs.
 
 Key: sha256 of the canonical JSON of what changes the answer, and nothing else:
-- the operation (`chat`, `completion` or `embed`) and the answering model's identity: endpoint kind, the model or
+- the operation (`chat` or `embed`) and the answering model's identity: endpoint kind, the model or
   Azure deployment, and the endpoint. The endpoint is part of the key because two servers serving
   "the same" model name (OpenAI vs a vLLM proxy, two Azure resources) answer differently; loopback
   hosts drop their port (local servers move between ports), and a model's `cache_namespace`

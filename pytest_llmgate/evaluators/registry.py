@@ -322,7 +322,7 @@ def resolve_evaluator(
         from pytest_llmgate.evaluators.judge import prompty_judge_factory
 
         obj = prompty_judge_factory(base_dir / use if base_dir else Path(use))
-        needs_model = True
+        # the instance says (`needs_model`): a prompty with its own endpoint needs no gate judge
     else:
         obj = _load_entry_point(use)
         if obj is None:

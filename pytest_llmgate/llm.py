@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from pytest_llmgate.cache import ResponseCache, cache_key
 from pytest_llmgate.errors import ModelCallError
-from pytest_llmgate.models import ModelConfig, cost_usd, redact
+from pytest_llmgate.models import ModelConfig, cost_usd, priced, redact
 from pytest_llmgate.usage import CallRecord, record_call
 
 __all__ = [
@@ -339,6 +339,8 @@ class ModelPool:
             hit = self.cache.lookup(key, f"a {role} call to model {model.describe()}")
             if hit is not None:
                 self.stats.cache_hits += 1
+                if not hit.get("cost_usd") and hit.get("prompt_tokens"):
+                    hit = _repriced(model, hit)  # unpriced when written; a price may exist now
                 return hit, 0
         value, attempts = await self._send(model, op, request)
         if key is not None and self.cache is not None:
@@ -491,6 +493,7 @@ def _record(
             latency_ms=result.latency_ms,
             cached=result.cached,
             system_fingerprint=system_fingerprint,
+            priced=priced(model) or priced(result.model),
         )
     )
 
@@ -525,13 +528,27 @@ def _chat_value(response: Any, model: ModelConfig, latency_ms: float) -> dict[st
         "text": str(text),
         "prompt_tokens": prompt,
         "completion_tokens": completion,
-        "cost_usd": cost_usd(model, prompt, completion),
+        "cost_usd": _cost(model, response, prompt, completion),
         "latency_ms": latency_ms,
         "model": str(response.model or model.request_model),
         "system_fingerprint": getattr(response, "system_fingerprint", None),
         "finish_reason": choice.finish_reason,
         **_tool_calls(message),
     }
+
+
+def _cost(model: ModelConfig, response: Any, prompt: int, completion: int) -> float:
+    """By the config's price, else by the model the response reports (Azure names the model
+    behind a deployment there); 0.0 when neither is known (recorded as unpriced)."""
+    if priced(model):
+        return cost_usd(model, prompt, completion)
+    return cost_usd(str(getattr(response, "model", "") or ""), prompt, completion)
+
+
+def _repriced(model: ModelConfig, value: dict[str, Any]) -> dict[str, Any]:
+    prompt, completion = int(value["prompt_tokens"]), int(value.get("completion_tokens") or 0)
+    name = model if priced(model) else str(value.get("model") or "")
+    return {**value, "cost_usd": cost_usd(name, prompt, completion)}
 
 
 def _completion_value(response: Any, model: ModelConfig, latency_ms: float) -> dict[str, Any]:
@@ -543,7 +560,7 @@ def _completion_value(response: Any, model: ModelConfig, latency_ms: float) -> d
         "text": str(choice.text or ""),
         "prompt_tokens": prompt,
         "completion_tokens": completion,
-        "cost_usd": cost_usd(model, prompt, completion),
+        "cost_usd": _cost(model, response, prompt, completion),
         "latency_ms": latency_ms,
         "model": str(response.model or model.request_model),
         "system_fingerprint": getattr(response, "system_fingerprint", None),

@@ -45,13 +45,15 @@ _RAW_HEADER = "x-stainless-raw-response"
 _no_retry_clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
-def _price(response_model: str, requested: str, prompt: int, completion: int) -> float:
+def _price(response_model: str, requested: str, prompt: int, completion: int) -> float | None:
+    """USD by the model the response reports, else the model or deployment requested (mapped
+    by `models.register_deployment`); None: no price known."""
     from pytest_llmgate.models import cost_usd, price_for
 
     for name in (response_model, requested):
         if name and price_for(name) is not None:
             return cost_usd(name, prompt, completion)
-    return 0.0
+    return None
 
 
 def _account(response: Any, started: float, requested: str = "") -> None:
@@ -65,15 +67,17 @@ def _account(response: Any, started: float, requested: str = "") -> None:
     prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
     completion = int(getattr(usage, "completion_tokens", 0) or 0)
     model = str(getattr(response, "model", "") or "")
+    cost = _price(model, requested, prompt, completion)
     record_call(
         CallRecord(
             role=ledger.role,
             model=model or requested or "flow",
             prompt_tokens=prompt,
             completion_tokens=completion,
-            cost_usd=_price(model, requested, prompt, completion),
+            cost_usd=cost or 0.0,
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
             system_fingerprint=getattr(response, "system_fingerprint", None),
+            priced=cost is not None,
         )
     )
 
@@ -208,11 +212,13 @@ def _rebuild(op: str, value: dict[str, Any]) -> Any:
 
 
 def _record(call: _Call, value: dict[str, Any], cached: bool) -> None:
+    from pytest_llmgate.models import priced
     from pytest_llmgate.usage import CallRecord, current_ledger, record_call
 
     ledger = current_ledger.get()
     if ledger is None:
         return
+    known = priced(value["model"] or "") or priced(call.model.request_model)
     record_call(
         CallRecord(
             role=ledger.role,
@@ -223,6 +229,7 @@ def _record(call: _Call, value: dict[str, Any], cached: bool) -> None:
             latency_ms=value["latency_ms"],
             cached=cached,
             system_fingerprint=value.get("system_fingerprint"),
+            priced=known,
         )
     )
 
@@ -232,6 +239,10 @@ def _replay(call: _Call, hit: dict[str, Any]) -> Any | None:
         response = _rebuild(call.op, hit)
     except (KeyError, TypeError, ValueError):  # an entry this version cannot replay: a miss
         return None
+    if not hit.get("cost_usd"):  # unpriced when written: a deployment may be mapped by now
+        cost = _price(hit["model"], call.model.request_model, hit["prompt_tokens"],
+                      hit["completion_tokens"])
+        hit = {**hit, "cost_usd": cost or 0.0}
     _record(call, hit, cached=True)
     return response
 
@@ -250,7 +261,7 @@ def _answered(call: _Call, response: Any, started: float) -> None:
     value["cost_usd"] = _price(
         value["model"], call.model.request_model, value["prompt_tokens"],
         value["completion_tokens"],
-    )
+    ) or 0.0
     _record(call, value, cached=False)
     cache = call.pool.cache
     if call.key is not None and cache is not None:

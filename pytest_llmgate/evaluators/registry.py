@@ -17,6 +17,7 @@ from typing import Any
 
 from pytest_llmgate.evaluators.base import BoundEvaluator, signature_of
 from pytest_llmgate.importing import ImportTargetError, import_target
+from pytest_llmgate.promptflow.evals_compat import is_promptflow_evals
 
 __all__ = [
     "BUILTINS",
@@ -277,6 +278,23 @@ def _returned_names(fn: Any, name: str) -> tuple[str, ...] | None:
     return tuple(found) or None
 
 
+def _promptflow_evals(use: str) -> str:
+    """`module:attr` of a promptflow-evals evaluator, its import made to work offline."""
+    import importlib.metadata
+
+    from pytest_llmgate.promptflow.evals_compat import prepare, spec_of
+
+    try:
+        importlib.metadata.version("promptflow-evals")
+    except importlib.metadata.PackageNotFoundError:
+        raise EvaluatorSpecError(
+            f"{use}: promptflow-evals is not installed (pip install promptflow-evals; or use "
+            f"azure-ai-evaluation's class or the gate's built-in of the same metric)"
+        ) from None
+    prepare()
+    return spec_of(use)
+
+
 def resolve_evaluator(
     *,
     name: str,
@@ -298,6 +316,8 @@ def resolve_evaluator(
 
     egress_off_environment()  # before azure-ai-evaluation / promptflow may be imported
     args = dict(args or {})
+    if is_promptflow_evals(use):
+        use = _promptflow_evals(use)
     key = ALIASES.get(use, use)
     builtin = BUILTINS.get(key)
     inline = False

@@ -483,17 +483,21 @@ def _record(
     system_fingerprint: str | None = None,
 ) -> None:
     """Append one call (cached or not) to the current row's usage ledger."""
+    known = priced(model) or priced(result.model)
+    name = model.name
+    if not known and model.deployment and model.deployment != name:
+        name = f"{name} (deployment {model.deployment})"  # what the price must be given for
     record_call(
         CallRecord(
             role=role,
-            model=model.name,
+            model=name,
             prompt_tokens=result.prompt_tokens,
             completion_tokens=completion_tokens,
             cost_usd=result.cost_usd,
             latency_ms=result.latency_ms,
             cached=result.cached,
             system_fingerprint=system_fingerprint,
-            priced=priced(model) or priced(result.model),
+            priced=known,
         )
     )
 

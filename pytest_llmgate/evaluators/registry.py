@@ -331,6 +331,12 @@ def resolve_evaluator(
             raise EvaluatorSpecError(f"built-in evaluator {use!r} is unavailable: {exc}") from None
         inline, needs_model = builtin.inline, builtin.needs_model
     elif ":" in use:
+        if use.startswith("azure.ai.evaluation"):
+            from pytest_llmgate.promptflow import prepare_environment
+
+            # with promptflow installed, azure-ai-evaluation imports its devkit, which writes
+            # ~/.promptflow/pf.yaml unless PF_HOME_DIRECTORY points elsewhere (a temp dir here)
+            prepare_environment()
         try:
             obj = import_target(use, search_paths, base_dir)
         except ImportTargetError as exc:

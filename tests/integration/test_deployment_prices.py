@@ -81,12 +81,14 @@ def test_unknown_deployment_price_fails_a_cost_rule_closed(
     assert result.ret != 0
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
-        "*cost_usd: no price known for model 'deployed' (counted as $0): for an Azure "
+        "*cost_usd: no price known for model 'deployed (deployment my-gpt4o-deploy-x1)' "
+        "(counted as $0): for an Azure "
         "deployment name, give its `models:` entry `model: <the model behind it>`*"])
     item = _item(project)
     assert item["verdict"] == "failed"
     assert {c["metric"]: c["verdict"] for c in item["checks"]} == {"cost_usd": "error"}
-    assert all(r["details"]["unpriced_models"] == ["deployed"] for r in item["rows"])
+    assert all(r["details"]["unpriced_models"] == ["deployed (deployment my-gpt4o-deploy-x1)"]
+               for r in item["rows"])
     assert llm.routes["azure_chat"] == 2  # the calls were made; only their price is unknown
 
 

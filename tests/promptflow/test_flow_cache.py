@@ -192,3 +192,95 @@ def test_persistent_server_errors_are_error_rows_after_the_gates_retries(
     # clients' own SDK retries (2 for tool_retry and async_flex) were off: 7 requests per call
     assert llm.requests == 3 * 2 * 7
     assert llm.statuses[500] == llm.requests
+
+
+PRICED = {
+    # a chat node and a flex flow's own AzureOpenAI client that name only a deployment
+    "flows/deployed_node/flow.dag.yaml": """
+        inputs:
+          question: {type: string}
+          context: {type: string}
+        outputs:
+          answer: {type: string, reference: "${answer.output}"}
+        nodes:
+        - name: answer
+          type: llm
+          source: {type: code, path: answer.jinja2}
+          inputs: {deployment_name: my-gpt4o-deploy, temperature: 0,
+                   question: "${inputs.question}", context: "${inputs.context}"}
+          connection: open_ai_connection
+          api: chat
+    """,
+    "flows/deployed_node/answer.jinja2": "user:\nContext: {{context}}\nQuestion: {{question}}\n",
+    "flows/deployed_own/flow.flex.yaml": "entry: ask:ask\n",
+    "flows/deployed_own/ask.py": """
+        import os
+
+        from openai import AzureOpenAI
+
+
+        def ask(question: str, context: str) -> str:
+            client = AzureOpenAI(azure_endpoint=os.environ["OPEN_AI_CONNECTION_API_BASE"],
+                                 api_key=os.environ["OPEN_AI_CONNECTION_API_KEY"],
+                                 api_version="2024-10-21")
+            reply = client.chat.completions.create(
+                model="my-gpt4o-deploy", temperature=0,
+                messages=[{"role": "user", "content": f"{context} {question}"}])
+            return reply.choices[0].message.content
+    """,
+    "suites/priced.yaml": """
+        suite: priced
+        datasets:
+          qa: ../data/qa.jsonl
+        subjects:
+          deployed_node:
+            path: ../flows/deployed_node
+            inputs: {question: "${data.q}", context: "${data.ctx}"}
+          deployed_own:
+            path: ../flows/deployed_own
+            inputs: {question: "${data.q}", context: "${data.ctx}"}
+    """,
+}
+MAPPED = """
+    version: 1
+    models:
+      gpt4o_deploy:
+        kind: azure
+        azure_endpoint: ${OPEN_AI_CONNECTION_API_BASE}
+        api_key: ${OPEN_AI_CONNECTION_API_KEY}
+        deployment: my-gpt4o-deploy
+        model: gpt-4o
+    metrics:
+      cost_usd: {aggregate: sum, max: 0.01}
+"""
+
+
+def test_flow_deployment_names_priced_by_the_model_config(
+    pf_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, llm: LLMServer
+) -> None:
+    from pytest_llmgate.models import PRICES
+
+    _env(pf_project, monkeypatch, llm)
+    write(pf_project.path, {**PRICED, "data/qa.jsonl": jsonl(QUESTIONS),
+                            "thresholds.yaml": MAPPED.replace("        model: gpt-4o\n", "")})
+    # unmapped: the calls are made, their price is unknown, the cost rule fails closed
+    unmapped = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites",
+                                               "--llm-gate-cache", "off")
+    unmapped.assert_outcomes(failed=2)
+    unmapped.stdout.fnmatch_lines([
+        "*cost_usd: no price known for model 'open_ai_connection (deployment my-gpt4o-deploy)'*",
+        "*cost_usd: no price known for model 'my-gpt4o-deploy'*"])
+    assert llm.routes["azure_chat"] == 4
+    # mapped by the models: entry of the deployment: priced as gpt-4o, from a node and own client
+    write(pf_project.path, {"thresholds.yaml": MAPPED})
+    mapped = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites",
+                                             "--llm-gate-cache", "off")
+    mapped.assert_outcomes(passed=2)
+    price = PRICES["gpt-4o"]
+    for item in results(pf_project.path)["items"]:
+        for row in item["rows"]:
+            metrics = row["metrics"]
+            assert metrics["cost_usd"] == pytest.approx(
+                (metrics["prompt_tokens"] * price.input_per_1m
+                 + metrics["completion_tokens"] * price.output_per_1m) / 1e6), item["nodeid"]
+            assert "unpriced_models" not in row["details"]

@@ -18,6 +18,8 @@ Config shape (the `models:` mapping of thresholds.yaml or a suite file):
         api_version: "2024-10-21"
         api_key: ${AZURE_OPENAI_API_KEY} # the default for azure; openai: ${OPENAI_API_KEY}
         model: gpt-4o                    # the model behind the deployment, for the price table
+                                         # (also `base_model:`); calls to this deployment name
+                                         # from anywhere (flow connections, own clients) price so
         concurrency: 8
         rpm: 300
         tpm: 150000
@@ -67,7 +69,9 @@ __all__ = [
     "models_configured",
     "models_from_env",
     "price_for",
+    "priced",
     "redact",
+    "register_deployment",
     "register_secret",
 ]
 
@@ -316,6 +320,7 @@ _FIELDS = {
 }
 _RENAMES = {
     "type": "kind",
+    "base_model": "model",
     "azure_deployment": "deployment",
     "endpoint": "azure_endpoint",
     "timeout": "timeout_s",
@@ -402,7 +407,7 @@ def _model_from_spec(
             raise InputError(
                 source, f"expected an http(s) URL, got {url!r}", field=f"{where}.{key}"
             )
-    return ModelConfig(
+    config = ModelConfig(
         name=name,
         kind=kind,
         api_key=Secret(api_key) if api_key else None,
@@ -411,6 +416,8 @@ def _model_from_spec(
         source=source,
         **values,
     )
+    register_deployment(config)
+    return config
 
 
 def _default_key(kind: str, base_url: str | None) -> str:
@@ -514,6 +521,8 @@ def models_from_env(env: Mapping[str, str]) -> dict[str, ModelConfig]:
             model=get("LLMGATE_JUDGE_MODEL") or "gpt-4o",
             api_key=Secret(judge_key or "not-needed"),
         )
+    for config in out.values():
+        register_deployment(config)  # AZURE_OPENAI_MODEL names the deployment's model
     return out
 
 
@@ -594,9 +603,37 @@ def azure_model_config(
 # --- prices --------------------------------------------------------------------------------------
 
 
+# Azure deployment name -> the price of the model behind it, from configured models (`model:` /
+# `base_model:` or `prices:` on an azure entry). A flow's connection or a user's own client names
+# only the deployment; this is how its calls are priced.
+_DEPLOYMENTS: dict[str, Price | str] = {}
+_DEPLOYMENTS_LOCK = threading.Lock()
+
+
+def register_deployment(config: ModelConfig) -> None:
+    """Remember what an Azure deployment of `config` costs (its `prices:` or its `model:`)."""
+    deployment = (config.deployment or "").strip().lower()
+    if config.kind != "azure" or not deployment:
+        return
+    target: Price | str | None = config.price
+    if target is None and config.model and config.model.strip().lower() != deployment:
+        target = config.model
+    if target is not None:
+        with _DEPLOYMENTS_LOCK:
+            _DEPLOYMENTS[deployment] = target
+
+
 def price_for(model: str, table: Mapping[str, Price] | None = None) -> Price | None:
-    """The price of `model`: exact name, Azure alias, or the longest known prefix of a dated
-    snapshot (`gpt-4o-2024-08-06` -> `gpt-4o`); a `provider/` prefix is ignored."""
+    """The price of `model`: a configured Azure deployment's model (see `register_deployment`),
+    exact name, Azure alias, or the longest known prefix of a dated snapshot
+    (`gpt-4o-2024-08-06` -> `gpt-4o`); a `provider/` prefix is ignored. None: unknown."""
+    if table is None:
+        with _DEPLOYMENTS_LOCK:
+            mapped = _DEPLOYMENTS.get(model.strip().lower())
+        if isinstance(mapped, Price):
+            return mapped
+        if mapped:
+            model = mapped
     table = PRICES if table is None else table
     name = model.strip().lower().rsplit("/", 1)[-1]
     name = _ALIASES.get(name, name)
@@ -604,6 +641,13 @@ def price_for(model: str, table: Mapping[str, Price] | None = None) -> Price | N
         return table[name]
     best = max((k for k in table if name.startswith(k + "-")), key=len, default=None)
     return table[best] if best else None
+
+
+def priced(model: ModelConfig | str) -> bool:
+    """Whether `cost_usd` knows a price for `model` (else its 0.0 means unknown, not free)."""
+    if isinstance(model, ModelConfig):
+        return model.price is not None or price_for(model.price_model) is not None
+    return price_for(model) is not None
 
 
 def cost_usd(

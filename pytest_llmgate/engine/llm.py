@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pytest_llmgate.config.models import ModelConfig, cost_usd, redact
+from pytest_llmgate.config.models import ModelConfig, cost_usd, priced, redact
 from pytest_llmgate.engine.cache import ResponseCache, cache_key
 from pytest_llmgate.errors import ModelCallError
 from pytest_llmgate.results.usage import CallRecord, record_call
@@ -46,6 +46,7 @@ __all__ = [
     "TokenBucket",
     "aclose",
     "chat",
+    "complete",
     "embed",
     "get_pool",
     "set_pool",
@@ -243,6 +244,40 @@ class ModelPool:
         _record(role, model, result, result.completion_tokens, result.system_fingerprint)
         return result
 
+    async def complete(
+        self,
+        model: ModelConfig,
+        prompt: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        role: Role = "subject",
+        repeat: int = 0,
+        cache_extra: Mapping[str, Any] | None = None,
+    ) -> ChatResult:
+        """One legacy text completion (`/completions`, Prompt Flow's `api: completion` nodes)
+        through the cache, retries and limits like `chat`; raises `ModelCallError` on failure."""
+        checked = _check_params(params)
+        if "prompt" in checked:
+            raise ModelCallError("parameter 'prompt' is the completion's text, not a param")
+        request = {"prompt": prompt, **checked}
+        value, attempts = await self._through_cache(
+            model, "completion", request, role, repeat, cache_extra
+        )
+        result = ChatResult(
+            text=value["text"],
+            prompt_tokens=value["prompt_tokens"],
+            completion_tokens=value["completion_tokens"],
+            cost_usd=value["cost_usd"],
+            latency_ms=value["latency_ms"],
+            model=value["model"],
+            system_fingerprint=value.get("system_fingerprint"),
+            finish_reason=value.get("finish_reason"),
+            cached=attempts == 0,
+            attempts=attempts,
+        )
+        _record(role, model, result, result.completion_tokens, result.system_fingerprint)
+        return result
+
     async def embed(
         self,
         model: ModelConfig,
@@ -304,6 +339,8 @@ class ModelPool:
             hit = self.cache.lookup(key, f"a {role} call to model {model.describe()}")
             if hit is not None:
                 self.stats.cache_hits += 1
+                if not hit.get("cost_usd") and hit.get("prompt_tokens"):
+                    hit = _repriced(model, hit)  # unpriced when written; a price may exist now
                 return hit, 0
         value, attempts = await self._send(model, op, request)
         if key is not None and self.cache is not None:
@@ -421,17 +458,19 @@ class ModelPool:
                 response = await client.chat.completions.create(
                     model=model.request_model, **request
                 )
+            elif op == "completion":
+                response = await client.completions.create(model=model.request_model, **request)
             else:
                 response = await client.embeddings.create(model=model.request_model, **request)
         except Exception as exc:
             raise _classify(exc, model) from None
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         try:
-            return (
-                _chat_value(response, model, latency_ms)
-                if op == "chat"
-                else _embed_value(response, model, latency_ms)
-            )
+            if op == "chat":
+                return _chat_value(response, model, latency_ms)
+            if op == "completion":
+                return _completion_value(response, model, latency_ms)
+            return _embed_value(response, model, latency_ms)
         except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
             raise _Failure(f"malformed response ({type(exc).__name__})", retryable=True) from None
 
@@ -444,16 +483,21 @@ def _record(
     system_fingerprint: str | None = None,
 ) -> None:
     """Append one call (cached or not) to the current row's usage ledger."""
+    known = priced(model) or priced(result.model)
+    name = model.name
+    if not known and model.deployment and model.deployment != name:
+        name = f"{name} (deployment {model.deployment})"  # what the price must be given for
     record_call(
         CallRecord(
             role=role,
-            model=model.name,
+            model=name,
             prompt_tokens=result.prompt_tokens,
             completion_tokens=completion_tokens,
             cost_usd=result.cost_usd,
             latency_ms=result.latency_ms,
             cached=result.cached,
             system_fingerprint=system_fingerprint,
+            priced=known,
         )
     )
 
@@ -468,7 +512,9 @@ def _check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def _token_estimate(request: Mapping[str, Any]) -> int:
     # What the tpm limiter charges before the call: ~4 characters per token plus the output budget.
-    chars = len(str(request.get("messages") or request.get("input") or ""))
+    chars = len(
+        str(request.get("messages") or request.get("input") or request.get("prompt") or "")
+    )
     budget = request.get("max_completion_tokens") or request.get("max_tokens") or 0
     return chars // 4 + int(budget)
 
@@ -486,12 +532,43 @@ def _chat_value(response: Any, model: ModelConfig, latency_ms: float) -> dict[st
         "text": str(text),
         "prompt_tokens": prompt,
         "completion_tokens": completion,
-        "cost_usd": cost_usd(model, prompt, completion),
+        "cost_usd": _cost(model, response, prompt, completion),
         "latency_ms": latency_ms,
         "model": str(response.model or model.request_model),
         "system_fingerprint": getattr(response, "system_fingerprint", None),
         "finish_reason": choice.finish_reason,
         **_tool_calls(message),
+    }
+
+
+def _cost(model: ModelConfig, response: Any, prompt: int, completion: int) -> float:
+    """By the config's price, else by the model the response reports (Azure names the model
+    behind a deployment there); 0.0 when neither is known (recorded as unpriced)."""
+    if priced(model):
+        return cost_usd(model, prompt, completion)
+    return cost_usd(str(getattr(response, "model", "") or ""), prompt, completion)
+
+
+def _repriced(model: ModelConfig, value: dict[str, Any]) -> dict[str, Any]:
+    prompt, completion = int(value["prompt_tokens"]), int(value.get("completion_tokens") or 0)
+    name = model if priced(model) else str(value.get("model") or "")
+    return {**value, "cost_usd": cost_usd(name, prompt, completion)}
+
+
+def _completion_value(response: Any, model: ModelConfig, latency_ms: float) -> dict[str, Any]:
+    choice = response.choices[0]
+    usage = response.usage
+    prompt = int(usage.prompt_tokens) if usage else 0
+    completion = int(usage.completion_tokens) if usage else 0
+    return {
+        "text": str(choice.text or ""),
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "cost_usd": _cost(model, response, prompt, completion),
+        "latency_ms": latency_ms,
+        "model": str(response.model or model.request_model),
+        "system_fingerprint": getattr(response, "system_fingerprint", None),
+        "finish_reason": choice.finish_reason,
     }
 
 
@@ -622,6 +699,28 @@ async def chat(
     return await get_pool().chat(
         model,
         messages,
+        params=params,
+        role=role,
+        repeat=repeat or current_repeat.get(),
+        cache_extra=cache_extra,
+    )
+
+
+async def complete(
+    model: ModelConfig,
+    prompt: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    role: Role = "subject",
+    repeat: int = 0,
+    cache_extra: Mapping[str, Any] | None = None,
+) -> ChatResult:
+    """A legacy text completion through the session's pool (see `ModelPool.complete`)."""
+    from pytest_llmgate.results.usage import current_repeat
+
+    return await get_pool().complete(
+        model,
+        prompt,
         params=params,
         role=role,
         repeat=repeat or current_repeat.get(),

@@ -36,6 +36,7 @@ __all__ = [
     "models",
     "prepare",
     "reset",
+    "rootdir",
     "runtime",
 ]
 
@@ -107,6 +108,12 @@ def prepare(settings: Any) -> None:
         pool = ModelPool(cache=cache, rate_share=1.0 / _workers())
         set_pool(pool)
         _state = _State(rootdir, env, _widen(loaded, concurrency), concurrency, pool)
+
+
+def rootdir() -> Path | None:
+    """The session's root directory (where `.env` is read), None before `prepare`."""
+    state = _state
+    return state.rootdir if state is not None else None
 
 
 def _require_state() -> _State:

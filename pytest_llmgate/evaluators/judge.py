@@ -17,9 +17,11 @@ so the row is an error, never a 0 and never a pass. Azure itself returns NaN (or
 in some of these cases; the gate turns them into errors.
 
 Also here: `prompty_judge_factory(path)` for custom judge `.prompty` files (reply
-`{"score": N, "reason": ...}`, metric named after the file stem), and `AzureClassEvaluator`, an
-adapter that runs any azure-ai-evaluation evaluator class named by import path with the session's
-judge model (`args: {model_config: ${judge}}` or `${model:NAME}`) on azure's own client.
+`{"score": N, "reason": ...}`, metric named after the file stem; the file's own
+`model.configuration` answers, as in Prompt Flow, unless the suite names a `model:`), and
+`AzureClassEvaluator`, an adapter that runs any azure-ai-evaluation evaluator class named by
+import path with the session's judge model (`args: {model_config: ${judge}}` or
+`${model:NAME}`) on azure's own client.
 """
 
 from __future__ import annotations
@@ -462,7 +464,12 @@ AZURE_JUDGES: dict[str, tuple[type[AzureJudge], str]] = {
 
 
 class PromptyJudge:
-    """A user's judge prompt; the reply must be a JSON object with a numeric `score`."""
+    """A user's judge prompt; the reply must be a JSON object with a numeric `score`.
+
+    The judge is the prompty's own `model.configuration` when it names an endpoint (directly,
+    by `${env:X}`, by `connection:`, or by Prompt Flow's AZURE_OPENAI_* defaults), as Prompt Flow
+    runs it; a `model:` argument in the suite overrides it; with neither, the gate's judge.
+    A connection that cannot be built errors every row and names the variables to set."""
 
     needs_model = True
     path: ClassVar[Path]
@@ -480,6 +487,24 @@ class PromptyJudge:
         self.params.setdefault("response_format", {"type": "json_object"})
         self.outputs = (self.metric,)
         self.version = hashlib.sha256(self.path.read_bytes()).hexdigest()[:12]
+        self.own_model: Any = None
+        self._own_error: str | None = None
+        if model is None and self.template.configuration:
+            self._own_model()
+        # a judge answered by its own endpoint does not need the gate's judge model
+        self.needs_model = self.own_model is None and self._own_error is None
+
+    def _own_model(self) -> None:
+        from pytest_llmgate.engine.runtime import rootdir
+        from pytest_llmgate.promptflow.connections import ConnectionError_
+        from pytest_llmgate.promptflow.prompty import prompty_model
+
+        try:
+            self.own_model = prompty_model(
+                self.template.configuration or {}, rootdir() or Path.cwd(), self.template.where
+            )
+        except ConnectionError_ as exc:
+            self._own_error = f"{self.template.where}: {exc}"
 
     async def evaluate(self, values: dict[str, Any]) -> dict[str, Any]:
         from pytest_llmgate.engine.llm import chat
@@ -489,8 +514,10 @@ class PromptyJudge:
         for name, default in (self.template.defaults or {}).items():
             values.setdefault(name, default)
         messages = self.template.render(values)
+        if self._own_error is not None:
+            raise EvaluationError(self._own_error)
         result = await chat(
-            model_for(self.model, "judge"),
+            self.own_model or model_for(self.model, "judge"),
             messages,
             params=self.params,
             role="judge",

@@ -17,6 +17,7 @@ from typing import Any
 
 from pytest_llmgate.errors import SpecError
 from pytest_llmgate.evaluators.base import BoundEvaluator, signature_of
+from pytest_llmgate.evaluators.promptflow_evals import is_promptflow_evals
 from pytest_llmgate.util.importing import ImportTargetError, import_target
 
 __all__ = [
@@ -278,6 +279,23 @@ def _returned_names(fn: Any, name: str) -> tuple[str, ...] | None:
     return tuple(found) or None
 
 
+def _promptflow_evals(use: str) -> str:
+    """`module:attr` of a promptflow-evals evaluator, its import made to work offline."""
+    import importlib.metadata
+
+    from pytest_llmgate.evaluators.promptflow_evals import prepare, spec_of
+
+    try:
+        importlib.metadata.version("promptflow-evals")
+    except importlib.metadata.PackageNotFoundError:
+        raise EvaluatorSpecError(
+            f"{use}: promptflow-evals is not installed (pip install promptflow-evals; or use "
+            f"azure-ai-evaluation's class or the gate's built-in of the same metric)"
+        ) from None
+    prepare()
+    return spec_of(use)
+
+
 def resolve_evaluator(
     *,
     name: str,
@@ -295,12 +313,14 @@ def resolve_evaluator(
     evaluator itself cannot.
     """
     suite_outputs = tuple(outputs) if outputs else None
-    from pytest_llmgate.promptflow import prepare_environment
+    from pytest_llmgate.promptflow.environment import prepare_environment
 
     # before azure-ai-evaluation / promptflow may be imported: no telemetry host, and their
     # devkit's files (`~/.promptflow/pf.yaml`) kept out of the user's home
     prepare_environment()
     args = dict(args or {})
+    if is_promptflow_evals(use):
+        use = _promptflow_evals(use)
     key = ALIASES.get(use, use)
     builtin = BUILTINS.get(key)
     inline = False
@@ -325,7 +345,7 @@ def resolve_evaluator(
         from pytest_llmgate.evaluators.judge import prompty_judge_factory
 
         obj = prompty_judge_factory(base_dir / use if base_dir else Path(use))
-        needs_model = True
+        # the instance says (`needs_model`): a prompty with its own endpoint needs no gate judge
     else:
         obj = _load_entry_point(use)
         if obj is None:

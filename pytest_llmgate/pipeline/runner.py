@@ -313,6 +313,8 @@ async def _run_row(
         if fingerprints:
             details["system_fingerprint"] = sorted(fingerprints)[0]
         details["cache_hits"] = ledger.cache_hits
+        if ledger.unpriced:  # cost_usd counts these calls as 0.0: a cost rule fails closed
+            details["unpriced_models"] = ledger.unpriced
     if not errors and evaluators:
         judge = Ledger("judge")
         token = current_ledger.set(judge)
@@ -326,6 +328,8 @@ async def _run_row(
         details.update(extra)
         errors.extend(eval_errors)
         metrics.update(usage_metrics(judge))
+        if judge.unpriced:
+            details["judge_unpriced_models"] = judge.unpriced
     # evaluators saw the real objects; what is recorded must survive JSON (results, xdist
     # payloads, every report), so dataclasses, bytes, models... become plain JSON here
     try:

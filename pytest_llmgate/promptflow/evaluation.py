@@ -60,7 +60,7 @@ class EvaluationFlow:
         eval_rows: Sequence[Mapping[str, Any]] | None = None,
         reference_rows: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
-        from pytest_llmgate.promptflow import check_installed
+        from pytest_llmgate.promptflow.environment import check_installed
         from pytest_llmgate.promptflow.executor import FlowRunner
 
         check_installed()

@@ -28,8 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmgate.errors import GateError
-from pytest_llmgate.promptflow import prepare_environment, quiet_loggers, require_promptflow
 from pytest_llmgate.promptflow.connections import ConnectionError_, ConnectionSource
+from pytest_llmgate.promptflow.environment import (
+    prepare_environment,
+    quiet_loggers,
+    require_promptflow,
+)
 from pytest_llmgate.promptflow.flowfile import FlowFile
 
 __all__ = ["FlowLineError", "FlowRunner", "LineOutcome"]
@@ -201,7 +205,7 @@ class FlowRunner:
             warnings.simplefilter("ignore")
             from promptflow.executor import FlowExecutor
 
-            from pytest_llmgate.promptflow import disable_telemetry
+            from pytest_llmgate.promptflow.environment import disable_telemetry
             from pytest_llmgate.promptflow.llm_tools import register
             from pytest_llmgate.promptflow.observe import install
 

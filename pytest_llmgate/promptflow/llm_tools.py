@@ -8,8 +8,8 @@ registers its own classes under those names; registering ours (after importing t
 installed) makes every chat LLM node call `pytest_llmgate.engine.llm.chat`, so flow runs get
 the session's
 pooled client, cache, retries, rate limits and per-row cost ledger, exactly like prompt subjects.
-`api: completion` nodes call the connection's legacy completions API (the engine speaks chat
-only); their tokens and cost are recorded by `observe`, without cache.
+`api: completion` nodes call the connection's legacy completions API through the same engine
+(`llm.complete`): cached under the same key scheme, retried, priced.
 
 The prompt is rendered the way promptflow-tools renders it (Jinja2 with trim_blocks, flow inputs
 escaped so a row cannot inject role lines, `system:`/`user:` sections parsed by Prompt Flow's own
@@ -127,6 +127,14 @@ def _model(kind: str, connection: Any, deployment: str) -> Any:
     return model
 
 
+def _role() -> Literal["subject", "judge"]:
+    """An evaluation flow's LLM nodes run in the row's judge phase and are accounted as judges."""
+    from pytest_llmgate.results.usage import current_ledger
+
+    ledger = current_ledger.get()
+    return "judge" if ledger is not None and ledger.role == "judge" else "subject"
+
+
 async def _chat(
     kind: str, connection: Any, prompt: str, deployment: str, kwargs: dict[str, Any]
 ) -> Any:
@@ -145,14 +153,8 @@ async def _chat(
                 f"LLM node parameter {unsupported}={value!r} is not supported by the gate"
             )
     kwargs.pop("detail", None)
-    from pytest_llmgate.results.usage import current_ledger
-
     messages = _messages(prompt, kwargs)
-    ledger = current_ledger.get()
-    # an evaluation flow's LLM nodes run in the row's judge phase and are accounted as judges
-    role: Literal["subject", "judge"] = (
-        "judge" if ledger is not None and ledger.role == "judge" else "subject"
-    )
+    role = _role()
     from pytest_llmgate.promptflow.observe import gate_call
 
     token = gate_call.set(True)  # accounted by the engine itself: not observed twice
@@ -169,45 +171,12 @@ _COMPLETION_PARAMS = (
     "suffix", "max_tokens", "temperature", "top_p", "logprobs", "echo", "stop",
     "presence_penalty", "frequency_penalty", "best_of", "logit_bias", "user",
 )
-_clients: dict[tuple[Any, ...], Any] = {}
-
-
-def _completion_client(kind: str, connection: Any) -> Any:
-    """One async openai client per (loop, endpoint, key): the completion API is not on the
-    gate's engine, so its calls are accounted by `observe` (tokens and cost, no cache)."""
-    import asyncio
-
-    import openai
-
-    from pytest_llmgate.config.models import register_secret
-
-    key = getattr(connection, "api_key", None) or "not-needed"
-    register_secret(key)
-    if kind == "azure":
-        identity: tuple[Any, ...] = (id(asyncio.get_running_loop()), kind,
-                                     str(connection.api_base), connection.api_version, key)
-    else:
-        identity = (id(asyncio.get_running_loop()), kind,
-                    str(getattr(connection, "base_url", None) or ""), key)
-    with _lock:
-        client = _clients.get(identity)
-        if client is None:
-            if kind == "azure":
-                client = openai.AsyncAzureOpenAI(azure_endpoint=str(connection.api_base),
-                                                 api_key=key, api_version=connection.api_version)
-            else:
-                client = openai.AsyncOpenAI(
-                    base_url=getattr(connection, "base_url", None) or None, api_key=key
-                )
-            _clients[identity] = client
-    return client
-
-
 async def _completion(
     kind: str, connection: Any, prompt: str, deployment: str, kwargs: dict[str, Any]
 ) -> str:
     """`api: completion` LLM nodes: the prompt rendered as promptflow-tools renders it (Jinja2,
-    no role sections), sent to the legacy completions API of the node's connection."""
+    no role sections), sent to the legacy completions API of the node's connection through the
+    gate's engine (cache, retries, rate limits, cost), like chat nodes."""
     from promptflow.core._prompty_utils import render_jinja_template
 
     params = {name: kwargs.pop(name) for name in _COMPLETION_PARAMS if name in kwargs}
@@ -220,9 +189,17 @@ async def _completion(
     params = {k: v for k, v in params.items() if v not in (None, "", {})}
     kwargs.pop("_inputs_to_escape", None)
     text = render_jinja_template(prompt, trim_blocks=True, keep_trailing_newline=True, **kwargs)
-    client = _completion_client(kind, connection)
-    response = await client.completions.create(model=deployment, prompt=text, **params)
-    return str(response.choices[0].text)
+    from pytest_llmgate.engine.llm import complete
+    from pytest_llmgate.promptflow.observe import gate_call
+
+    token = gate_call.set(True)  # accounted by the engine itself: not observed twice
+    try:
+        result = await complete(
+            _model(kind, connection, deployment), text, params=params, role=_role()
+        )
+    finally:
+        gate_call.reset(token)
+    return result.text
 
 
 class AzureOpenAI(ToolProvider):

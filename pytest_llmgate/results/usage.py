@@ -47,6 +47,9 @@ class CallRecord:
     latency_ms: float = 0.0
     cached: bool = False
     system_fingerprint: str | None = None
+    # False when no price is known for the model (an Azure deployment name not mapped to its
+    # model, a local model): its cost_usd 0.0 is unknown, not free, and a cost rule fails closed
+    priced: bool = True
 
 
 @dataclass
@@ -67,6 +70,11 @@ class Ledger:
     @property
     def cost_usd(self) -> float:
         return math.fsum(c.cost_usd for c in self.calls)  # exact: same total in any call order
+
+    @property
+    def unpriced(self) -> list[str]:
+        """The models of calls whose price is unknown (their cost counts as 0.0)."""
+        return sorted({c.model for c in self.calls if not c.priced})
 
     @property
     def cache_hits(self) -> int:

@@ -183,7 +183,7 @@ class FlowSubject(SubjectBase):
 
 def build_flow_subject(spec: SubjectSpec) -> FlowSubject:
     """The adapter for `type: flow` subjects (a flow directory, flow.dag.yaml or flow.flex.yaml)."""
-    from pytest_llmgate.promptflow import check_installed
+    from pytest_llmgate.promptflow.environment import check_installed
 
     path = flow_path_of(spec.raw, spec.suite_dir, spec.rootdir)
     flow = locate_flow(path)

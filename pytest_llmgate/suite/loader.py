@@ -35,7 +35,7 @@ def is_suite_file(path: Path) -> bool:
         return False
     if not path.is_file():  # a FIFO would block the reads below; a directory is no suite
         return False
-    from pytest_llmgate.promptflow import is_experiment_file
+    from pytest_llmgate.promptflow.environment import is_experiment_file
 
     if is_experiment_file(path):  # Prompt Flow GenAIOps experiment.yaml: loaded as a suite
         return True
@@ -200,7 +200,7 @@ class SuiteLoader:
         return self._datasets[spec]
 
     def load(self, path: Path) -> Suite:
-        from pytest_llmgate.promptflow import is_experiment_file
+        from pytest_llmgate.promptflow.environment import is_experiment_file
 
         if is_experiment_file(path):
             from pytest_llmgate.suite.experiment import load_experiment

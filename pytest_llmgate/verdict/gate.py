@@ -160,6 +160,22 @@ def _decide(rule: Rule, value: float, ci: tuple[float, float] | None) -> tuple[s
     return "inconclusive", value
 
 
+_UNPRICED = {"cost_usd": "unpriced_models", "judge_cost_usd": "judge_unpriced_models"}
+
+
+def _unpriced(metric: str, rows: Sequence[RowResult]) -> list[str]:
+    """Models whose calls a cost metric counted as 0.0 for want of a price (runner's details)."""
+    key = _UNPRICED.get(metric)
+    if key is None:
+        return []
+    found: set[str] = set()
+    for row in rows:
+        names = row.details.get(key) if row.details else None
+        if isinstance(names, list):
+            found.update(str(n) for n in names)
+    return sorted(found)
+
+
 def _rule_check(
     rule: Rule, rows: Sequence[RowResult], produced: set[str], seed: int = 0
 ) -> Check | None:
@@ -187,6 +203,17 @@ def _rule_check(
             f"(produced: {', '.join(sorted(produced)) or 'none'})"
         )
         return Check(value=None, verdict="error", message=message, **base)
+    unpriced = _unpriced(rule.metric, rows)
+    if unpriced:
+        # a cost counted as 0.0 for a model without a price would pass any cost bound
+        return Check(
+            value=None,
+            verdict="warn" if rule.severity == "warn" else "error",
+            message=f"{rule.metric}: no price known for model {', '.join(map(repr, unpriced))} "
+            f"(counted as $0): for an Azure deployment name, give its `models:` entry "
+            f"`model: <the model behind it>` (or `prices:`)",
+            **base,
+        )
     value, ci = _rule_value(rule, rows, seed)
     if value is None:
         return Check(

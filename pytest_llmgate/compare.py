@@ -686,7 +686,9 @@ def _item_diff(
         pairing = _pair_rows(
             current.rows, baseline.rows, current.dataset_sha256, baseline.dataset_sha256
         )
-        cur_rows, base_rows, like = pairing.current, pairing.baseline, pairing.like_for_like
+        cur_rows: Sequence[RowResult] = pairing.current
+        base_rows: Sequence[RowResult] = pairing.baseline
+        like = pairing.like_for_like
         notes: tuple[str, ...] = (pairing.note,) if pairing.note else ()
     else:
         cur_rows, base_rows = current.rows, ()

@@ -34,6 +34,7 @@ from pytest_llmgate.results import (
     RunResult,
 )
 from pytest_llmgate.stats import seed_for
+from pytest_llmgate.storedrows import columns_of
 from pytest_llmgate.thresholds import Policy
 
 __all__ = [
@@ -76,8 +77,12 @@ def usage_of(rows: Sequence[RowResult]) -> dict[str, dict[str, float]]:
     """Token and cost totals of the subject's and the judges' model calls."""
     totals: dict[str, dict[str, float]] = {}
     names = ("prompt_tokens", "completion_tokens", "cost_usd")
+    columns = columns_of(rows)  # streamed rows: the same sums from their columns
     for prefix, role in (("", "subject"), ("judge_", "judge")):
-        values = [sum(r.metrics.get(prefix + k, 0.0) for r in rows) for k in names]
+        if columns is not None:
+            values = [columns.total(prefix + k) for k in names]
+        else:
+            values = [sum(r.metrics.get(prefix + k, 0.0) for r in rows) for k in names]
         if any(values):
             totals[role] = dict(zip(names, values, strict=True))
     return totals

@@ -84,12 +84,32 @@ class RowWriter:
         self._write({"format": FORMAT, "version": VERSION, **dict(meta or {})})
 
     def _write(self, obj: Mapping[str, Any]) -> None:
+        if self._out is not self._raw and self._out.closed:  # a new gzip member
+            self._out = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=6, mtime=0)
+            self._buffer = self._out
         line = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=jsonable)
         self._buffer.write(line.encode("utf-8") + b"\n")
 
     def write(self, nodeid: str, row: RowResult) -> None:
         self._write({"item": nodeid, **row.to_dict()})
         self.rows += 1
+
+    def start_item(self) -> int:
+        """Where the next item's rows start: a byte offset a reader can seek to.
+
+        A gzip file gets a new member per item (concatenated members are one valid gzip
+        stream), so one item's rows are read without decompressing the items before it."""
+        self.end_item()
+        return self._raw.tell()
+
+    def end_item(self) -> None:
+        """Make the rows written so far readable (the item's rows are read while the run goes
+        on: its verdict against a baseline, the reports)."""
+        if self._raw.closed:
+            return
+        if self._out is not self._raw:
+            self._out.close()  # ends the gzip member; the raw file stays open
+        self._raw.flush()
 
     def close(self) -> None:
         """Write the trailer and publish the file (atomic rename)."""
@@ -108,7 +128,8 @@ class RowWriter:
         """Stop writing without a trailer (an interrupted run): the `.partial` file stays."""
         if self._raw.closed:
             return
-        self._buffer.flush()
+        if not getattr(self._out, "closed", False):
+            self._buffer.flush()
         if self._out is not self._raw:
             self._out.close()
         self._raw.close()

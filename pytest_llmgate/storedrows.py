@@ -282,7 +282,9 @@ def check_rows_file(path: Path, rows: int) -> str | None:
         with raw:
             first = stream.readline()
             tail = b""
+            lines = 0
             while chunk := stream.read(4 << 20):
+                lines += chunk.count(b"\n")
                 tail = (tail + chunk)[-65536:]
         last = tail[:-1].rsplit(b"\n", 1)[-1] if tail.endswith(b"\n") else b""
     except (EOFError, gzip.BadGzipFile, OSError) as exc:
@@ -303,6 +305,8 @@ def check_rows_file(path: Path, rows: int) -> str | None:
         return (
             f"its rows file {path.name} holds {trailer.get('rows')} rows, the results say {rows}"
         )
+    if lines - 1 != rows:  # rows and the trailer after the header line
+        return f"its rows file {path.name} holds {lines - 1} rows, its trailer says {rows}"
     return None
 
 

@@ -155,6 +155,27 @@ def test_paired_baseline_diff_and_report_read_the_companion(
     assert "Ask support." in (root / "s.html").read_text("utf-8")  # the drill-down's rows
 
 
+def test_streamed_results_and_rows_file_match_the_schema(project: Project) -> None:
+    import jsonschema
+
+    schema = json.loads((REPO / "pytest_llmgate/schema/results.schema.json").read_text("utf-8"))
+    root = project.path
+    _stream(project, "--llm-gate-json", "r.json", "--llm-gate-repeat", "2")
+    data = json.loads((root / "r.json").read_text("utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(data)
+    assert data["rows_file"] == {"name": "r.rows.jsonl.gz", "format": "pytest-llmgate/rows",
+                                 "rows": 16}
+    line_schema = {"$defs": schema["$defs"], "$ref": "#/$defs/rows_file_line"}
+    lines = gzip.decompress((root / "r.rows.jsonl.gz").read_bytes()).splitlines()
+    for line in lines:
+        jsonschema.Draft202012Validator(line_schema).validate(json.loads(line))
+    assert json.loads(lines[-1]) == {"end": True, "rows": 16}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"end": True}, line_schema)
+    with pytest.raises(jsonschema.ValidationError):  # a row must say which item it belongs to
+        jsonschema.validate(json.loads(lines[1]) | {"item": ""}, line_schema)
+
+
 @pytest.mark.parametrize("damage", ["missing", "cut", "unsealed", "a row lost"])
 def test_a_damaged_companion_is_incomplete_and_never_a_baseline(
     project: Project, damage: str, capsys: pytest.CaptureFixture[str],

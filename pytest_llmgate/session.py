@@ -133,7 +133,7 @@ class GateSession:
         subject = suite.subject(item.subject_name)
         evaluators = suite.evaluators_for(item.subject_name)
         dataset = self.loader.dataset(suite.datasets[item.dataset_name])
-        rows = list(dataset.rows)
+        rows: Any = dataset.rows  # a big JSONL dataset is read row by row (lazydataset)
         if self.settings.limit is not None:
             rows = rows[: self.settings.limit]
         bounds = self.slices.get(item.nodeid)

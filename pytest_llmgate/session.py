@@ -288,6 +288,7 @@ class GateSession:
                           keep=False)
         finally:
             writer.end_item()
+        columns.seal()
         return StoredRows(self.rows_file, item.nodeid, offset, columns.rows, columns)
 
     def _row_writer(self) -> Any:

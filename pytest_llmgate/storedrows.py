@@ -61,19 +61,22 @@ class RowColumns:
     `RowResult` with its dicts per row."""
 
     def __init__(self) -> None:
-        self._units: dict[str, int] = {}
+        self._units: dict[str, int] | None = {}
         self.unit_ids: list[str] = []
-        self.unit = array("q")
-        self.repeat = array("q")
+        self.unit = array("i")  # 4 bytes a row: golden row index
+        self.repeat = array("i")
         self.errors: dict[int, tuple[str, ...]] = {}
         self.metrics: dict[str, array[float]] = {}
         self.rows = 0
 
     def add(self, row: RowResult) -> None:
         index = self.rows
-        unit = self._units.get(row.id)
+        units = self._units
+        if units is None:  # sealed, and now more rows: index the golden rows again
+            units = self._units = {uid: i for i, uid in enumerate(self.unit_ids)}
+        unit = units.get(row.id)
         if unit is None:
-            unit = self._units[row.id] = len(self.unit_ids)
+            unit = units[row.id] = len(self.unit_ids)
             self.unit_ids.append(row.id)
         self.unit.append(unit)
         self.repeat.append(row.repeat)
@@ -87,6 +90,10 @@ class RowColumns:
                 column.extend([_ABSENT] * (index - len(column)))
             column.append(float(value))
         self.rows += 1
+
+    def seal(self) -> None:
+        """The item's rows are all in: drop the id index only `add` needs (a million ids)."""
+        self._units = None
 
     def __len__(self) -> int:
         return self.rows
@@ -165,6 +172,7 @@ class StoredRows(Sequence[RowResult]):
             columns = RowColumns()
             for row in self:
                 columns.add(row)
+            columns.seal()
             self._columns = columns
         return self._columns
 

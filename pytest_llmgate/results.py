@@ -381,6 +381,10 @@ def _rows_file_dict(run: RunResult) -> dict[str, Any]:
     where = stored_file(run)
     if where is None:
         return {}
+    if any(getattr(i.rows, "where", where) is not where for i in run.items):
+        # one results file names one rows file: `write_results` gathers the rows there first
+        raise ValueError("the run's streamed rows are in several rows files: write it with "
+                         "write_results")
     return {"rows_file": {"name": where.path.name, "format": ROWS_FORMAT, "rows": where.rows}}
 
 

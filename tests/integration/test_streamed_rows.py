@@ -61,7 +61,9 @@ def _document(path: Path) -> dict[str, Any]:
     run = load_results(path)
     assert not run.incomplete, run.warnings
     data = run.to_dict()
+    data.pop("rows_file", None)
     for item, raw in zip(run.items, data["items"], strict=True):
+        raw.pop("rows_stored", None)
         raw["rows"] = [r.to_dict() for r in item.rows]
     return data
 
@@ -257,3 +259,34 @@ def test_an_interrupted_streamed_run_is_incomplete(
         cwd=root, env=env, capture_output=True, text=True, timeout=120)
     assert proc2.returncode == pytest.ExitCode.USAGE_ERROR, proc2.stdout + proc2.stderr
     assert "not usable as a baseline" in proc2.stderr
+
+
+def test_streamed_shards_merge_into_the_unsharded_run(
+    project: Project, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Shards that streamed their rows (slices of the big items, whole small items) merge into
+    the unsharded in-memory run; the merged file carries its own rows file for the whole items."""
+    from tests.integration.test_sharding import SUITE as SHARD_SUITE
+    from tests.integration.test_sharding import THRESHOLDS as SHARD_THRESHOLDS
+    from tests.integration.test_sharding import big_rows
+    from tests.integration.test_xdist import decided
+
+    monkeypatch.setenv("LLMGATE_SHARD_SPLIT_ROWS", "10")
+    project.write("suites/support.yaml", SHARD_SUITE)
+    project.write("thresholds.yaml", SHARD_THRESHOLDS)
+    project.rows(big_rows(37), "golden_datasets/big.jsonl")
+    root = project.path
+    project.pytester.runpytest("--llm-gate", "suites", "--llm-gate-stream-rows", "off",
+                               "--llm-gate-json", "full.json")
+    parts = []
+    for index in (1, 2, 3):
+        project.pytester.runpytest("--llm-gate", "suites", "--llm-gate-shard", f"{index}/3",
+                                   "--llm-gate-stream-rows", "1", "--llm-gate-json", f"s{index}.json")
+        data = json.loads((root / f"s{index}.json").read_text("utf-8"))
+        assert all(i["rows"] == [] for i in data["items"])  # every shard streamed
+        parts.append(str(root / f"s{index}.json"))
+    assert main(["merge", *parts, "-o", str(root / "merged.json")]) == 0
+    merged = _document(root / "merged.json")
+    full = json.loads((root / "full.json").read_text("utf-8"))
+    assert decided(merged) == decided(full)
+    assert (root / "merged.rows.jsonl.gz").is_file()  # the whole small items' rows

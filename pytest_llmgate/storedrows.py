@@ -26,6 +26,7 @@ from pytest_llmgate.results import ResultsFormatError, RowResult, RunResult, sto
 from pytest_llmgate.rowstream import FORMAT, RowWriter, companion_path
 
 __all__ = [
+    "ColumnRows",
     "RowColumns",
     "RowsFile",
     "RowsFileError",
@@ -33,6 +34,7 @@ __all__ = [
     "attach_rows",
     "check_rows_file",
     "columns_of",
+    "pair_aligned",
     "read_item_at",
     "store_run",
 ]
@@ -134,6 +136,99 @@ class RowColumns:
         """(row id, repeat) per row, in row order (the baseline join key)."""
         ids = self.unit_ids
         return ((ids[u], r) for u, r in zip(self.unit, self.repeat, strict=True))
+
+
+    def light_row(self, index: int) -> RowResult:
+        """Row `index` as the verdict sees it: id, repeat, metrics and errors (no data or
+        output: those stay in the rows file)."""
+        metrics = {}
+        for name, column in self.metrics.items():
+            if index < len(column):
+                value = column[index]
+                if value == value:
+                    metrics[name] = value
+        return RowResult(
+            id=self.unit_ids[self.unit[index]], line=0, data={}, inputs={}, output=None,
+            metrics=metrics, errors=self.errors.get(index, ()), repeat=self.repeat[index],
+        )
+
+    def subset(self, indices: Sequence[int]) -> RowColumns:
+        """The columns of the rows at `indices`, in that order."""
+        out = RowColumns()
+        for index in indices:
+            out.add(self.light_row(index))
+        out.seal()
+        return out
+
+
+class ColumnRows(Sequence[RowResult]):
+    """Rows as the verdict sees them (`RowColumns.light_row`), with their columns: what a
+    baseline comparison keeps of a streamed item's paired rows."""
+
+    def __init__(self, columns: RowColumns) -> None:
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return self.columns.rows
+
+    def __iter__(self) -> Iterator[RowResult]:
+        return (self.columns.light_row(i) for i in range(self.columns.rows))
+
+    @overload
+    def __getitem__(self, index: int) -> RowResult: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[RowResult]: ...
+
+    def __getitem__(self, index: int | slice) -> RowResult | Sequence[RowResult]:
+        if isinstance(index, slice):
+            return tuple(self)[index]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.columns.light_row(index)
+
+
+def pair_aligned(
+    current: Sequence[RowResult], baseline: Sequence[RowResult]
+) -> tuple[Sequence[RowResult], Sequence[RowResult], int] | None:
+    """The usual baseline join of a streamed item without holding either side's rows: both
+    runs have the same rows (id, repeat) in the same order. Reads both in step once and keeps
+    the columns of the rows whose data are unchanged: (current's, baseline's, changed-data
+    count). None when either side is not streamed or the rows do not line up (the caller
+    joins by key)."""
+    cur_columns, base_columns = columns_of(current), columns_of(baseline)
+    if cur_columns is None and base_columns is None:
+        return None
+    cur_keys = (cur_columns.row_keys() if cur_columns is not None
+                else ((r.id, r.repeat) for r in current))
+    base_keys = (base_columns.row_keys() if base_columns is not None
+                 else ((r.id, r.repeat) for r in baseline))
+    if len(current) != len(baseline):
+        return None
+    seen: set[tuple[str, int]] = set()
+    for a, b in zip(cur_keys, base_keys, strict=True):
+        if a != b or a in seen:
+            return None
+        seen.add(a)
+    del seen
+    same: list[int] = []
+    for index, (ours, theirs) in enumerate(zip(current, baseline, strict=True)):
+        if dict(ours.data) == dict(theirs.data):
+            same.append(index)
+    changed = len(current) - len(same)
+    return _keep(current, cur_columns, same), _keep(baseline, base_columns, same), changed
+
+
+def _keep(
+    rows: Sequence[RowResult], columns: RowColumns | None, indices: list[int]
+) -> Sequence[RowResult]:
+    if columns is None:
+        return tuple(rows[i] for i in indices) if len(indices) != len(rows) else tuple(rows)
+    if len(indices) == len(rows):
+        return ColumnRows(columns)
+    return ColumnRows(columns.subset(indices))
 
 
 def columns_of(rows: Sequence[RowResult]) -> RowColumns | None:

@@ -4,6 +4,7 @@ that were written, item by item, from one gzip member each."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -87,8 +88,14 @@ def test_stored_rows_decide_exactly_as_rows_in_memory(
     before: list[tuple[int, dict[str, float], bool]],
 ) -> None:
     rows, base_rows = as_rows(current), as_rows(before)
+    # the usual baseline: the same rows in the same order, other scores, some data changed
+    aligned_rows = [
+        replace(r, metrics=base_rows[i % len(base_rows)].metrics,
+                data=r.data if i % 3 else {"q": "changed"})
+        for i, r in enumerate(rows)
+    ]
     tmp = tmp_path_factory.mktemp("rows")
-    streamed = stored(tmp, {"a::item": rows, "b::base": base_rows})
+    streamed = stored(tmp, {"a::item": rows, "b::base": base_rows, "c::aligned": aligned_rows})
     lazy, base_lazy = streamed["a::item"], streamed["b::base"]
     assert list(lazy) == rows and list(base_lazy) == base_rows  # read back, item by item
     assert metric_names(lazy) == metric_names(rows)
@@ -98,15 +105,15 @@ def test_stored_rows_decide_exactly_as_rows_in_memory(
     assert aggregates_for(lazy) == aggregates_for(rows)
     assert usage_of(lazy) == usage_of(rows)
     common = dict(nodeid="a::item", dataset_sha256="d", family=2)
-    for base in (None, base_rows):
-        base_item = None if base is None else ItemResult(
+    sides = [(None, None), (base_lazy, base_rows), (streamed["c::aligned"], aligned_rows)]
+    for base_stored, base_memory in sides:
+        items = [None if r is None else ItemResult(
             nodeid="a::item", suite="s", subject="x", variant="v", dataset="d", verdict="passed",
-            dataset_sha256="d", rows=base_lazy if base is not None else ())
-        mem_item = None if base is None else ItemResult(
-            nodeid="a::item", suite="s", subject="x", variant="v", dataset="d", verdict="passed",
-            dataset_sha256="d", rows=tuple(base_rows))
-        assert decide_item(lazy, POLICY, baseline_item=base_item, **common) == decide_item(
-            rows, POLICY, baseline_item=mem_item, **common)
+            dataset_sha256="d", rows=r) for r in (base_stored, base_memory)]
+        expected = decide_item(rows, POLICY, baseline_item=items[1], **common)
+        assert decide_item(lazy, POLICY, baseline_item=items[0], **common) == expected
+        assert decide_item(rows, POLICY, baseline_item=items[0], **common) == expected
+        assert decide_item(lazy, POLICY, baseline_item=items[1], **common) == expected
 
 
 @settings(max_examples=200, deadline=None)

@@ -303,11 +303,14 @@ class GateSession:
 
     def _publish_rows(self, target: Path) -> None:
         """Seal the companion file (its trailer) under the name that goes with `target`."""
-        writer = self.rows_writer
-        if writer is None or self.rows_file is None:
-            return
         from pytest_llmgate.rowstream import companion_path
 
+        writer = self.rows_writer
+        if writer is None or self.rows_file is None:
+            # a previous run's rows file would sit beside results that do not name it
+            for stale in (companion_path(target), companion_path(target, compress=False)):
+                stale.unlink(missing_ok=True)
+            return
         writer.path = companion_path(target)
         writer.close()
         self.rows_file.path = writer.path

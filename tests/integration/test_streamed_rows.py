@@ -176,6 +176,11 @@ def test_streamed_results_and_rows_file_match_the_schema(project: Project) -> No
         jsonschema.validate({"end": True}, line_schema)
     with pytest.raises(jsonschema.ValidationError):  # a row must say which item it belongs to
         jsonschema.validate(json.loads(lines[1]) | {"item": ""}, line_schema)
+    # the next run keeps its rows inline: the old rows file does not stay behind to mislead
+    project.pytester.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "--llm-gate-stream-rows",
+                                          "off", "--llm-gate-json", "r.json")
+    assert not (root / "r.rows.jsonl.gz").exists()
+    assert all(isinstance(i.rows, tuple) and i.rows for i in load_results(root / "r.json").items)
 
 
 @pytest.mark.parametrize("damage", ["missing", "cut", "unsealed", "a row lost"])

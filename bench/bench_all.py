@@ -111,14 +111,17 @@ def gate(root: Path) -> tuple[float, float, int, dict[str, Any]]:
 def offline_ratio(work: Path, n: int) -> None:
     root = work / f"offline{n}"
     project(root, n)
-    wall, cpu, _, results = gate(root)
+    wall, cpu, _, _ = gate(root)
     azure_wall, azure_cpu, _, proc = child(
         ["-c", AZURE, str(root / "data/rows.jsonl"), str(root), str(REPO / "bench")], root)
     if proc.returncode != 0:
         print(f"[offline] azure evaluate() failed: {proc.stderr.strip().splitlines()[-1:]}")
         return
     theirs = json.loads((root / "azure.json").read_text())["scores"]
-    ours = [r["metrics"] for r in results["items"][0]["rows"]]
+    from pytest_llmgate.results.model import load_results
+
+    # 10k rows stream to the companion file (--llm-gate-stream-rows): read them from there
+    ours = [r.metrics for r in load_results(root / "results.json").items[0].rows]
     worst = max(abs(ours[i][k] - v) for i, row in enumerate(theirs) for k, v in row.items())
     print(f"[offline] {n:,} rows x F1+BLEU+ROUGE-L, whole processes: gate {wall:.2f} s wall / "
           f"{cpu:.2f} s CPU, azure evaluate() {azure_wall:.2f} s wall / {azure_cpu:.2f} s CPU: "

@@ -7,7 +7,7 @@ way on 0..1 (f1: true value U(0.2, 0.9) + N(0, 0.1), clipped; facts_preserved: a
 facts with probability p_row each run), and latency is lognormal per row times a machine load
 factor drawn per run from U(1.0, 1.4) (a busy shared CI machine). Everything is seeded.
 
-It runs the real code (pytest_llmgate.verdict.stats intervals, compare.regression_checks, the example
+It runs the real code (pytest_llmgate.stats intervals, compare.regression_checks, the example
 project's thresholds.yaml through load_thresholds, multiplicity.apply_correction) and prints:
 
 1. coverage of the 95% mean interval at N = 15 and 40;
@@ -35,10 +35,10 @@ sys.path.insert(0, str(ROOT))
 
 from pytest_llmgate.config.thresholds import Policy, RegressionRule, load_thresholds  # noqa: E402
 from pytest_llmgate.results.model import Check, ItemResult, RowResult  # noqa: E402
+from pytest_llmgate.stats import mean_interval, metric_range  # noqa: E402
 from pytest_llmgate.verdict.compare import regression_checks  # noqa: E402
 from pytest_llmgate.verdict.gate import aggregates_for  # noqa: E402
 from pytest_llmgate.verdict.multiplicity import apply_correction  # noqa: E402
-from pytest_llmgate.verdict.stats import mean_interval, metric_range  # noqa: E402
 
 JUDGE_SD = 0.8
 SHA = "0" * 64

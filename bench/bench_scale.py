@@ -137,9 +137,13 @@ def xdist(rows: int, workdir: Path) -> None:
 
 
 def _decided(path: Path) -> dict[str, Any]:
-    data = json.loads(path.read_text())
+    from pytest_llmgate.results.model import load_results
+
+    run = load_results(path)  # rows inline, or streamed to the companion file
+    data = run.to_dict()
     out = {}
-    for item in data["items"]:
+    for item, loaded in zip(data["items"], run.items, strict=True):
+        item["rows"] = [r.to_dict() for r in loaded.rows]
         rows = [({k: v for k, v in r.items() if k != "latency_ms"},) for r in item["rows"]]
         for (row,) in rows:
             row["metrics"] = {k: v for k, v in row["metrics"].items() if k != "latency_ms"}

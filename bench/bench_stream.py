@@ -1,13 +1,19 @@
-"""Benchmark: the streamed row path at 100k and 1M rows x F1 + BLEU + ROUGE-L, peak RSS per size.
+"""Benchmark: streamed rows at 1k, 10k and 100k rows (and 1M with `--million`) x F1 + BLEU +
+ROUGE-L in one item, each a whole `pytest --llm-gate` process as CI runs it.
 
-Each size runs in a fresh child process (its peak RSS is its own): a JSONL dataset read on demand
-(`rowstream.JsonlRows`), a `recorded` subject, the built-in f1_score, bleu and rouge (rougeL)
-evaluators through the real runner (`run_rows_sync(keep=False)`), every scored row appended to a
-`.rows.jsonl.gz` companion (`RowWriter`) and folded into `MetricAccumulator`. Printed per size:
-time per row, rows/s, CPU seconds, peak RSS (goal < 1 GiB at 1M), companion file size.
+Every size runs in a fresh child process (its peak RSS is its own) on the same generated dataset
+shape: a `recorded` subject, the built-in f1_score, bleu and rouge (rougeL) evaluators, two
+thresholds (a mean and a row-bound pass rate), `--llm-gate-stream-rows 1` so every size takes the
+streamed path (`--memory` runs the in-memory path too, for comparison). Printed per size: time
+per row inside the item (`duration_s` / rows) and for the whole process (wall and CPU), peak
+RSS (goal: 1M rows within 1 GiB), the results JSON and rows-file sizes, and the growth of the
+per-row time from one size to the next (1.00x = linear). `uptime`'s load average is printed
+first: figures from a busy machine are upper bounds.
 
-    python bench/bench_stream.py                      # 100k and 1M
-    python bench/bench_stream.py --rows 100000
+    python bench/bench_stream.py                    # 1k, 10k, 100k streamed
+    python bench/bench_stream.py --million          # and 1,000,000 (~5 minutes on 2 cores)
+    python bench/bench_stream.py --rows 20000 --memory
+    python bench/bench_stream.py --engine --rows 100000   # the engine alone, no pytest
 """
 
 from __future__ import annotations
@@ -16,10 +22,13 @@ import argparse
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 WORDS = [
@@ -27,14 +36,39 @@ WORDS = [
     "support", "weekday", "archive", "account", "invoice", "export", "settings", "password",
     "signup", "quota", "cluster",
 ]
+INI = ("[pytest]\naddopts = -p no:cacheprovider -p no:randomly -p no:hypothesispytest\n"
+       "pythonpath = .\n")
+SUITE = """\
+suite: stream
+datasets:
+  rows: ../data/rows.jsonl
+subjects:
+  recorded: {type: recorded, column: response}
+evaluators:
+  - f1_score
+  - bleu
+  - {use: rouge, args: {rouge_type: rougeL}}
+thresholds:
+  metrics:
+    f1_score: {min: 0.5}
+    bleu_score: {aggregate: pass_rate, row: {min: 0.2}, min: 0.5}
+"""
+PYTEST = ("import resource, sys, pytest\n"
+          "rc = pytest.main(sys.argv[1:])\n"
+          "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+          "file=sys.stderr)\n"
+          "sys.exit(rc)\n")
 
-CHILD = r"""
+ENGINE = r"""
 import json, resource, sys, time
 from pathlib import Path
 from pytest_llmgate.evaluators.registry import resolve_evaluator
-from pytest_llmgate.pipeline.rowstream import JsonlRows, MetricAccumulator, RowWriter
+from pytest_llmgate.results.rowstream import JsonlRows, RowWriter
 from pytest_llmgate.engine.loop import close_loop
 from pytest_llmgate.pipeline.runner import RunOptions, run_rows_sync
+from pytest_llmgate.results.storedrows import RowColumns
+from pytest_llmgate.verdict.gate import aggregates_for
+from pytest_llmgate.results.storedrows import RowsFile, StoredRows
 from pytest_llmgate.subjects.base import SubjectSpec
 from pytest_llmgate.subjects.python import RecordedSubject
 
@@ -46,22 +80,22 @@ subject = RecordedSubject(SubjectSpec(name="recorded", type="recorded", raw={"co
 evaluators = [resolve_evaluator(name="f1_score", use="f1_score"),
               resolve_evaluator(name="bleu", use="bleu"),
               resolve_evaluator(name="rouge", use="rouge", args={"rouge_type": "rougeL"})]
-acc = MetricAccumulator()
+columns = RowColumns()
 cpu0, wall0 = time.process_time(), time.perf_counter()
 with RowWriter(out) as writer:
+    offset = writer.start_item()
     def on_row(row):
         writer.write("bench::stream", row)
-        acc.add(row)
+        columns.add(row)
     run_rows_sync(rows, subject, "v", evaluators, RunOptions(concurrency=16), on_row=on_row,
                   keep=False)
-aggregates = acc.aggregates()
+aggregates = aggregates_for(StoredRows(RowsFile(out), "bench::stream", offset, columns.rows,
+                                       columns))
 wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
 close_loop()
-print(json.dumps({"rows": len(rows), "wall": wall, "cpu": cpu, "scored": acc.rows,
+print(json.dumps({"rows": len(rows), "wall": wall, "cpu": cpu, "item": wall,
                   "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  "f1_mean": aggregates["f1_score"]["mean"],
-                  "bleu_p95": aggregates["bleu_score"]["p95"],
-                  "bytes": out.stat().st_size}))
+                  "json": 0, "companion": out.stat().st_size}))
 """
 
 
@@ -76,36 +110,109 @@ def write_rows(path: Path, n: int, seed: int = 7) -> None:
                                      "ground_truth": truth + "."}) + "\n")
 
 
-def measure(n: int, workdir: Path) -> dict[str, float]:
-    data = workdir / f"rows{n}.jsonl"
-    if not data.exists():
-        write_rows(data, n)
-    out = workdir / f"rows{n}.rows.jsonl.gz"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(data), str(out)], env=env,
-                          capture_output=True, text=True, cwd=workdir)
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "LLMGATE_"))}
+    env["PYTHONPATH"] = str(REPO)
+    env.pop("CI", None)
+    return env
+
+
+def _child(args: list[str], cwd: Path) -> tuple[float, float, int, subprocess.CompletedProcess[str]]:
+    """(wall s, CPU s, peak RSS bytes, process) of one child."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, *args], cwd=cwd, env=_env(), capture_output=True,
+                          text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    peak = max((int(line.split()[1]) * 1024 for line in proc.stderr.splitlines()
+                if line.startswith("PEAK_RSS_KB")), default=after.ru_maxrss * 1024)
+    return wall, cpu, peak, proc
+
+
+def project(root: Path, n: int) -> None:
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    (root / "suites").mkdir(exist_ok=True)
+    (root / "pytest.ini").write_text(INI)
+    (root / "suites/stream.yaml").write_text(SUITE)
+    write_rows(root / "data/rows.jsonl", n)
+
+
+def gate(root: Path, n: int, stream: str) -> dict[str, Any]:
+    name = f"{stream}.json"
+    wall, cpu, peak, proc = _child(
+        ["-c", PYTEST, "suites/", "--llm-gate", "-q", "-p", "no:xdist",
+         "--llm-gate-stream-rows", stream, "--llm-gate-json", name], root)
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"gate failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    data = json.loads((root / name).read_text())
+    companion = root / f"{stream}.rows.jsonl.gz"
+    return {"rows": n, "wall": wall, "cpu": cpu, "peak_kb": peak / 1024,
+            "item": data["items"][0]["duration_s"], "verdict": data["verdict"],
+            "json": (root / name).stat().st_size,
+            "companion": companion.stat().st_size if "rows_file" in data else 0,
+            "aggregates": data["items"][0]["aggregates"]}
+
+
+def engine(root: Path, n: int) -> dict[str, Any]:
+    *_, proc = _child(["-c", ENGINE, str(root / "data/rows.jsonl"),
+                       str(root / "engine.rows.jsonl.gz")], root)
     if proc.returncode != 0:
-        raise SystemExit(f"streamed run failed:\n{proc.stderr[-3000:]}")
-    result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+        raise SystemExit(f"engine run failed:\n{proc.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
 
 
-def report(n: int, r: dict[str, float]) -> str:
+def report(label: str, r: dict[str, Any], previous: dict[str, Any] | None) -> str:
+    n = r["rows"]
     peak = r["peak_kb"] * 1024
-    return (f"[stream] {n:>9,} rows x F1+BLEU+ROUGE-L: {r['wall'] / n * 1000:.3f} ms/row wall, "
-            f"{r['cpu'] / n * 1000:.3f} ms/row CPU ({r['wall']:.1f} s), peak RSS "
-            f"{peak / 2**20:,.0f} MiB ({'under' if peak < 2**30 else 'OVER'} 1 GiB), "
-            f"rows file {r['bytes'] / 2**20:,.1f} MiB gz")
+    growth = ""
+    if previous is not None:
+        growth = f", per-row time x{(r['item'] / n) / (previous['item'] / previous['rows']):.2f}"
+    return (f"[{label}] {n:>9,} rows x F1+BLEU+ROUGE-L: {r['item'] / n * 1000:.3f} ms/row in "
+            f"the item ({r['item']:.1f} s){growth}; process {r['wall']:.1f} s wall, "
+            f"{r['cpu'] / n * 1000:.3f} ms/row CPU; peak RSS {peak / 2**20:,.0f} MiB "
+            f"({'under' if peak < 2**30 else 'OVER'} 1 GiB); results JSON "
+            f"{r['json'] / 2**20:,.2f} MiB, rows file {r['companion'] / 2**20:,.1f} MiB")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, action="append",
-                        help="sizes to run (default: 100000 and 1000000)")
+                        help="sizes to run (default: 1000, 10000, 100000)")
+    parser.add_argument("--million", action="store_true", help="also 1,000,000 rows")
+    parser.add_argument("--memory", action="store_true",
+                        help="also run the in-memory path (--llm-gate-stream-rows off)")
+    parser.add_argument("--engine", action="store_true",
+                        help="the engine alone (runner + rows file + columns), no pytest")
     args = parser.parse_args()
+    sizes = args.rows or [1000, 10_000, 100_000]
+    if args.million:
+        sizes.append(1_000_000)
+    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    print(f"machine: {os.cpu_count()} CPUs; uptime: {load}", flush=True)
+    previous: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="llmgate-stream-") as tmp:
-        for n in args.rows or [100_000, 1_000_000]:
-            print(report(n, measure(n, Path(tmp))), flush=True)
+        for n in sizes:
+            root = Path(tmp) / f"rows{n}"
+            project(root, n)
+            results = {"engine": engine(root, n)} if args.engine else {
+                "stream": gate(root, n, "1")}
+            if args.memory:
+                results["memory"] = gate(root, n, "off")
+            for label, r in results.items():
+                print(report(label, r, previous.get(label)), flush=True)
+                previous[label] = r
+            if "memory" in results and "stream" in results:
+                a, b = (
+                    {k: v for k, v in results[x]["aggregates"].items() if k != "latency_ms"}
+                    for x in ("memory", "stream")
+                )
+                print(f"  streamed aggregates == in-memory aggregates (timings aside): {a == b}",
+                      flush=True)
+            load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+            print(f"  uptime: {load}", flush=True)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,9 @@ class Evaluation:
             raise AssertionError(self.report())
 
 
-def _rows(data: str | Path | Sequence[Mapping[str, Any]]) -> tuple[tuple[Row, ...], str, str, int]:
+def _rows(
+    data: str | Path | Sequence[Mapping[str, Any]],
+) -> tuple[Sequence[Row], str, str, int]:
     if isinstance(data, (str, Path)):
         path = Path(data)
         dataset: Dataset = load_dataset(DatasetSpec(name=path.stem, path=path))

@@ -413,7 +413,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         status: int = args.func(args)
-    except (CommandError, GateError) as exc:
+    except (CommandError, GateError, ResultsFormatError) as exc:
+        # ResultsFormatError here: a streamed rows file that fails while its rows are read
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return USAGE
     except OSError as exc:

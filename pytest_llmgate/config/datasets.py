@@ -55,7 +55,7 @@ class Dataset:
     """Loaded rows plus the content hash that tells a baseline whether data changed."""
 
     spec: DatasetSpec
-    rows: tuple[Row, ...]
+    rows: Sequence[Row]  # a tuple, or rows read on demand (`lazydataset`) for a big JSONL file
     sha256: str
     total_rows: int
     columns: tuple[str, ...] = field(default=())
@@ -206,6 +206,8 @@ def _select(spec: DatasetSpec, rows: list[Row]) -> list[Row]:
 def load_dataset(spec: DatasetSpec) -> Dataset:
     """Read, validate and select rows; errors are one line with file and line number."""
     fmt = _format_of(spec)
+    if fmt == "jsonl" and _size(spec.path) >= _lazy_bytes():
+        return _load_lazily(spec)
     if fmt == "parquet":
         check_regular_file(spec.path)
         try:
@@ -256,3 +258,32 @@ def load_dataset(spec: DatasetSpec) -> Dataset:
         total_rows=len(rows),
         columns=tuple(columns),
     )
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # the eager path reports why it cannot read the file
+
+
+def _lazy_bytes() -> int:
+    from pytest_llmgate.config.lazydataset import LAZY_BYTES
+
+    return LAZY_BYTES
+
+
+def _load_lazily(spec: DatasetSpec) -> Dataset:
+    """A big JSONL dataset validated in one pass and parsed row by row when run
+    (`lazydataset`): the same checks, errors, hash and columns as the eager path."""
+    from pytest_llmgate.config.lazydataset import scan_jsonl
+
+    rows, sha256, columns = scan_jsonl(spec)
+    selected: Sequence[Row] = rows
+    if spec.sample is not None and spec.sample < len(rows):  # as `_select`, reading the sample
+        chosen = sorted(random.Random(spec.seed).sample(range(len(rows)), spec.sample))
+        selected = tuple(rows[i] for i in chosen)
+    if spec.limit is not None:
+        selected = selected[: spec.limit]
+    return Dataset(spec=spec, rows=selected, sha256=sha256, total_rows=len(rows),
+                   columns=columns)

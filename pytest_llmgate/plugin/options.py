@@ -22,6 +22,9 @@ DEFAULT_DIR = ".llmgate"
 # seconds one subject or evaluator call may take when it sets no timeout: of its own; long enough
 # for a slow model with retries, short enough that a stuck call cannot hold a CI job for hours
 DEFAULT_TIMEOUT_S = 300.0
+# items with at least this many row runs stream them to the companion file (rowstream): the
+# 100k-row item held 549 MiB in memory; streamed results equal in-memory ones exactly
+DEFAULT_STREAM_ROWS = 10_000
 
 
 def _positive_int(text: str) -> int:
@@ -56,6 +59,20 @@ def _shard(text: str) -> str:
         raise argparse.ArgumentTypeError(f"expected I/N such as 1/4, got {text!r}")
     if not 1 <= int(index) <= int(count):
         raise argparse.ArgumentTypeError(f"shard index must be between 1 and N, got {text!r}")
+    return text
+
+
+def _stream_rows(text: str) -> str:
+    if text == "off":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a row count (1 streams every item) or off, got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive row count or off, got {text!r}")
     return text
 
 
@@ -185,6 +202,15 @@ def add_options(parser: pytest.Parser) -> None:
         help="run a deterministic slice I of N of the items (CI matrices).",
     )
     group.addoption(
+        "--llm-gate-stream-rows",
+        metavar="N",
+        type=_stream_rows,
+        default=None,
+        help=f"items with at least N rows (x repeats) stream their scored rows to "
+        f"<results>.rows.jsonl.gz instead of holding them in memory (default "
+        f"{DEFAULT_STREAM_ROWS}; off: never; ini llm_gate_stream_rows).",
+    )
+    group.addoption(
         "--llm-gate-redact-outputs",
         action="store_true",
         default=None,
@@ -219,6 +245,10 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("llm_gate_concurrency", "rows run at once per item", default="16")
     parser.addini(
         "llm_gate_timeout", "seconds per subject/evaluator call without its own timeout:",
+        default="",
+    )
+    parser.addini(
+        "llm_gate_stream_rows", "stream rows of items with at least this many (or off)",
         default="",
     )
     parser.addini("llm_gate_cache", "model call cache mode", default="rw")
@@ -294,6 +324,7 @@ class Settings:
     overwrite_results: bool = False
     collect_only: bool = False
     timeout_s: float = DEFAULT_TIMEOUT_S
+    stream_rows: int | None = DEFAULT_STREAM_ROWS  # None: never stream
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -342,6 +373,14 @@ class Settings:
                 timeout_s = float(_timeout(str(timeout_text)))
             except argparse.ArgumentTypeError as exc:
                 raise pytest.UsageError(f"ini llm_gate_timeout: {exc}") from None
+        stream_text = str(_opt(config, "llm_gate_stream_rows", "llm_gate_stream_rows") or "")
+        stream_rows: int | None = DEFAULT_STREAM_ROWS
+        if stream_text:
+            try:
+                stream_text = _stream_rows(stream_text.strip())
+            except argparse.ArgumentTypeError as exc:
+                raise pytest.UsageError(f"ini llm_gate_stream_rows: {exc}") from None
+            stream_rows = None if stream_text == "off" else int(stream_text)
         return cls(
             rootdir=root,
             thresholds_path=thresholds,
@@ -372,4 +411,5 @@ class Settings:
             overwrite_results=bool(_opt(config, "llm_gate_overwrite_results")),
             collect_only=bool(config.option.collectonly),
             timeout_s=timeout_s,
+            stream_rows=stream_rows,
         )

@@ -105,6 +105,8 @@ class GateSession:
         self.expected: list[str] = []  # the gate items this process (or its workers) must run
         # metrics the load-time policy check could not decide (None: it did not run here)
         self.policy_unchecked: dict[str, str] | None = None
+        self.rows_writer: Any = None  # rowstream.RowWriter of streamed items' rows
+        self.rows_file: Any = None  # storedrows.RowsFile the streamed items read from
 
     # ---- running items -------------------------------------------------------------------
     def policy_for(self, item: GateItem) -> Policy:
@@ -130,7 +132,7 @@ class GateSession:
         subject = suite.subject(item.subject_name)
         evaluators = suite.evaluators_for(item.subject_name)
         dataset = self.loader.dataset(suite.datasets[item.dataset_name])
-        rows = list(dataset.rows)
+        rows: Any = dataset.rows  # a big JSONL dataset is read row by row (lazydataset)
         if self.settings.limit is not None:
             rows = rows[: self.settings.limit]
         bounds = self.slices.get(item.nodeid)
@@ -182,15 +184,20 @@ class GateSession:
             from pytest_llmgate.engine.runtime import prepare
 
             prepare(self.settings)
+        policy = self.policy_for(item)
+        streamed = suite.load is None and self._streams(
+            len(rows) * max(1, int(options.repeats or 1)), evaluators, policy
+        )
         if suite.load is not None:  # a load suite: rows are requests (pytest_llmgate.load)
             from pytest_llmgate.load import run_load
 
             row_results = run_load(suite.load, rows, subject, item.variant)
+        elif streamed:
+            row_results = self._run_streamed(item, rows, subject, evaluators, options)
         else:
             row_results = run_rows_sync(
                 rows, subject, item.variant, evaluators, options, on_row=self._progress(item, rows)
             )
-        policy = self.policy_for(item)
         baseline_item = None if self.baseline is None else self.baseline.item(item.nodeid)
 
         def decide(results: list[Any]) -> Any:
@@ -210,7 +217,7 @@ class GateSession:
             )
 
         decision = decide(row_results)
-        if suite.load is None:  # re-sampling rows of a load run would change its schedule
+        if suite.load is None and not streamed:  # a load run's schedule; streamed: no reruns
             row_results, decision = adaptive_rerun(
                 rows,
                 row_results,
@@ -221,17 +228,92 @@ class GateSession:
                     rows, subject, item.variant, evaluators, options, jobs=jobs
                 ),
             )
-        if self.settings.redact_outputs:
+        if self.settings.redact_outputs and not streamed:  # streamed rows: masked as written
             from pytest_llmgate.reporting.redact import redact_rows
 
             row_results = redact_rows(row_results)
         return ItemResult(
-            rows=tuple(row_results),
+            rows=row_results if streamed else tuple(row_results),
             duration_s=time.perf_counter() - started,
             part=self._part(item.nodeid),
             **decision.fields(),
             **base,
         )
+
+    def _streams(self, jobs: int, evaluators: list[Any], policy: Policy) -> bool:
+        """Whether an item's rows stream to the companion file instead of memory: at least
+        `--llm-gate-stream-rows` row runs, in a process that writes the results itself (xdist
+        workers ship their rows to the controller), and nothing that needs every row object
+        while the item runs (evaluators that score the whole item, adaptive re-runs)."""
+        limit = self.settings.stream_rows
+        if limit is None or jobs < limit or self.is_worker or self.settings.dry_run:
+            return False
+        if any(callable(getattr(e.fn, "aggregate", None)) for e in evaluators):
+            return False
+        return not any(
+            r.on_inconclusive == "rerun" for rules in policy.rules.values() for r in rules
+        )
+
+    def _run_streamed(
+        self, item: GateItem, rows: Any, subject: Any, evaluators: list[Any], options: Any
+    ) -> Any:
+        """Run an item's rows straight into the companion file; memory keeps only the columns
+        the verdict needs (`storedrows.RowColumns`). The rows are masked as they are written
+        when outputs are redacted (the scores were taken on the real text)."""
+        from pytest_llmgate.pipeline.runner import run_rows_sync
+        from pytest_llmgate.results.storedrows import RowColumns, StoredRows
+
+        writer = self._row_writer()
+        assert self.rows_file is not None
+        offset = writer.start_item()
+        columns = RowColumns()
+        progress = self._progress(item, rows)
+        redact: Any = None
+        if self.settings.redact_outputs:
+            from pytest_llmgate.reporting.redact import redact_rows
+
+            redact = redact_rows
+
+        def on_row(result: Any) -> None:
+            if progress is not None:
+                progress(result)
+            if redact is not None:
+                result = redact([result])[0]
+            writer.write(item.nodeid, result)
+            columns.add(result)
+
+        try:
+            run_rows_sync(rows, subject, item.variant, evaluators, options, on_row=on_row,
+                          keep=False)
+        finally:
+            writer.end_item()
+        columns.seal()
+        return StoredRows(self.rows_file, item.nodeid, offset, columns.rows, columns)
+
+    def _row_writer(self) -> Any:
+        """The run's companion file, opened by its first streamed item."""
+        if self.rows_writer is None:
+            from pytest_llmgate.results.rowstream import RowWriter, companion_path
+            from pytest_llmgate.results.storedrows import RowsFile
+
+            self.rows_writer = RowWriter(companion_path(self.settings.json_path))
+            self.rows_file = RowsFile(self.rows_writer.partial)
+        return self.rows_writer
+
+    def _publish_rows(self, target: Path) -> None:
+        """Seal the companion file (its trailer) under the name that goes with `target`."""
+        from pytest_llmgate.results.rowstream import companion_path
+
+        writer = self.rows_writer
+        if writer is None or self.rows_file is None:
+            # a previous run's rows file would sit beside results that do not name it
+            for stale in (companion_path(target), companion_path(target, compress=False)):
+                stale.unlink(missing_ok=True)
+            return
+        writer.path = companion_path(target)
+        writer.close()
+        self.rows_file.path = writer.path
+        self.rows_file.rows = writer.rows
 
     def family(self) -> int:
         """Items of this run compared with the baseline (the multiplicity across items)."""
@@ -537,7 +619,9 @@ class GateSession:
         )
         warnings = list(self.warnings) + stopped
         if self.thresholds is not None and items:
-            produced = {m for item in items for row in item.rows for m in row.metrics}
+            from pytest_llmgate.verdict.gate import metric_names
+
+            produced = {m for item in items for m in metric_names(item.rows)}
             # item-level metrics (an evaluation flow's log_metric values) live in the aggregates
             produced |= {
                 m for item in items for m, agg in item.aggregates.items() if "value" in agg
@@ -607,6 +691,8 @@ class GateSession:
             )
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         finally:
+            if self.rows_writer is not None:  # not published: the run could not finish
+                self.rows_writer.abandon()
             if "pytest_llmgate.engine.runtime" in sys.modules:
                 from pytest_llmgate.engine.runtime import finish
 
@@ -664,13 +750,18 @@ class GateSession:
         from pytest_llmgate.results.model import atomic_write_text, results_text
 
         settings = self.settings
-        text = results_text(run)  # serialised once, written to both paths
         target = self.results_target(run)
+        self._publish_rows(target)  # streamed rows first: the JSON points into that file
+        text = results_text(run)  # serialised once, written to both paths
         self.written_json = target
         atomic_write_text(target, text)
         if settings.save_path is not None:
             problem = run.not_a_real_run()
-            if problem is None:
+            if problem is None and self.rows_file is not None:
+                from pytest_llmgate.results.model import write_results
+
+                write_results(run, settings.save_path)  # with a copy of the rows file
+            elif problem is None:
                 atomic_write_text(settings.save_path, text)
             else:
                 self.summary_lines.append(f"--llm-gate-save: not saved: {problem}")

@@ -6,9 +6,10 @@ mean. Pure functions of results objects.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from pytest_llmgate.results.model import Check, ItemResult, RowResult, RunResult
@@ -29,6 +30,7 @@ __all__ = [
     "row_bounds",
     "row_failures",
     "short_name",
+    "worst_of",
     "worst_rows",
 ]
 
@@ -144,17 +146,42 @@ def row_failures(item: ItemResult) -> Callable[[RowResult], list[str]]:
 def worst_rows(item: ItemResult, limit: int = 3) -> list[tuple[RowResult, str, float | None]]:
     """Errored rows first, then the rows furthest past the first failing check's bound:
     (row, metric, value)."""
-    out: list[tuple[RowResult, str, float | None]] = [(r, "", None) for r in item.rows if r.errors]
     failing = [c for c in item.checks if c.verdict in ("fail", "error", "warn")
                and c.kind in ("threshold", "regression") and c.metric not in ("dataset",)]
-    if failing and len(out) < limit:
-        check = failing[0]
-        metric = check.metric
-        low_is_bad = check.min is not None or check.max is None
-        scored = [r for r in item.rows if not r.errors and metric in r.metrics]
-        scored.sort(key=lambda r: r.metrics[metric], reverse=not low_is_bad)
+    check = failing[0] if failing else None
+    metric = check.metric if check is not None else None
+    low_is_bad = check is not None and (check.min is not None or check.max is None)
+    errored, scored = worst_of(item.rows, limit, metric, low_is_bad)
+    out: list[tuple[RowResult, str, float | None]] = [(r, "", None) for r in errored]
+    if metric is not None:
         out.extend((r, metric, r.metrics[metric]) for r in scored[: limit - len(out)])
     return out[:limit]
+
+
+def worst_of(
+    rows: Sequence[RowResult], limit: int, metric: str | None, low_is_bad: bool
+) -> tuple[list[RowResult], list[RowResult]]:
+    """In one pass and holding `2 * limit` rows at most: the first `limit` errored rows, and the
+    `limit` scored rows (no errors, `metric` present) worst on `metric`, worst first, ties in
+    row order (what a stable sort of every row would put first). Rows may be a million
+    streamed from the companion file."""
+    errored: list[RowResult] = []
+
+    def scored() -> Iterator[RowResult]:
+        for row in rows:
+            if row.errors:
+                if len(errored) < limit:
+                    errored.append(row)
+            elif metric is not None and metric in row.metrics:
+                yield row
+
+    if metric is None:
+        for _ in scored():
+            pass
+        return errored, []
+    pick = heapq.nsmallest if low_is_bad else heapq.nlargest
+    key: str = metric
+    return errored, pick(limit, scored(), key=lambda r: r.metrics[key])
 
 
 def truncate(text: str, limit: int) -> str:

@@ -19,6 +19,7 @@ from pytest_llmgate.reporting._common import (
     printable,
     rounded,
     short_name,
+    worst_of,
 )
 from pytest_llmgate.reporting.transcript import went_wrong
 from pytest_llmgate.results.model import Check, ItemResult, RowResult, RunResult
@@ -84,20 +85,16 @@ _NO_ITEM = ItemResult(nodeid="", suite="", subject="", variant="", dataset="", v
 
 
 def _worst_rows(item: ItemResult, limit: int = 5) -> list[RowResult]:
-    errored = [r for r in item.rows if r.errors]
     failing = [
         c
         for c in item.checks
         if c.verdict in ("fail", "error", "inconclusive") and c.kind in ("threshold", "regression")
         and c.metric not in ("dataset", "error_rate", "aggregation")
     ]
-    ranked: list[RowResult] = list(errored)
-    if failing:
-        metric = failing[0].metric
-        lower_bad = failing[0].min is not None or failing[0].max is None
-        scored = [r for r in item.rows if metric in r.metrics and not r.errors]
-        scored.sort(key=lambda r: r.metrics[metric], reverse=not lower_bad)
-        ranked.extend(scored)
+    metric = failing[0].metric if failing else None
+    lower_bad = bool(failing) and (failing[0].min is not None or failing[0].max is None)
+    errored, scored = worst_of(item.rows, limit, metric, lower_bad)
+    ranked: list[RowResult] = [*errored, *scored]
     return ranked[:limit]
 
 

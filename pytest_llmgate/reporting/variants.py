@@ -18,7 +18,7 @@ from itertools import combinations
 
 from pytest_llmgate.config.thresholds import HIGHER_IS_BETTER, direction_of
 from pytest_llmgate.results.model import ItemResult, RowResult, RunResult
-from pytest_llmgate.verdict.stats import mcnemar_p, mean_interval, sign_flip_p
+from pytest_llmgate.stats import mcnemar_p, mean_interval, sign_flip_p
 
 __all__ = [
     "ALPHA",

@@ -13,7 +13,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ __all__ = [
 
 FORMAT = "pytest-llmgate/results"
 VERSION = 1
+ROWS_FORMAT = "pytest-llmgate/rows"  # rowstream.FORMAT (that module imports this one)
 
 PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
 
@@ -174,6 +175,23 @@ class Check:
         return cls(**values)
 
 
+def _rows_dict(rows: Sequence[RowResult]) -> dict[str, Any]:
+    """Rows inline, or (streamed rows) the item's pointer into the run's companion file."""
+    stored = getattr(rows, "stored", None)
+    if callable(stored):
+        return {"rows": [], "rows_stored": stored()}
+    return {"rows": [r.to_dict() for r in rows]}
+
+
+def stored_file(run: RunResult) -> Any:
+    """The companion file (`storedrows.RowsFile`) the run's streamed items point into, or None."""
+    for item in run.items:
+        where = getattr(item.rows, "where", None)
+        if where is not None:
+            return where
+    return None
+
+
 @dataclass(frozen=True)
 class ItemResult:
     """One pytest item: (suite, subject, variant, dataset), its rows, aggregates and verdict."""
@@ -190,7 +208,8 @@ class ItemResult:
     dataset_rows: int = 0
     subject_spec: Mapping[str, Any] = field(default_factory=dict)
     evaluators: tuple[Mapping[str, Any], ...] = ()
-    rows: tuple[RowResult, ...] = ()
+    # a tuple, or `storedrows.StoredRows` when the rows stream to the companion file
+    rows: Sequence[RowResult] = ()
     aggregates: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     checks: tuple[Check, ...] = ()
     usage: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
@@ -203,6 +222,9 @@ class ItemResult:
 
     @property
     def error_count(self) -> int:
+        columns = getattr(self.rows, "columns", None)  # rows kept in the companion file
+        if columns is not None:
+            return int(columns.errored)
         return sum(1 for r in self.rows if r.errors)
 
     @property
@@ -231,7 +253,7 @@ class ItemResult:
             },
             "checks": [c.to_dict() for c in self.checks],
             "usage": self.usage,
-            "rows": [r.to_dict() for r in self.rows],
+            **_rows_dict(self.rows),
             **({"part": dict(self.part)} if self.part else {}),
             **({"policy": dict(self.policy)} if self.policy is not None else {}),
         }
@@ -252,7 +274,7 @@ class ItemResult:
             dataset_rows=int(d.get("dataset_rows", 0)),
             subject_spec=d.get("subject_spec", {}),
             evaluators=tuple(d.get("evaluators", ())),
-            rows=tuple(RowResult.from_dict(r) for r in d.get("rows", ())),
+            rows=tuple(RowResult.from_dict(r) for r in d.get("rows", ()) or ()),
             aggregates={
                 m: {k: float(v) for k, v in a.items() if v is not None}
                 for m, a in d.get("aggregates", {}).items()
@@ -273,6 +295,8 @@ class RunResult:
     meta: Mapping[str, Any] = field(default_factory=dict)
     incomplete: bool = False
     warnings: tuple[str, ...] = ()
+    # why a loaded run is incomplete when its file does not say so (its rows file is cut short)
+    incomplete_reason: str = field(default="", compare=False)
 
     @property
     def verdict(self) -> str:
@@ -293,6 +317,8 @@ class RunResult:
         real run's results), or None when it may."""
         if self.kind != "run":
             return f"it is a {self.kind} (no rows were run)"
+        if self.incomplete and self.incomplete_reason:
+            return f"it comes from an incomplete run: {self.incomplete_reason}"
         if self.incomplete:
             return (
                 "it comes from an incomplete run "
@@ -327,6 +353,7 @@ class RunResult:
             "counts": counts,
             "run": dict(self.meta),
             "warnings": list(self.warnings),
+            **_rows_file_dict(self),
             "items": [i.to_dict() for i in self.items],
         }
 
@@ -350,6 +377,17 @@ class RunResult:
             incomplete=bool(d.get("incomplete", False)),
             warnings=tuple(d.get("warnings", ())),
         )
+
+
+def _rows_file_dict(run: RunResult) -> dict[str, Any]:
+    where = stored_file(run)
+    if where is None:
+        return {}
+    if any(getattr(i.rows, "where", where) is not where for i in run.items):
+        # one results file names one rows file: `write_results` gathers the rows there first
+        raise ValueError("the run's streamed rows are in several rows files: write it with "
+                         "write_results")
+    return {"rows_file": {"name": where.path.name, "format": ROWS_FORMAT, "rows": where.rows}}
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -397,7 +435,13 @@ def results_text(run: RunResult) -> str:
 
 
 def write_results(run: RunResult, path: Path) -> None:
-    """Write the results JSON atomically (gzip when the name ends in .gz)."""
+    """Write the results JSON atomically (gzip when the name ends in .gz); streamed rows go to
+    its companion file first (`storedrows.store_run`), so the JSON never points at a file that
+    is not there."""
+    if stored_file(run) is not None:
+        from pytest_llmgate.results.storedrows import store_run
+
+        run = store_run(run, path)
     atomic_write_text(path, results_text(run))
 
 
@@ -414,4 +458,9 @@ def load_results(path: Path | str) -> RunResult:
         data = json.loads(raw)
     except ValueError as exc:
         raise ResultsFormatError(f"{path}: not valid JSON: {exc}") from None
-    return RunResult.from_dict(data, source=str(path))
+    run = RunResult.from_dict(data, source=str(path))
+    if isinstance(data, dict) and data.get("rows_file") is not None:
+        from pytest_llmgate.results.storedrows import attach_rows
+
+        run = attach_rows(run, data, path)
+    return run

@@ -42,13 +42,8 @@ from pytest_llmgate.results.model import (
     RunResult,
     load_results,
 )
-from pytest_llmgate.verdict.stats import (
-    AGGREGATE_PATTERN,
-    aggregate,
-    mcnemar_p,
-    paired_mde,
-    sign_flip_p,
-)
+from pytest_llmgate.results.storedrows import pair_aligned
+from pytest_llmgate.stats import AGGREGATE_PATTERN, aggregate, mcnemar_p, paired_mde, sign_flip_p
 
 __all__ = [
     "BETTER",
@@ -130,8 +125,8 @@ def _row_key(row: RowResult) -> tuple[str, int]:
 
 @dataclass(frozen=True)
 class _Pairing:
-    current: tuple[RowResult, ...]
-    baseline: tuple[RowResult, ...]
+    current: Sequence[RowResult]
+    baseline: Sequence[RowResult]
     like_for_like: bool
     note: str = ""
 
@@ -143,30 +138,37 @@ def _pair_rows(
     baseline_sha: str,
 ) -> _Pairing:
     """The rows both runs share, unchanged; and why the comparison is not like for like."""
-    base_by_key = {_row_key(r): r for r in baseline}
-    cur_keys = {_row_key(r) for r in current}
-    shared = [r for r in current if _row_key(r) in base_by_key]
-    same = [r for r in shared if dict(r.data) == dict(base_by_key[_row_key(r)].data)]
-    changed_data = len(shared) - len(same)
+    aligned = pair_aligned(current, baseline)  # streamed rows, same rows in the same order
+    pairing_cur: Sequence[RowResult]
+    pairing_base: Sequence[RowResult]
+    if aligned is not None:
+        pairing_cur, pairing_base, changed_data = aligned
+        added = removed = 0
+    else:
+        base_by_key = {_row_key(r): r for r in baseline}
+        cur_keys = {_row_key(r) for r in current}
+        shared = [r for r in current if _row_key(r) in base_by_key]
+        same = [r for r in shared if dict(r.data) == dict(base_by_key[_row_key(r)].data)]
+        changed_data = len(shared) - len(same)
+        added = len(cur_keys - base_by_key.keys())
+        removed = len(base_by_key.keys() - cur_keys)
+        keep = {_row_key(r) for r in same}
+        pairing_cur = tuple(same)
+        pairing_base = tuple(r for r in baseline if _row_key(r) in keep)
     reasons: list[str] = []
     if current_sha and baseline_sha and current_sha != baseline_sha:
         reasons.append(f"dataset changed (sha256 {baseline_sha[:12]} -> {current_sha[:12]})")
-    added = len(cur_keys - base_by_key.keys())
-    removed = len(base_by_key.keys() - cur_keys)
     if added:
         reasons.append(f"{added} row(s) not in the baseline")
     if removed:
         reasons.append(f"{removed} baseline row(s) not in this run")
     if changed_data:
         reasons.append(f"{changed_data} row(s) with changed data")
-    keep = {_row_key(r) for r in same}
-    pairing_cur = tuple(same)
-    pairing_base = tuple(r for r in baseline if _row_key(r) in keep)
     if not reasons:
         return _Pairing(pairing_cur, pairing_base, True)
-    if same:
+    if pairing_cur:
         note = (
-            f"{NOT_LIKE_FOR_LIKE}: {'; '.join(reasons)}; compared on the {len(same)} of "
+            f"{NOT_LIKE_FOR_LIKE}: {'; '.join(reasons)}; compared on the {len(pairing_cur)} of "
             f"{len(current)} row(s) unchanged in both runs"
         )
     else:
@@ -692,7 +694,9 @@ def _item_diff(
         pairing = _pair_rows(
             current.rows, baseline.rows, current.dataset_sha256, baseline.dataset_sha256
         )
-        cur_rows, base_rows, like = pairing.current, pairing.baseline, pairing.like_for_like
+        cur_rows: Sequence[RowResult] = pairing.current
+        base_rows: Sequence[RowResult] = pairing.baseline
+        like = pairing.like_for_like
         notes: tuple[str, ...] = (pairing.note,) if pairing.note else ()
     else:
         cur_rows, base_rows = current.rows, ()

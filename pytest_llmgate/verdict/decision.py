@@ -33,9 +33,10 @@ from pytest_llmgate.results.model import (
     RowResult,
     RunResult,
 )
-from pytest_llmgate.results.usage import usage_totals
+from pytest_llmgate.results.storedrows import columns_of
+from pytest_llmgate.results.usage import USAGE_METRICS, usage_totals
+from pytest_llmgate.stats import seed_for
 from pytest_llmgate.verdict.policy_data import policy_from_dict, policy_to_dict
-from pytest_llmgate.verdict.stats import seed_for
 
 __all__ = [
     "FAILING",
@@ -75,6 +76,10 @@ class ItemDecision:
 
 def usage_of(rows: Sequence[RowResult]) -> dict[str, dict[str, float]]:
     """Token and cost totals of the subject's and the judges' model calls."""
+    columns = columns_of(rows)  # streamed rows: the same sums from their columns
+    if columns is not None:
+        names = [metric for role in USAGE_METRICS.values() for metric in role.values()]
+        return usage_totals([{name: columns.total(name) for name in names}])
     return usage_totals(r.metrics for r in rows)
 
 

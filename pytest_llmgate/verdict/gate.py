@@ -12,7 +12,8 @@ from typing import Any
 
 from pytest_llmgate.config.thresholds import Policy, Rule
 from pytest_llmgate.results.model import ERROR, FAILED, PASSED, Check, RowResult, bound_text
-from pytest_llmgate.verdict.stats import (
+from pytest_llmgate.results.storedrows import columns_of
+from pytest_llmgate.stats import (
     aggregate,
     interval,
     mean_interval,
@@ -40,9 +41,7 @@ def aggregates_for(rows: Sequence[RowResult]) -> dict[str, dict[str, float]]:
     `ci_low`/`ci_high` are the 95% interval of the mean over golden rows (repeats averaged
     within a row first), so every metric in the results carries its uncertainty.
     """
-    names: dict[str, None] = {}
-    for row in rows:
-        names.update(dict.fromkeys(row.metrics))
+    names = dict.fromkeys(metric_names(rows))
     out: dict[str, dict[str, float]] = {}
     for name in names:
         groups = present_groups(rows, name)
@@ -64,8 +63,29 @@ class Verdict:
     notes: tuple[str, ...] = ()
 
 
+def metric_names(rows: Sequence[RowResult]) -> list[str]:
+    """Every metric any row produced, in first-seen order."""
+    columns = columns_of(rows)  # streamed rows: their columns, not the file
+    if columns is not None:
+        return columns.metric_names()
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row.metrics))
+    return list(names)
+
+
+def errored_rows(rows: Sequence[RowResult]) -> int:
+    columns = columns_of(rows)
+    if columns is not None:
+        return columns.errored
+    return sum(1 for r in rows if r.errors)
+
+
 def row_groups(rows: Sequence[RowResult], metric: str) -> list[list[float | None]]:
     """Values of `metric` per golden row (one entry per repeat; None where the repeat errored)."""
+    columns = columns_of(rows)
+    if columns is not None:
+        return columns.row_groups(metric)
     groups: dict[str, list[float | None]] = {}
     for row in rows:
         groups.setdefault(row.id, []).append(row.metrics.get(metric))
@@ -189,7 +209,7 @@ def _rule_check(
         source=rule.source,
     )
     if rule.metric not in produced:
-        if any(r.errors for r in rows):
+        if errored_rows(rows):
             return Check(
                 value=None,
                 verdict="error",
@@ -297,11 +317,9 @@ def judge(
     An `inconclusive` check (an interval rule whose interval straddles the bound) fails the item:
     a gate that cannot tell does not pass. `on_inconclusive: warn` makes it a warning instead.
     """
-    produced: set[str] = set()
-    for row in rows:
-        produced.update(row.metrics)
+    produced = set(metric_names(rows))
     checks: list[Check] = []
-    errors = sum(1 for r in rows if r.errors)
+    errors = errored_rows(rows)
     rate = errors / len(rows) if rows else 0.0
     if errors:
         breached = rate > policy.max_error_rate + 1e-12

@@ -84,7 +84,7 @@ def _per_row(rows: Sequence[RowResult], metric: str) -> dict[str, float]:
 
 def _mde(per_run: Sequence[Mapping[str, float]]) -> float | None:
     """Mean paired MDE over consecutive pairs of runs (None without two runs sharing rows)."""
-    from pytest_llmgate.verdict.stats import paired_mde
+    from pytest_llmgate.stats import paired_mde
 
     found = []
     for before, after in itertools.pairwise(per_run):

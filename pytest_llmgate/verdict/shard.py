@@ -135,6 +135,8 @@ def _content(item: ItemResult) -> str:
     """An item without its timings: the same item run twice differs only in those."""
     data = item.to_dict()
     data.pop("duration_s", None)
+    if data.pop("rows_stored", None) is not None:  # streamed rows: what they are, not where
+        data["rows"] = [r.to_dict() for r in item.rows]
     for row in data["rows"]:
         row.pop("latency_ms", None)
         row.get("metrics", {}).pop("latency_ms", None)

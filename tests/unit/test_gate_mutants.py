@@ -116,7 +116,7 @@ def test_error_budget_is_strict_at_the_edge(tmp_path: Path) -> None:
 
 
 def test_sum_and_count_have_no_interval() -> None:
-    from pytest_llmgate.verdict.stats import interval
+    from pytest_llmgate.stats import interval
 
     assert interval([[1.0], [2.0], [4.0]], "sum") is None
     assert interval([[1.0], [2.0], [4.0]], "count") is None

@@ -8,8 +8,8 @@ import pytest
 
 from pytest_llmgate.cli.noise import render_noise
 from pytest_llmgate.results.model import ItemResult, RowResult, RunResult
+from pytest_llmgate.stats import paired_mde
 from pytest_llmgate.verdict.noise import noise_floor
-from pytest_llmgate.verdict.stats import paired_mde
 
 
 def _run(scores: list[float]) -> RunResult:

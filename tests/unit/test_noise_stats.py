@@ -12,8 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_llmgate.verdict.compare import paired_p_value
-from pytest_llmgate.verdict.stats import (
+from pytest_llmgate.stats import (
     bootstrap_interval,
     interval,
     mcnemar_p,
@@ -22,6 +21,7 @@ from pytest_llmgate.verdict.stats import (
     t_quantile,
     wilson_interval,
 )
+from pytest_llmgate.verdict.compare import paired_p_value
 
 SIMULATIONS = 400
 pytestmark = pytest.mark.slow

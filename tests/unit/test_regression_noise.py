@@ -11,8 +11,8 @@ from llmgate_runs import item
 
 from pytest_llmgate.config.thresholds import Policy, RegressionRule
 from pytest_llmgate.results.model import Check, RowResult
+from pytest_llmgate.stats import paired_mde, t_quantile
 from pytest_llmgate.verdict.compare import regression_checks
-from pytest_llmgate.verdict.stats import paired_mde, t_quantile
 
 SHA = "a" * 64
 

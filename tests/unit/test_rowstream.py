@@ -16,7 +16,9 @@ from pytest_llmgate.config.datasets import DatasetSpec, load_dataset
 from pytest_llmgate.config.thresholds import Policy, Rule
 from pytest_llmgate.engine.loop import close_loop
 from pytest_llmgate.evaluators.registry import resolve_evaluator
-from pytest_llmgate.pipeline.rowstream import (
+from pytest_llmgate.pipeline.runner import RunOptions, run_rows_sync
+from pytest_llmgate.results.model import RowResult
+from pytest_llmgate.results.rowstream import (
     IncompleteRowsError,
     MetricAccumulator,
     RowWriter,
@@ -24,8 +26,6 @@ from pytest_llmgate.pipeline.rowstream import (
     iter_rows,
     read_item_rows,
 )
-from pytest_llmgate.pipeline.runner import RunOptions, run_rows_sync
-from pytest_llmgate.results.model import RowResult
 from pytest_llmgate.subjects.base import SubjectSpec
 from pytest_llmgate.subjects.python import RecordedSubject
 from pytest_llmgate.verdict.gate import aggregates_for, judge, present_groups
@@ -219,7 +219,7 @@ def test_runner_streams_rows_in_job_order_without_keeping_them(tmp_path: Path) -
 
 
 def test_jsonl_rows_read_on_demand_equal_the_loaded_dataset(tmp_path: Path) -> None:
-    from pytest_llmgate.pipeline.rowstream import JsonlRows
+    from pytest_llmgate.results.rowstream import JsonlRows
 
     path = REPO / "golden_datasets/support_qa.jsonl"
     loaded = load_dataset(DatasetSpec(name="qa", path=path)).rows

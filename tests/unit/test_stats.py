@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_llmgate.verdict.stats import aggregate, is_aggregate, pass_rate, percentile, summarize
+from pytest_llmgate.stats import aggregate, is_aggregate, pass_rate, percentile, summarize
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
 values = st.lists(finite, min_size=1, max_size=200)

@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 
 from pytest_llmgate.config.thresholds import Policy, load_thresholds
 from pytest_llmgate.results.model import RowResult
-from pytest_llmgate.verdict.gate import judge
-from pytest_llmgate.verdict.stats import (
+from pytest_llmgate.stats import (
     betainc,
     bootstrap_interval,
     interval,
@@ -23,6 +22,7 @@ from pytest_llmgate.verdict.stats import (
     t_quantile,
     wilson_interval,
 )
+from pytest_llmgate.verdict.gate import judge
 
 # ---- the t quantile ------------------------------------------------------------------------------
 # Reference values: mpmath at 40 digits (findroot on the regularized incomplete beta function).

@@ -29,7 +29,7 @@ from typing import IO, Any
 from pytest_llmgate.config.datasets import Row
 from pytest_llmgate.errors import GateError
 from pytest_llmgate.results.model import RowResult, jsonable
-from pytest_llmgate.verdict.stats import mean_interval, metric_range, summarize
+from pytest_llmgate.stats import mean_interval, metric_range, summarize
 
 __all__ = [
     "FORMAT",
@@ -44,6 +44,9 @@ __all__ = [
 
 FORMAT = "pytest-llmgate/rows"
 VERSION = 1
+# gzip level 1: a third of level 6's CPU per row (6.5 vs 18 us measured) for a file ~40% larger
+LEVEL = 1
+_BATCH_BYTES = 1 << 16
 _ABSENT = math.nan  # metric values are never NaN (a NaN score is an error row), so it marks "none"
 
 
@@ -76,27 +79,63 @@ class RowWriter:
         raw: IO[bytes] = open(self.partial, "wb")  # noqa: SIM115 (closed in close())
         self._raw = raw
         self._out: Any = (
-            gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0)
+            gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=LEVEL, mtime=0)
             if path.suffix == ".gz"
             else raw
         )
         self._buffer = self._out
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
         self.rows = 0
         self._write({"format": FORMAT, "version": VERSION, **dict(meta or {})})
 
     def _write(self, obj: Mapping[str, Any]) -> None:
+        if self._out is not self._raw and self._out.closed:  # a new gzip member
+            self._out = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=LEVEL, mtime=0)
+            self._buffer = self._out
         line = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=jsonable)
-        self._buffer.write(line.encode("utf-8") + b"\n")
+        self._pending.append(line.encode("utf-8"))
+        self._pending_bytes += len(line)
+        if self._pending_bytes >= _BATCH_BYTES:
+            self._drain()
+
+    def _drain(self) -> None:
+        """Hand the lines gathered so far to the file (one compressor call per ~64 KiB instead
+        of one per row)."""
+        if self._pending:
+            self._pending.append(b"")
+            self._buffer.write(b"\n".join(self._pending))
+            self._pending.clear()
+            self._pending_bytes = 0
 
     def write(self, nodeid: str, row: RowResult) -> None:
         self._write({"item": nodeid, **row.to_dict()})
         self.rows += 1
+
+    def start_item(self) -> int:
+        """Where the next item's rows start: a byte offset a reader can seek to.
+
+        A gzip file gets a new member per item (concatenated members are one valid gzip
+        stream), so one item's rows are read without decompressing the items before it."""
+        self.end_item()
+        return self._raw.tell()
+
+    def end_item(self) -> None:
+        """Make the rows written so far readable (the item's rows are read while the run goes
+        on: its verdict against a baseline, the reports)."""
+        if self._raw.closed:
+            return
+        self._drain()
+        if self._out is not self._raw:
+            self._out.close()  # ends the gzip member; the raw file stays open
+        self._raw.flush()
 
     def close(self) -> None:
         """Write the trailer and publish the file (atomic rename)."""
         if self._raw.closed:
             return
         self._write({"end": True, "rows": self.rows})
+        self._drain()
         self._buffer.flush()
         if self._out is not self._raw:
             self._out.close()
@@ -109,7 +148,9 @@ class RowWriter:
         """Stop writing without a trailer (an interrupted run): the `.partial` file stays."""
         if self._raw.closed:
             return
-        self._buffer.flush()
+        if not getattr(self._out, "closed", False):
+            self._drain()
+            self._buffer.flush()
         if self._out is not self._raw:
             self._out.close()
         self._raw.close()

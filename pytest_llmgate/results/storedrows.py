@@ -1,0 +1,493 @@
+"""An item's rows kept in the row-per-line companion file instead of memory.
+
+`StoredRows` is the `Sequence[RowResult]` an `ItemResult` holds when its rows were streamed to
+`<results>.rows.jsonl(.gz)` (see `rowstream`): iterating it reads the item's rows from the file
+(one gzip member per item, found by its byte offset), so every reader of `item.rows` (reports,
+diff, merge, the frame) works unchanged and holds one row at a time.
+
+What the verdict needs from every row is kept in memory as columns (`RowColumns`: one float per
+row and metric, the golden-row index, the repeat, the error messages of the few errored rows), so
+deciding an item never re-reads the file: `gate` and `decision` ask `rows.columns` for the same
+values, in the same order, that they would compute from the rows themselves.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, overload
+
+from pytest_llmgate.results.model import ResultsFormatError, RowResult, RunResult, stored_file
+from pytest_llmgate.results.rowstream import FORMAT, RowWriter, companion_path
+
+__all__ = [
+    "ColumnRows",
+    "RowColumns",
+    "RowsFile",
+    "RowsFileError",
+    "StoredRows",
+    "attach_rows",
+    "check_rows_file",
+    "columns_of",
+    "pair_aligned",
+    "read_item_at",
+    "store_run",
+]
+
+_ABSENT = math.nan  # metric values are never NaN (a NaN score is an error row)
+
+
+class RowsFileError(ResultsFormatError):
+    """A companion file that cannot give an item's rows (missing, cut short, malformed)."""
+
+
+class RowsFile:
+    """Where a run's companion file is: shared by its items, moved once when it is published."""
+
+    __slots__ = ("path", "rows")
+
+    def __init__(self, path: Path, rows: int = 0) -> None:
+        self.path = path
+        self.rows = rows  # rows in the whole file (its trailer's count)
+
+
+class RowColumns:
+    """The per-row values decisions need, as compact columns, in row order.
+
+    Adding a million rows keeps ~8 bytes per (row, metric) plus the golden row ids, instead of a
+    `RowResult` with its dicts per row."""
+
+    def __init__(self) -> None:
+        self._units: dict[str, int] | None = {}
+        self.unit_ids: list[str] = []
+        self.unit = array("i")  # 4 bytes a row: golden row index
+        self.repeat = array("i")
+        self.errors: dict[int, tuple[str, ...]] = {}
+        self.metrics: dict[str, array[float]] = {}
+        self.rows = 0
+
+    def add(self, row: RowResult) -> None:
+        index = self.rows
+        units = self._units
+        if units is None:  # sealed, and now more rows: index the golden rows again
+            units = self._units = {uid: i for i, uid in enumerate(self.unit_ids)}
+        unit = units.get(row.id)
+        if unit is None:
+            unit = units[row.id] = len(self.unit_ids)
+            self.unit_ids.append(row.id)
+        self.unit.append(unit)
+        self.repeat.append(row.repeat)
+        if row.errors:
+            self.errors[index] = tuple(row.errors)
+        for name, value in row.metrics.items():
+            column = self.metrics.get(name)
+            if column is None:
+                column = self.metrics[name] = array("d")
+            if len(column) < index:
+                column.extend([_ABSENT] * (index - len(column)))
+            column.append(float(value))
+        self.rows += 1
+
+    def seal(self) -> None:
+        """The item's rows are all in: drop the id index only `add` needs (a million ids)."""
+        self._units = None
+
+    def __len__(self) -> int:
+        return self.rows
+
+    @property
+    def errored(self) -> int:
+        return len(self.errors)
+
+    def metric_names(self) -> list[str]:
+        """Every metric any row produced, in first-seen order (as `aggregates_for` orders them)."""
+        return list(self.metrics)
+
+    def values(self, name: str) -> Iterator[float | None]:
+        """The metric's value per row (None where the row has none), in row order."""
+        column = self.metrics.get(name)
+        if column is None:
+            yield from (None for _ in range(self.rows))
+            return
+        for value in column:
+            yield None if value != value else value
+        yield from (None for _ in range(self.rows - len(column)))
+
+    def row_groups(self, name: str) -> list[list[float | None]]:
+        """`gate.row_groups` from the columns: per golden row (first-seen order), one entry per
+        repeat."""
+        if len(self.unit_ids) == self.rows:  # no repeats: row i is golden row i
+            return [[v] for v in self.values(name)]
+        groups: list[list[float | None]] = [[] for _ in self.unit_ids]
+        for unit, value in zip(self.unit, self.values(name), strict=True):
+            groups[unit].append(value)
+        return groups
+
+    def total(self, name: str) -> float:
+        """`sum(r.metrics.get(name, 0.0) for r in rows)`, over the same values in order."""
+        return sum(0.0 if v is None else v for v in self.values(name))
+
+    def row_keys(self) -> Iterator[tuple[str, int]]:
+        """(row id, repeat) per row, in row order (the baseline join key)."""
+        ids = self.unit_ids
+        return ((ids[u], r) for u, r in zip(self.unit, self.repeat, strict=True))
+
+
+    def light_row(self, index: int) -> RowResult:
+        """Row `index` as the verdict sees it: id, repeat, metrics and errors (no data or
+        output: those stay in the rows file)."""
+        metrics = {}
+        for name, column in self.metrics.items():
+            if index < len(column):
+                value = column[index]
+                if value == value:
+                    metrics[name] = value
+        return RowResult(
+            id=self.unit_ids[self.unit[index]], line=0, data={}, inputs={}, output=None,
+            metrics=metrics, errors=self.errors.get(index, ()), repeat=self.repeat[index],
+        )
+
+    def subset(self, indices: Sequence[int]) -> RowColumns:
+        """The columns of the rows at `indices`, in that order."""
+        out = RowColumns()
+        for index in indices:
+            out.add(self.light_row(index))
+        out.seal()
+        return out
+
+
+class ColumnRows(Sequence[RowResult]):
+    """Rows as the verdict sees them (`RowColumns.light_row`), with their columns: what a
+    baseline comparison keeps of a streamed item's paired rows."""
+
+    def __init__(self, columns: RowColumns) -> None:
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return self.columns.rows
+
+    def __iter__(self) -> Iterator[RowResult]:
+        return (self.columns.light_row(i) for i in range(self.columns.rows))
+
+    @overload
+    def __getitem__(self, index: int) -> RowResult: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[RowResult]: ...
+
+    def __getitem__(self, index: int | slice) -> RowResult | Sequence[RowResult]:
+        if isinstance(index, slice):
+            return tuple(self)[index]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.columns.light_row(index)
+
+
+def pair_aligned(
+    current: Sequence[RowResult], baseline: Sequence[RowResult]
+) -> tuple[Sequence[RowResult], Sequence[RowResult], int] | None:
+    """The usual baseline join of a streamed item without holding either side's rows: both
+    runs have the same rows (id, repeat) in the same order. Reads both in step once and keeps
+    the columns of the rows whose data are unchanged: (current's, baseline's, changed-data
+    count). None when either side is not streamed or the rows do not line up (the caller
+    joins by key)."""
+    cur_columns, base_columns = columns_of(current), columns_of(baseline)
+    if cur_columns is None and base_columns is None:
+        return None
+    cur_keys = (cur_columns.row_keys() if cur_columns is not None
+                else ((r.id, r.repeat) for r in current))
+    base_keys = (base_columns.row_keys() if base_columns is not None
+                 else ((r.id, r.repeat) for r in baseline))
+    if len(current) != len(baseline):
+        return None
+    seen: set[tuple[str, int]] = set()
+    for a, b in zip(cur_keys, base_keys, strict=True):
+        if a != b or a in seen:
+            return None
+        seen.add(a)
+    del seen
+    same: list[int] = []
+    for index, (ours, theirs) in enumerate(zip(current, baseline, strict=True)):
+        if dict(ours.data) == dict(theirs.data):
+            same.append(index)
+    changed = len(current) - len(same)
+    return _keep(current, cur_columns, same), _keep(baseline, base_columns, same), changed
+
+
+def _keep(
+    rows: Sequence[RowResult], columns: RowColumns | None, indices: list[int]
+) -> Sequence[RowResult]:
+    if columns is None:
+        return tuple(rows[i] for i in indices) if len(indices) != len(rows) else tuple(rows)
+    if len(indices) == len(rows):
+        return ColumnRows(columns)
+    return ColumnRows(columns.subset(indices))
+
+
+def columns_of(rows: Sequence[RowResult]) -> RowColumns | None:
+    """The columns behind `rows` when they are stored rows, else None (rows in memory)."""
+    columns = getattr(rows, "columns", None)
+    return columns if isinstance(columns, RowColumns) else None
+
+
+class StoredRows(Sequence[RowResult]):
+    """One item's rows in a companion file, read on iteration; their columns in memory.
+
+    `columns` is given by the run that wrote the rows, or built by one pass over the file when
+    something first needs it (a results file loaded later)."""
+
+    def __init__(
+        self,
+        where: RowsFile,
+        nodeid: str,
+        offset: int,
+        count: int,
+        columns: RowColumns | None = None,
+    ) -> None:
+        self.where = where
+        self.nodeid = nodeid
+        self.offset = offset
+        self.size = count
+        self._columns = columns
+
+    @property
+    def path(self) -> Path:
+        return self.where.path
+
+    @property
+    def columns(self) -> RowColumns:
+        if self._columns is None:
+            columns = RowColumns()
+            for row in self:
+                columns.add(row)
+            columns.seal()
+            self._columns = columns
+        return self._columns
+
+    def stored(self) -> dict[str, int]:
+        """The item's pointer into the companion file, as the results JSON records it."""
+        return {"offset": self.offset, "rows": self.size}
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __bool__(self) -> bool:
+        return self.size > 0
+
+    def __iter__(self) -> Iterator[RowResult]:
+        return read_item_at(self.path, self.offset, self.nodeid, self.size)
+
+    @overload
+    def __getitem__(self, index: int) -> RowResult: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[RowResult]: ...
+
+    def __getitem__(self, index: int | slice) -> RowResult | Sequence[RowResult]:
+        if isinstance(index, slice):
+            return tuple(self)[index]
+        if index < 0:
+            index += self.size
+        if not 0 <= index < self.size:
+            raise IndexError(index)
+        for position, row in enumerate(self):
+            if position == index:
+                return row
+        raise IndexError(index)  # pragma: no cover - read_item_at checks the count
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, StoredRows):
+            return (self.path, self.nodeid, self.offset, self.size) == (
+                other.path, other.nodeid, other.offset, other.size,
+            )
+        if isinstance(other, Sequence):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"StoredRows({str(self.path)!r}, {self.nodeid!r}, {self.size} rows)"
+
+
+def _open_at(path: Path, offset: int) -> Any:
+    raw = path.open("rb")
+    raw.seek(offset)
+    head = raw.read(2)
+    raw.seek(offset)
+    return raw, (gzip.GzipFile(fileobj=raw) if head == b"\x1f\x8b" else raw)
+
+
+def read_item_at(path: Path, offset: int, nodeid: str, count: int) -> Iterator[RowResult]:
+    """The `count` rows of item `nodeid` starting at byte `offset` of a companion file.
+
+    Fewer rows than recorded (a file cut short, rows of another item) is
+    `RowsFileError` naming the file: a report never shows a shorter item as complete."""
+    try:
+        raw, stream = _open_at(path, offset)
+    except OSError as exc:
+        raise RowsFileError(
+            f"{path}: rows file of {nodeid} cannot be read: {exc.strerror or exc}"
+        ) from None
+    seen = 0
+    try:
+        with raw:
+            while seen < count:
+                try:
+                    line = stream.readline()
+                except (EOFError, gzip.BadGzipFile, OSError) as exc:
+                    raise RowsFileError(
+                        f"{path}: the rows file is cut short ({exc})"
+                    ) from None
+                if not line.endswith(b"\n"):
+                    break
+                try:
+                    obj = json.loads(line)
+                except ValueError as exc:
+                    raise RowsFileError(
+                        f"{path}: row {seen + 1} of {nodeid}: not valid JSON: {exc}"
+                    ) from None
+                if not isinstance(obj, dict) or obj.pop("item", None) != nodeid:
+                    break
+                try:
+                    row = RowResult.from_dict(obj)
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise RowsFileError(
+                        f"{path}: row {seen + 1} of {nodeid}: malformed row: {exc!r}"
+                    ) from None
+                seen += 1
+                yield row
+    finally:
+        if stream is not raw:
+            stream.close()
+    if seen < count:
+        raise RowsFileError(
+            f"{path}: {nodeid}: {count} rows recorded, {seen} found: the rows file is incomplete"
+        )
+
+
+def check_rows_file(path: Path, rows: int) -> str | None:
+    """Why a companion file cannot stand for a finished run's rows, or None when it can.
+
+    Reads the whole file without parsing rows: its header, and a trailer that ends it and counts
+    the `rows` the results say it holds."""
+    if not path.is_file():
+        return f"its rows file {path.name} is missing"
+    try:
+        raw, stream = _open_at(path, 0)
+        with raw:
+            first = stream.readline()
+            tail = b""
+            lines = 0
+            while chunk := stream.read(4 << 20):
+                lines += chunk.count(b"\n")
+                tail = (tail + chunk)[-65536:]
+        last = tail[:-1].rsplit(b"\n", 1)[-1] if tail.endswith(b"\n") else b""
+    except (EOFError, gzip.BadGzipFile, OSError) as exc:
+        return f"its rows file {path.name} is cut short ({exc})"
+    try:
+        header = json.loads(first)
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        return f"{path.name} is not a pytest-llmgate rows file"
+    try:
+        trailer = json.loads(last) if last else None
+    except ValueError:
+        trailer = None
+    if not isinstance(trailer, dict) or trailer.get("end") is not True:
+        return f"its rows file {path.name} has no end-of-rows trailer (the run did not finish)"
+    if trailer.get("rows") != rows:
+        return (
+            f"its rows file {path.name} holds {trailer.get('rows')} rows, the results say {rows}"
+        )
+    if lines - 1 != rows:  # rows and the trailer after the header line
+        return f"its rows file {path.name} holds {lines - 1} rows, its trailer says {rows}"
+    return None
+
+
+def attach_rows(run: RunResult, data: Mapping[str, Any], path: Path) -> RunResult:
+    """A loaded run whose streamed items read their rows from the companion file named in the
+    results JSON. A companion that is missing, cut short or not sealed makes the run incomplete
+    (never a baseline), with the reason."""
+    spec = data.get("rows_file")
+    name = spec.get("name") if isinstance(spec, Mapping) else None
+    total = spec.get("rows") if isinstance(spec, Mapping) else None
+    if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+        raise ResultsFormatError(f"{path}: rows_file.name: expected a file name next to it")
+    if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+        raise ResultsFormatError(f"{path}: rows_file.rows: expected a row count")
+    where = RowsFile(path.with_name(name), total)
+    items = []
+    for number, (item, raw) in enumerate(zip(run.items, data.get("items", ()), strict=True)):
+        stored = raw.get("rows_stored") if isinstance(raw, Mapping) else None
+        if stored is None:
+            items.append(item)
+            continue
+        offset = _count(stored, "offset")
+        count = _count(stored, "rows")
+        if offset is None or count is None:
+            raise ResultsFormatError(
+                f"{path}: items[{number}].rows_stored: expected offset and rows (integers)"
+            )
+        items.append(replace(item, rows=StoredRows(where, item.nodeid, offset, count)))
+    problem = check_rows_file(where.path, total)
+    if problem is None:
+        return replace(run, items=tuple(items))
+    return replace(
+        run,
+        items=tuple(items),
+        incomplete=True,
+        incomplete_reason=problem,
+        warnings=(*run.warnings, f"{path.name}: {problem}: the run is incomplete"),
+    )
+
+
+def _count(stored: Any, key: str) -> int | None:
+    value = stored.get(key) if isinstance(stored, Mapping) else None
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return value if ok else None
+
+
+def store_run(run: RunResult, results: Path) -> RunResult:
+    """The run with its streamed items' rows in the companion file of `results` (written once,
+    item by item, when they are not there already)."""
+    source = stored_file(run)
+    target = companion_path(results, compress=source is None or source.path.suffix == ".gz")
+    sources = {
+        id(item.rows.where): item.rows.where
+        for item in run.items
+        if isinstance(item.rows, StoredRows)
+    }
+    if len(sources) == 1 and source is not None and _same(source.path, target):
+        return run
+    where = RowsFile(target)
+    items = []
+    with RowWriter(target) as writer:
+        for item in run.items:
+            rows = item.rows
+            if not isinstance(rows, StoredRows):
+                items.append(item)
+                continue
+            offset = writer.start_item()
+            for row in rows:
+                writer.write(item.nodeid, row)
+            moved = StoredRows(where, item.nodeid, offset, len(rows), rows._columns)
+            items.append(replace(item, rows=moved))
+        writer.end_item()
+    where.rows = writer.rows
+    return replace(run, items=tuple(items))
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import math
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -34,13 +33,14 @@ from pytest_llmgate.reporting._common import (
     row_failures,
     short_name,
 )
+from pytest_llmgate.reporting.pack import embed, json_for_script, pack_report
 from pytest_llmgate.reporting.text import with_interval
 from pytest_llmgate.reporting.transcript import with_transcript
 from pytest_llmgate.reporting.variants import compare_variants
 from pytest_llmgate.results import ItemResult, RowResult, RunResult
 from pytest_llmgate.thresholds import HIGHER_IS_BETTER, direction_of
 
-__all__ = ["render_html"]
+__all__ = ["json_for_script", "render_html", "report_data"]
 
 MAX_STRING = 10_000  # per field: a 1 MB model answer must not make the page unusable
 BINS = 20
@@ -82,13 +82,6 @@ def _cut(value: Any) -> Any:
     return _cut(str(value))
 
 
-def json_for_script(data: Any) -> str:
-    """JSON that is safe inside a <script type="application/json"> element."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return (text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
-
-
 def _metric_ranges(items: Sequence[ItemResult]) -> dict[str, tuple[float, float]]:
     """Shared histogram ranges, gated metrics first (they take the MAX_HIST_METRICS slots before
     ungated ones such as a safety suite's detectors)."""
@@ -98,8 +91,8 @@ def _metric_ranges(items: Sequence[ItemResult]) -> dict[str, tuple[float, float]
     ordered += [(m, a) for i in items for m, a in i.aggregates.items() if m not in gated]
     for metric, aggs in ordered:
         low, high = aggs.get("min"), aggs.get("max")
-        if low is None or high is None:
-            continue
+        if low is None or high is None or not math.isfinite(low) or not math.isfinite(high):
+            continue  # a NaN or infinite score has no bin (and must not crash the report)
         if metric in ranges:
             a, b = ranges[metric]
             ranges[metric] = (min(a, low), max(b, high))
@@ -331,8 +324,10 @@ def _csp_hash(text: str) -> str:
 
 
 def render_html(run: RunResult, baseline: RunResult | None = None, *,
-                diff: RunDiff | None = None, title: str = "LLM gate report") -> str:
-    """One self-contained HTML page for `run` (with deltas against `baseline` when given)."""
+                diff: RunDiff | None = None, title: str = "LLM gate report",
+                compress: bool | None = None) -> str:
+    """One self-contained HTML page for `run` (with deltas against `baseline` when given). Its
+    data is packed in columns, and gzipped when big (`compress` forces either way): see pack.py."""
     if diff is None and baseline is not None:
         diff = diff_runs(run, baseline)
     css = _asset("report.css")
@@ -348,7 +343,7 @@ def render_html(run: RunResult, baseline: RunResult | None = None, *,
     head = (head.replace("__CSP__", csp).replace("__TITLE__", _escape_html(title))
             .replace("/*__CSS__*/", css))
     tail = tail.replace("/*__JS__*/", js)
-    return head + json_for_script(report_data(run, diff)) + tail
+    return head + embed(pack_report(report_data(run, diff)), compress=compress) + tail
 
 
 def _escape_html(text: str) -> str:

@@ -9,7 +9,11 @@ question (word_overlap 1.0 on every row), `first` with the first sentence (0.25 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -139,3 +143,41 @@ def test_a_bad_rule_stops_the_run_with_one_line(project: Project, rule: str, lin
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
     assert [e for e in result.errlines if e.startswith("ERROR: ")] == [f"ERROR: {line}"]
     assert not (project.path / ".llmgate/results.json").exists()
+
+
+def test_a_rule_in_a_suite_gates_that_suite(project: Project) -> None:
+    project.write("thresholds.yaml", "metrics: {}\n")
+    suite = (project.path / "suites/support.yaml").read_text("utf-8")
+    project.write("suites/support.yaml", suite + (
+        "thresholds:\n  compare_variants:\n"
+        "    - {metric: word_overlap, candidate: first, reference: overlap, max_drop: 0.05}\n"))
+    result = project.pytester.runpytest("--llm-gate", "suites", "-p", "no:xdist")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    [check] = _comparisons(project)["answer[first-qa]"]
+    assert (check["verdict"], check["source"]) == ("fail", "support.yaml:15")
+    # and a misspelt variant there is the suite's own one-line error, before any row
+    project.write("suites/support.yaml", suite + (
+        "thresholds:\n  compare_variants:\n"
+        "    - {metric: word_overlap, candidate: first, reference: overlp, max_drop: 0.05}\n"))
+    result = project.pytester.runpytest("--llm-gate", "suites", "-p", "no:xdist")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert [e for e in result.errlines if e.startswith("ERROR: ")] == [
+        "ERROR: suites/support.yaml:15: thresholds.compare_variants[0].reference: subject "
+        "'answer' of suite 'support' on 'qa' has no variant 'overlp' to compare 'first' with "
+        "(variants: first, overlap); did you mean 'overlap'?"]
+
+
+def test_validate_prints_the_same_line(project: Project) -> None:
+    _thresholds(project, "{metric: word_overlap, candidate: frist, reference: overlap, "
+                         "max_drop: 0}")
+    gate = project.pytester.runpytest("--llm-gate", "suites", "-p", "no:xdist")
+    expected = [e.removeprefix("ERROR: ") for e in gate.errlines if e.startswith("ERROR: ")]
+    assert len(expected) == 1
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_llmgate", "validate"], cwd=project.path,
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(project.path), str(Path(__file__).resolve().parents[2])])},
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.splitlines() == expected

@@ -308,7 +308,7 @@
   }
 
   // ---- variant comparison matrix: golden rows x variants (and their baselines) ----------------
-  var MATRIX_PAGE = 50;
+  var MATRIX_PAGE = 25;  // tall rows (one answer per column): a short page draws fast
   var matrix = {groups: [], group: null, rows: [], page: 0};
   // item index -> Map(row id -> row index), first repeat; ids are data, so Maps, not objects
   // (a row called "__proto__" or "constructor" is a row like any other)
@@ -488,8 +488,8 @@
     applyMatrix();
   }
   function renderMatrixControls() {
-    buildRowIndex();
-    matrix.groups = matrixGroups();
+    timed("matrixIndex", buildRowIndex);
+    timed("matrixGroups", function () { matrix.groups = matrixGroups(); });
     if (!matrix.groups.length) return;
     document.getElementById("matrix-section").hidden = false;
     var select = document.getElementById("matrix-group");

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from pytest_llmgate.cli import main
 from pytest_llmgate.reporting.pack import read_embedded
 from tests.conftest import Project
 
@@ -31,11 +32,15 @@ def _thresholds(project: Project, rule: str) -> None:
     )
 
 
-def _comparisons(project: Project) -> dict[str, list[dict[str, Any]]]:
+def _comparisons_in(results: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return {
         item["nodeid"].split("::")[1]: [c for c in item["checks"] if c["kind"] == "comparison"]
-        for item in project.results()["items"]
+        for item in results["items"]
     }
+
+
+def _comparisons(project: Project) -> dict[str, list[dict[str, Any]]]:
+    return _comparisons_in(project.results())
 
 
 def test_a_worse_candidate_fails_the_gate_on_every_surface(
@@ -181,3 +186,25 @@ def test_validate_prints_the_same_line(project: Project) -> None:
     )
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.splitlines() == expected
+
+
+def test_shards_decide_provisionally_and_the_merge_decides(project: Project) -> None:
+    """With `--llm-gate-shard`, the reference may run in another shard: the shard's check fails
+    closed (a shard's verdict is provisional), and `llmgate merge` decides it over both items."""
+    _thresholds(project, "{metric: word_overlap, candidate: overlap, reference: first, "
+                         "max_drop: 0}")
+    parts = []
+    for index in (1, 2):
+        name = f"shard{index}.json"
+        project.pytester.runpytest("--llm-gate", "suites", "-p", "no:xdist", "--llm-gate-shard",
+                                   f"{index}/2", "--llm-gate-json", name)
+        parts.append(str(project.path / name))
+    shards = [project.results(Path(p).name)["items"] for p in parts]
+    assert sorted(len(items) for items in shards) == [1, 1]  # one variant in each shard
+    overlap = next(i for items in shards for i in items if "overlap" in i["nodeid"])
+    [check] = [c for c in overlap["checks"] if c["kind"] == "comparison"]
+    assert check["verdict"] == "error" and "not in this run" in check["message"]
+    out = project.path / "merged.json"
+    assert main(["merge", *parts, "-o", str(out), "--fail-on-breach"]) == 0
+    [check] = _comparisons_in(project.results("merged.json"))["answer[overlap-qa]"]
+    assert (check["verdict"], check["value"], check["baseline"]) == ("pass", 1.0, 0.25)

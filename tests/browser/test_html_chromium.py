@@ -370,6 +370,9 @@ def test_failing_run_with_baseline(browser: DevTools, html_report: Path,
     quote = next(i["nodeid"] for i in results["items"] if "quote" in i["nodeid"])
     _open(tools, html_report, f"#item={quote}&row=r2")
     _until(tools, "document.querySelector('#rows-body tr.target')?.dataset.row", "r2")
+    # on screen, although the rows section is laid out lazily (content-visibility)
+    _until(tools, "(() => { const r = document.querySelector('#rows-body tr.target')"
+                  ".getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight; })()", True)
     assert tools.js("document.getElementById('row-status').textContent") == "4 of 8 rows"
     assert "Plans renew monthly on the signup date." in tools.js(
         "document.querySelector('#rows-body tr.detail').textContent")

@@ -41,6 +41,7 @@ __all__ = [
     "FAILING",
     "ItemDecision",
     "comparison_checks",
+    "decide_comparisons",
     "decide_item",
     "decide_run",
     "item_verdict",
@@ -207,45 +208,52 @@ def _reference_problem(rule: CompareRule, item: ItemResult, reference: ItemResul
 
 def comparison_checks(item: ItemResult, reference: ItemResult | None) -> list[Check]:
     """The item's `compare_variants` checks (kind "comparison") against `reference`, the item of
-    the same suite, subject and dataset under the rule's reference variant in the same run: the
-    regression rule and paired test of `compare.regression_checks` with the reference variant as
-    the baseline. A reference that did not run, or a metric it has no value for, fails closed."""
+    the same suite, subject and dataset under the rules' reference variant in the same run (the
+    caller passes the rules of one reference in `item.policy`): the regression rules and paired
+    tests of `compare.regression_checks` with the reference variant as the baseline, corrected
+    together. A reference that did not run, or a metric it has no value for, fails closed."""
     from pytest_llmgate.compare import regression_checks
     from pytest_llmgate.multiplicity import apply_correction
 
     recorded = policy_from_dict(item.policy or {})
+    if not recorded.compare:
+        return []
     out: list[Check] = []
-    for rule in recorded.compare:
-        label = f"{rule.aggregate} vs {rule.reference}"
-        prefix = f"A/B {rule.candidate} vs {rule.reference}: "
-        blocked = "error" if rule.severity == "fail" else "warn"
-        problem = _reference_problem(rule, item, reference)
-        if problem or reference is None:
-            out.append(Check(kind="comparison", metric=rule.metric, aggregate=label, value=None,
-                             verdict=blocked, severity=rule.severity, source=rule.source,
-                             message=f"{prefix}{problem}: cannot tell whether "
-                             f"{rule.candidate!r} is worse"))
-            continue
+    rules = {rule.metric: rule for rule in recorded.compare}
+    found: list[Check] = []
+    if reference is not None and not _reference_problem(recorded.compare[0], item, reference):
         found = regression_checks(
-            item.rows, reference, Policy(regression={rule.metric: rule.as_regression()}),
+            item.rows, reference,
+            Policy(regression={m: rule.as_regression() for m, rule in rules.items()}),
             dataset_sha256=item.dataset_sha256,
         )
         found = apply_correction(found, recorded.correction)
-        if not any(c.metric == rule.metric for c in found):
-            out.append(Check(kind="comparison", metric=rule.metric, aggregate=label, value=None,
-                             verdict=blocked, severity=rule.severity, source=rule.source,
-                             message=f"{prefix}reference variant {rule.reference!r} has no "
-                             f"{rule.metric} {rule.aggregate} to compare with"))
-        for check in found:
-            text = check.message.removeprefix("regression: ")
-            text = text.replace("baseline row(s) not in this run",
-                                f"row(s) of {rule.reference!r} not in {rule.candidate!r}")
-            text = text.replace("not in the baseline", f"not in {rule.reference!r}")
-            out.append(replace(
-                check, kind="comparison",
-                aggregate=label if check.metric == rule.metric else check.aggregate,
-                message=prefix + text if text else "",
-            ))
+    for rule in recorded.compare:
+        prefix = f"A/B {rule.candidate} vs {rule.reference}: "
+        problem = _reference_problem(rule, item, reference)
+        if not problem and not any(c.metric == rule.metric for c in found):
+            problem = (f"reference variant {rule.reference!r} has no {rule.metric} "
+                       f"{rule.aggregate} to compare with")
+        if problem:
+            out.append(Check(kind="comparison", metric=rule.metric,
+                             aggregate=f"{rule.aggregate} vs {rule.reference}", value=None,
+                             verdict="error" if rule.severity == "fail" else "warn",
+                             severity=rule.severity, source=rule.source,
+                             message=f"{prefix}{problem}: cannot tell whether "
+                             f"{rule.candidate!r} is worse"))
+    for check in found:
+        rule = rules.get(check.metric, recorded.compare[0])  # else the pairing's note
+        text = check.message.removeprefix("regression: ")
+        text = text.replace("baseline row(s) not in this run",
+                            f"row(s) of {rule.reference!r} not in {rule.candidate!r}")
+        text = text.replace("not in the baseline", f"not in {rule.reference!r}")
+        text = text.replace("in this run (baseline ", f"in {rule.candidate!r} ({rule.reference!r} ")
+        out.append(replace(
+            check, kind="comparison",
+            aggregate=f"{check.aggregate} vs {rule.reference}" if check.metric in rules
+            else check.aggregate,
+            message=f"A/B {rule.candidate} vs {rule.reference}: {text}" if text else "",
+        ))
     return out
 
 

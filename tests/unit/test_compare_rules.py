@@ -108,7 +108,13 @@ def test_a_missing_reference_or_metric_fails_closed() -> None:
     other_metric = item("bot", "a", rows=scored("r", [0.5, 0.6, 0.7], metric="rouge"))
     [missing] = comparison_checks(candidate, other_metric)
     assert missing.verdict == "error"
-    assert missing.message == "A/B b vs a: reference variant 'a' has no f1 mean to compare with"
+    assert missing.message == ("A/B b vs a: reference variant 'a' has no f1 mean to compare "
+                               "with: cannot tell whether 'b' is worse")
+    # the candidate without the metric: a breach (as a regression rule says), in A/B words
+    [absent_here] = comparison_checks(_with((RULE,), "b", scored("r", [0.5, 0.6], metric="x")),
+                                      item("bot", "a", rows=_rows([0.5, 0.6])))
+    assert absent_here.verdict == "fail"
+    assert absent_here.message == "A/B b vs a: f1 has no value in 'b' ('a' mean 0.55)"
     warn_only = _with((replace(RULE, severity="warn"),), "b", _rows([0.5, 0.6, 0.7]))
     assert [c.verdict for c in comparison_checks(warn_only, None)] == ["warn"]
 
@@ -155,3 +161,18 @@ def test_rows_of_one_variant_only_are_named() -> None:
     notes = [c.message for c in comparison_checks(candidate, reference) if c.metric == "dataset"]
     assert notes == ["A/B b vs a: not like for like: 1 row(s) of 'a' not in 'b'; compared on the "
                      "3 of 3 row(s) unchanged in both runs"]
+
+
+def test_the_rules_of_one_reference_are_corrected_together() -> None:
+    rng = random.Random(3)
+    base = [0.8 + rng.uniform(-0.05, 0.05) for _ in range(12)]
+    worse = [v - 0.03 + rng.uniform(-0.04, 0.04) for v in base]
+    rows_a = [row(f"r{i}", f1=v, rouge=v) for i, v in enumerate(base)]
+    rows_b = [row(f"r{i}", f1=v, rouge=v) for i, v in enumerate(worse)]
+    one = (replace(RULE, max_drop=0.0),)
+    two = (*one, replace(RULE, metric="rouge", max_drop=0.0))
+    [alone] = comparison_checks(_with(one, "b", rows_b), item("bot", "a", rows=rows_a))
+    together = comparison_checks(_with(two, "b", rows_b), item("bot", "a", rows=rows_a))
+    assert [c.metric for c in together] == ["f1", "rouge"]
+    assert alone.p_adjusted is not None and together[0].p_adjusted is not None
+    assert together[0].p_adjusted > alone.p_adjusted  # Holm over two tests, not one

@@ -14,6 +14,7 @@ import argparse
 import json
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -96,7 +97,7 @@ def _timed(label: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
     return value, elapsed
 
 
-def browser_figures(page: Path) -> None:
+def browser_figures(page: Path, repeat: int = 3) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     try:
         import websocket
@@ -137,13 +138,35 @@ def browser_figures(page: Path) -> None:
                 return call("Runtime.evaluate", expression=expression, returnByValue=True,
                             awaitPromise=True)["result"].get("value")
 
-            start = time.perf_counter()
-            call("Page.navigate", url=page.as_uri())
-            while js("document.body && document.body.dataset.rendered") != "true":
-                time.sleep(0.05)
-            print(f"{'browser: load + render':<34} {time.perf_counter() - start:7.2f} s")
-            phases = json.loads(str(js("document.body.dataset.timing")))
-            print("  in the page (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in phases.items()))
+            opens, in_page = [], []
+            for attempt in range(repeat):
+                call("Page.navigate", url="about:blank")
+                start, wall = time.perf_counter(), time.time()
+                call("Page.navigate", url=page.as_uri())
+                # done once painted (older pages only say "rendered" and time nothing after)
+                done = ("document.body && document.body.dataset.rendered === 'true' && (document"
+                        ".body.dataset.timing.includes('painted') || !document.body.dataset.timing"
+                        ".includes('renderedAt'))")
+                while not js(done):
+                    time.sleep(0.02)
+                polled = time.perf_counter() - start
+                phases = json.loads(str(js("document.body.dataset.timing")))
+                origin = float(js("performance.timeOrigin")) / 1000
+                nav = js("(() => { const n = performance.getEntriesByType('navigation')[0];"
+                         " return [n.responseEnd, n.domInteractive, n.loadEventEnd]; })()")
+                print(f"  navigation started after {origin - wall:.2f} s; file read "
+                      f"{nav[0]:.0f} ms, parsed {nav[1]:.0f} ms, load event {nav[2]:.0f} ms; "
+                      f"polled {polled:.2f} s")
+                opens.append(phases["paintedAt"] / 1000 - wall if "paintedAt" in phases
+                             else polled)
+                # pages from before the columnar data only timed their own script
+                phases.setdefault("sinceNavigation", float(js("performance.now()")))
+                in_page.append(phases["sinceNavigation"])
+                print(f"{'browser: open #' + str(attempt + 1):<34} {opens[-1]:7.2f} s  (in page "
+                      f"{phases['sinceNavigation'] / 1000:.2f} s from navigation start)")
+                print("  phases (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in phases.items()))
+            print(f"{'browser: OPEN (median)':<34} {statistics.median(opens):7.2f} s  (in page "
+                  f"{statistics.median(in_page) / 1000:.2f} s; goal 2 s)")
             took = js("(() => { const t = performance.now(); const f = document.getElementById("
                       "'filter'); f.value = 'failing'; f.dispatchEvent(new Event('change'));"
                       " return performance.now() - t; })()")
@@ -176,7 +199,12 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--items", type=int, default=10)
     parser.add_argument("--browser", action="store_true", help="also time the page in Chromium")
+    parser.add_argument("--repeat", type=int, default=3, help="page opens to time (median)")
+    parser.add_argument("--page", type=Path, help="only time this saved report in Chromium")
     args = parser.parse_args()
+    if args.page is not None:
+        browser_figures(args.page, args.repeat)
+        return 0
 
     head, _ = _timed(f"build run ({args.rows:,} rows)", make_run, args.rows, args.items, 1)
     base, _ = _timed("build baseline", make_run, args.rows, args.items, 2, 0.03)
@@ -194,7 +222,7 @@ def main() -> int:
             page = Path(tmp) / "report.html"
             page.write_text(html, encoding="utf-8")
             write_results(head, Path(tmp) / "results.json")
-            browser_figures(page)
+            browser_figures(page, args.repeat)
     print("OK" if ok else "OVER BUDGET")
     return 0 if ok else 1
 

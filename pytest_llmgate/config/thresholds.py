@@ -18,7 +18,15 @@ from pytest_llmgate.config.schema import validate_located
 from pytest_llmgate.errors import InputError
 from pytest_llmgate.util.yamlio import Key, Located, dotted, load_yaml
 
-__all__ = ["Policy", "RegressionRule", "Rule", "Thresholds", "load_thresholds", "thresholds_from"]
+__all__ = [
+    "CompareRule",
+    "Policy",
+    "RegressionRule",
+    "Rule",
+    "Thresholds",
+    "load_thresholds",
+    "thresholds_from",
+]
 
 HIGHER_IS_BETTER = "higher_is_better"
 LOWER_IS_BETTER = "lower_is_better"
@@ -85,6 +93,50 @@ class RegressionRule:
 
 
 @dataclass(frozen=True)
+class CompareRule:
+    """`compare_variants:` "variant `candidate` must not be worse than variant `reference`" on
+    `metric`, over the golden rows both answered: a regression rule whose baseline is the
+    reference variant of the same subject and dataset in the same run (same limits, same paired
+    test; see compare.regression_checks)."""
+
+    metric: str
+    candidate: str
+    reference: str
+    aggregate: str = "mean"
+    max_drop: float | None = None
+    max_drop_pct: float | None = None
+    max_rise: float | None = None
+    max_rise_pct: float | None = None
+    direction: str | None = None
+    severity: str = "fail"
+    source: str = ""
+    significance: float | None = None
+    min_effect: float | None = None
+    literal: bool = False
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """A more specific layer's rule with the same key replaces this one."""
+        return (self.candidate, self.reference, self.metric)
+
+    def as_regression(self) -> RegressionRule:
+        return RegressionRule(
+            metric=self.metric,
+            aggregate=self.aggregate,
+            max_drop=self.max_drop,
+            max_drop_pct=self.max_drop_pct,
+            max_rise=self.max_rise,
+            max_rise_pct=self.max_rise_pct,
+            direction=self.direction,
+            severity=self.severity,
+            source=self.source,
+            significance=self.significance,
+            min_effect=self.min_effect,
+            literal=self.literal,
+        )
+
+
+@dataclass(frozen=True)
 class Policy:
     """Rules in force for one item."""
 
@@ -93,6 +145,8 @@ class Policy:
     max_error_rate: float = 0.0
     # multiplicity correction across the run's regression tests (holm | bh | bonferroni | none)
     correction: str = "holm"
+    # A/B rules whose candidate is this item's variant (decided once the reference has run)
+    compare: tuple[CompareRule, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,6 +157,7 @@ class _Layer:
     regression: Mapping[str, RegressionRule]
     correction: str | None = None  # `regression.correction:`, when this layer sets it
     key: Key = ()  # where the layer is in its file: () or ("overrides", i), under a suite's key
+    compare: tuple[CompareRule, ...] = ()  # `compare_variants:`
 
     def matches(self, names: Mapping[str, str]) -> bool:
         return all(fnmatch.fnmatchcase(names[k], p) for k, p in self.match.items())
@@ -135,11 +190,13 @@ class Thresholds:
         regression = dict(policy.regression)
         max_error_rate = policy.max_error_rate  # the base layer carries the file's defaults
         correction = policy.correction
+        compare = {rule.key: rule for rule in policy.compare}
         for layer in self.layers:
             if not layer.matches(names):
                 continue
             rules.update(layer.metrics)
             regression.update(layer.regression)
+            compare.update((r.key, r) for r in layer.compare if r.candidate == variant)
             if "max_error_rate" in layer.defaults:
                 max_error_rate = float(layer.defaults["max_error_rate"])
             if layer.correction is not None:
@@ -149,6 +206,7 @@ class Thresholds:
             regression=regression,
             max_error_rate=max_error_rate,
             correction=correction,
+            compare=tuple(compare.values()),
         )
 
 
@@ -248,6 +306,60 @@ def _regression(doc: Located, key: Key, raw: Mapping[str, Any] | None) -> dict[s
     return out
 
 
+COMPARE_KEY = "compare_variants"
+
+
+def _compare(doc: Located, key: Key, raw: list[Any] | None) -> tuple[CompareRule, ...]:
+    """`compare_variants:` (schema-checked already): a list of A/B rules."""
+    from pytest_llmgate.stats import is_aggregate
+
+    out: dict[tuple[str, str, str], CompareRule] = {}
+    for index, spec in enumerate(raw or []):
+        where: Key = (*key, index)
+        aggregate = spec.get("aggregate", "mean")
+        if not is_aggregate(aggregate) or aggregate == "pass_rate":
+            raise doc.error(
+                (*where, "aggregate"),
+                f"unknown aggregate {aggregate!r} for a comparison (mean, median, pNN, ...)",
+            )
+        if spec["candidate"] == spec["reference"]:
+            raise doc.error(
+                (*where, "reference"),
+                f"candidate and reference are the same variant {spec['candidate']!r}",
+            )
+        limits = ("max_drop", "max_drop_pct", "max_rise", "max_rise_pct", "significance")
+        if not any(k in spec for k in limits):
+            raise doc.error(
+                where,
+                "a comparison needs max_drop, max_drop_pct, max_rise, max_rise_pct or "
+                "significance (e.g. max_drop: 0 for \"not worse at all\")",
+            )
+        rule = CompareRule(
+            metric=spec["metric"],
+            candidate=spec["candidate"],
+            reference=spec["reference"],
+            aggregate=aggregate,
+            max_drop=spec.get("max_drop"),
+            max_drop_pct=spec.get("max_drop_pct"),
+            max_rise=spec.get("max_rise"),
+            max_rise_pct=spec.get("max_rise_pct"),
+            direction=spec.get("direction"),
+            severity=spec.get("severity", "fail"),
+            source=_source(doc, where),
+            significance=spec.get("significance"),
+            min_effect=spec.get("min_effect"),
+            literal=bool(spec.get("literal", False)),
+        )
+        if rule.key in out:
+            raise doc.error(
+                where,
+                f"a second comparison of {rule.candidate!r} with {rule.reference!r} on "
+                f"{rule.metric!r} (the first is at {out[rule.key].source})",
+            )
+        out[rule.key] = rule
+    return tuple(out.values())
+
+
 CORRECTION_KEY = "correction"
 CORRECTIONS = ("holm", "bh", "bonferroni", "none")
 
@@ -299,6 +411,7 @@ def thresholds_from(doc: Located, key: Key = (), *, strict: bool = False) -> Thr
             _regression(doc, (*key, "regression"), data.get("regression")),
             _correction(doc, (*key, "regression"), data.get("regression")),
             key=key,
+            compare=_compare(doc, (*key, COMPARE_KEY), data.get(COMPARE_KEY)),
         )
     ]
     for index, override in enumerate(data.get("overrides") or []):
@@ -316,6 +429,7 @@ def thresholds_from(doc: Located, key: Key = (), *, strict: bool = False) -> Thr
                 _regression(doc, (*okey, "regression"), override.get("regression")),
                 _correction(doc, (*okey, "regression"), override.get("regression")),
                 key=okey,
+                compare=_compare(doc, (*okey, COMPARE_KEY), override.get(COMPARE_KEY)),
             )
         )
     return Thresholds(path=doc.path, layers=tuple(layers), strict=strict, doc=doc)

@@ -232,13 +232,28 @@ class GateSession:
             from pytest_llmgate.reporting.redact import redact_rows
 
             row_results = redact_rows(row_results)
-        return ItemResult(
+        return self._compared(ItemResult(
             rows=row_results if streamed else tuple(row_results),
             duration_s=time.perf_counter() - started,
             part=self._part(item.nodeid),
             **decision.fields(),
             **base,
-        )
+        ))
+
+    def _compared(self, result: ItemResult) -> ItemResult:
+        """The item with its `compare_variants` checks when its reference variants have already
+        run in this process, so pytest reports the item as the gate decides it; otherwise (a
+        reference later in the run, or on another xdist worker) `decide_run` decides them at
+        the end, where every artifact takes them from."""
+        from pytest_llmgate.verdict.decision import decide_comparisons
+
+        wanted = {r.get("reference") for r in (result.policy or {}).get("compare") or []}
+        group = (result.suite, result.subject, result.dataset)
+        references = [i for i in self.items.values()
+                      if (i.suite, i.subject, i.dataset) == group and i.variant in wanted]
+        if not wanted or len(references) < len(wanted):
+            return result
+        return decide_comparisons(RunResult(items=(*references, result))).items[-1]
 
     def _streams(self, jobs: int, evaluators: list[Any], policy: Policy) -> bool:
         """Whether an item's rows stream to the companion file instead of memory: at least

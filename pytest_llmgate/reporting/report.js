@@ -4,8 +4,9 @@
 (function () {
   var T0 = performance.now();
   var TIMING = {};  // ms per phase, read by bench/bench_report.py
-  var DATA = JSON.parse(document.getElementById("llmgate-data").textContent);
-  TIMING.parse = performance.now() - T0;
+  // DATA: the report (pytest_llmgate/reporting/pack.py); ROWS, BASE: its rows and the baseline's
+  // rows as columns, from which one row is built only when it is drawn or searched
+  var DATA, ROWS, BASE;
   var SVGNS = "http://www.w3.org/2000/svg";
   var PAGE = 100;
 
@@ -39,6 +40,84 @@
   }
   function cut(value, n) {
     return value.length > n ? value.slice(0, n - 1) + "…" : value;
+  }
+
+  // ---- the data: columns (pack.py), gzipped when big -------------------------------------------
+  function column(c, n) {
+    if (c.p) return c.p;
+    var out = new Array(n), k = 0, j, m;
+    if (c.r) {
+      for (j = 0; j < c.r.length; j++) {
+        var value = c.r[j][0], times = c.r[j][1];
+        for (m = 0; m < times; m++) out[k++] = value;
+      }
+    } else {
+      for (j = 0; j < n; j++) out[j] = c.d[c.i[j]];
+    }
+    return out;
+  }
+  function columns(t, fields) {
+    var out = {n: t.n};
+    fields.forEach(function (f) { out[f] = column(t[f], t.n); });
+    out.metricNames = t.metrics.names;
+    out.metricCols = t.metrics.cols.map(function (c) { return column(c, t.n); });
+    out.metricNulls = t.metrics.nulls.map(function (list) {
+      var set = new Set(); list.forEach(function (i) { set.add(i); }); return set;
+    });
+    return out;
+  }
+  function metricsOf(t, i) {  // one row's {metric: value} (null where it was not finite)
+    var out = {};
+    for (var k = 0; k < t.metricNames.length; k++) {
+      var v = t.metricCols[k][i];
+      if (v !== null) out[t.metricNames[k]] = v;
+      else if (t.metricNulls[k].has(i)) out[t.metricNames[k]] = null;
+    }
+    return out;
+  }
+  // one row as an array: [item, id, status, metrics, output, data index, inputs, errors, details,
+  //                       failing, line, repeat, latency, cost]
+  function rowAt(i) {
+    var m = metricsOf(ROWS, i);
+    return [ROWS.item[i], ROWS.id[i], ROWS.status[i], m, ROWS.output[i], ROWS.data[i], ROWS.inputs[i],
+            ROWS.errors[i], ROWS.details[i], ROWS.failing[i], ROWS.line[i], ROWS.repeat[i],
+            ROWS.latency[i], typeof m.cost_usd === "number" ? m.cost_usd : null];
+  }
+  function inflate(b64) {
+    var bytes;
+    if (typeof Uint8Array.fromBase64 === "function") {
+      bytes = Uint8Array.fromBase64(b64);
+    } else {
+      var bin = atob(b64);
+      bytes = new Uint8Array(bin.length);
+      for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    }
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Response(stream).text();
+  }
+  function failed(message) {
+    document.getElementById("summary").textContent = message;
+    document.body.dataset.rendered = "failed";
+  }
+  function load() {
+    var raw = JSON.parse(document.getElementById("llmgate-data").textContent);
+    TIMING.read = performance.now() - T0;
+    if (typeof raw.gzip !== "string") { start(raw); return; }
+    if (typeof DecompressionStream !== "function") {
+      failed("This browser cannot unpack the report's data (it needs DecompressionStream: " +
+             "Chrome 80, Firefox 113, Safari 16.4 or later).");
+      return;
+    }
+    inflate(raw.gzip).then(function (textData) {
+      TIMING.inflate = performance.now() - T0 - TIMING.read;
+      var t = performance.now();
+      var doc = JSON.parse(textData);
+      TIMING.parse = performance.now() - t;
+      start(doc);
+    }).catch(function (error) {
+      failed("The report's data could not be read: " + error);
+      throw error;
+    });
   }
 
   // ---- header ---------------------------------------------------------------------------------
@@ -88,7 +167,7 @@
 
 
   // ---- shared helpers ----------------------------------------------------------------------------
-  var MULTI_SUITE = DATA.suites.length > 1;
+  var MULTI_SUITE = false;
   function uniqueLabel(item) {
     return (MULTI_SUITE ? item.suite + ": " : "") + item.short;
   }
@@ -229,16 +308,23 @@
   }
 
   // ---- variant comparison matrix: golden rows x variants (and their baselines) ----------------
-  var MATRIX_PAGE = 50;
+  var MATRIX_PAGE = 25;  // tall rows (one answer per column): a short page draws fast
   var matrix = {groups: [], group: null, rows: [], page: 0};
-  var rowIndex = {};  // item index -> {row id -> index into DATA.rows} (first repeat)
-  function buildRowIndex() {
-    for (var i = 0; i < DATA.rows.length; i++) {
-      var r = DATA.rows[i];
-      var byId = rowIndex[r[0]] || (rowIndex[r[0]] = {});
-      if (byId[r[1]] === undefined) byId[r[1]] = i;
+  // item index -> Map(row id -> row index), first repeat; ids are data, so Maps, not objects
+  // (a row called "__proto__" or "constructor" is a row like any other)
+  var rowIndex = [], baseIndex = [];
+  function indexRows(t, into) {
+    for (var i = 0; i < t.n; i++) {
+      var byId = into[t.item[i]] || (into[t.item[i]] = new Map());
+      if (!byId.has(t.id[i])) byId.set(t.id[i], i);
     }
   }
+  function buildRowIndex() {
+    indexRows(ROWS, rowIndex);
+    DATA.baseItems.forEach(function (i) { baseIndex[i] = new Map(); });  // even with no rows
+    indexRows(BASE, baseIndex);
+  }
+  function rowOf(index, item, id) { var m = index[item]; return m ? m.get(id) : undefined; }
   function matrixGroups() {
     var byKey = {}, order = [];
     DATA.items.forEach(function (item, i) {
@@ -252,13 +338,13 @@
       var g = byKey[key];
       var columns = [];
       g.items.forEach(function (i) {
-        if (DATA.baseRows[String(i)]) columns.push({kind: "base", item: i, label: DATA.items[i].variant + " (baseline)"});
+        if (baseIndex[i]) columns.push({kind: "base", item: i, label: DATA.items[i].variant + " (baseline)"});
       });
       g.items.forEach(function (i) { columns.push({kind: "cur", item: i, label: DATA.items[i].variant}); });
       if (columns.length < 2) return;
-      var ids = [], seen = {};
+      var ids = [], seen = new Set();
       g.items.forEach(function (i) {
-        Object.keys(rowIndex[i] || {}).forEach(function (id) { if (!seen[id]) { seen[id] = true; ids.push(id); } });
+        (rowIndex[i] || new Map()).forEach(function (_, id) { if (!seen.has(id)) { seen.add(id); ids.push(id); } });
       });
       g.columns = columns;
       g.ids = ids;
@@ -270,19 +356,19 @@
   // one cell: {text, metrics, status (0 ok, 1 failing, 2 erroring, -1 absent), row index or -1}
   function cellOf(col, id) {
     if (col.kind === "base") {
-      var b = (DATA.baseRows[String(col.item)] || {})[id];
-      if (!b) return {text: null, metrics: {}, status: -1, row: -1};
-      var output = b[0];
+      var b = rowOf(baseIndex, col.item, id);
+      if (b === undefined) return {text: null, metrics: {}, status: -1, row: -1};
+      var output = BASE.output[b], errors = BASE.errors[b];
       if (output === 0) {  // the same answer as this run's row (sent once)
-        var same = (rowIndex[col.item] || {})[id];
-        output = same === undefined ? "" : DATA.rows[same][4];
+        var same = rowOf(rowIndex, col.item, id);
+        output = same === undefined ? "" : ROWS.output[same];
       }
-      return {text: b[2].length ? b[2].join("; ") : text(output), metrics: b[1], status: b[2].length ? 2 : 0, row: -1};
+      return {text: errors.length ? errors.join("; ") : text(output), metrics: metricsOf(BASE, b), status: errors.length ? 2 : 0, row: -1};
     }
-    var index = (rowIndex[col.item] || {})[id];
+    var index = rowOf(rowIndex, col.item, id);
     if (index === undefined) return {text: null, metrics: {}, status: -1, row: -1};
-    var r = DATA.rows[index];
-    return {text: r[7].length ? r[7].join("; ") : text(r[4]), metrics: r[3], status: r[2], row: index};
+    var errs = ROWS.errors[index];
+    return {text: errs.length ? errs.join("; ") : text(ROWS.output[index]), metrics: metricsOf(ROWS, index), status: ROWS.status[index], row: index};
   }
   function refColumn(g) {
     var v = document.getElementById("matrix-ref").value;
@@ -294,7 +380,7 @@
     if (q) {
       var first = cells.filter(function (c) { return c.row >= 0; })[0];
       var hay = [id].concat(cells.map(function (c) { return c.text || ""; }));
-      if (first) hay.push(questionOf(DATA.rows[first.row]), expectedOf(DATA.rows[first.row]));
+      if (first) hay.push(questionOf(rowAt(first.row)), expectedOf(rowAt(first.row)));
       if (hay.join("\n").toLowerCase().indexOf(q) < 0) return false;
     }
     if (mode === "failing") return cells.some(function (c) { return c.status === 1 || c.status === 2; });
@@ -363,7 +449,7 @@
       var first = cells.filter(function (c) { return c.row >= 0; })[0];
       var qa = el("td", "cell-text");
       if (first) {
-        var r = DATA.rows[first.row];
+        var r = rowAt(first.row);
         qa.appendChild(el("div", null, cut(questionOf(r), 300)));
         var exp = expectedOf(r);
         if (exp) qa.appendChild(el("div", "muted", "expected: " + cut(exp, 300)));
@@ -402,8 +488,8 @@
     applyMatrix();
   }
   function renderMatrixControls() {
-    buildRowIndex();
-    matrix.groups = matrixGroups();
+    timed("matrixIndex", buildRowIndex);
+    timed("matrixGroups", function () { matrix.groups = matrixGroups(); });
     if (!matrix.groups.length) return;
     document.getElementById("matrix-section").hidden = false;
     var select = document.getElementById("matrix-group");
@@ -644,14 +730,20 @@
   // row arrays: [item, id, status, metrics, output, data index, inputs, errors, details, failing,
   //              line, repeat, latency, cost]
   var STATUS = ["ok", "failing", "erroring"];
-  var state = {page: 0, rows: DATA.rows, open: {}, target: -1};
-  var hay = new Array(DATA.rows.length);
+  var state = {page: 0, rows: [], open: {}, target: -1};
+  var hay = [];
 
+  var dataTexts = [];  // a golden row's text, shared by every variant that answered it
+  function dataText(d) {
+    if (dataTexts[d] === undefined) dataTexts[d] = JSON.stringify(DATA.data[d] || {});
+    return dataTexts[d];
+  }
   function haystack(i) {
     if (hay[i] === undefined) {
-      var r = DATA.rows[i];
-      hay[i] = [DATA.items[r[0]].nodeid, r[1], text(r[4]), JSON.stringify(dataOf(r)), JSON.stringify(r[6]),
-                r[7].join(" "), JSON.stringify(r[8])].join("\n").toLowerCase();
+      // straight from the columns: a search over 50,000 rows builds no row arrays
+      hay[i] = [DATA.items[ROWS.item[i]].nodeid, ROWS.id[i], text(ROWS.output[i]),
+                dataText(ROWS.data[i]), JSON.stringify(ROWS.inputs[i]),
+                ROWS.errors[i].join(" "), JSON.stringify(ROWS.details[i])].join("\n").toLowerCase();
     }
     return hay[i];
   }
@@ -661,12 +753,12 @@
     var mode = document.getElementById("filter").value;
     var only = parseInt(document.getElementById("item-filter").value, 10);
     var out = [];
-    for (var i = 0; i < DATA.rows.length; i++) {
-      var r = DATA.rows[i];
-      if (only >= 0 && r[0] !== only) continue;
-      if (mode === "failing" && r[2] !== 1) continue;
-      if (mode === "erroring" && r[2] !== 2) continue;
-      if (mode === "problems" && r[2] === 0) continue;
+    var items = ROWS.item, status = ROWS.status;
+    for (var i = 0; i < ROWS.n; i++) {
+      if (only >= 0 && items[i] !== only) continue;
+      if (mode === "failing" && status[i] !== 1) continue;
+      if (mode === "erroring" && status[i] !== 2) continue;
+      if (mode === "problems" && status[i] === 0) continue;
       if (q && haystack(i).indexOf(q) < 0) continue;
       out.push(i);
     }
@@ -676,7 +768,7 @@
     renderRows();
   }
 
-  var GATED = gatedMetrics(DATA.items.map(function (_, i) { return i; }));
+  var GATED = [];
   function scoresText(r) {
     var keys = Object.keys(r[3]);
     var shown = GATED.filter(function (k) { return keys.indexOf(k) >= 0; }).slice(0, 4);
@@ -734,7 +826,7 @@
     var start = state.page * PAGE;
     var frag = document.createDocumentFragment();
     state.rows.slice(start, start + PAGE).forEach(function (i) {
-      var r = DATA.rows[i];
+      var r = rowAt(i);
       var tr = el("tr", "row-line status-" + STATUS[r[2]]);
       tr.dataset.index = String(i);
       tr.dataset.row = r[1];
@@ -754,7 +846,7 @@
       if (state.open[i]) frag.appendChild(detailRow(r));
     });
     body.replaceChildren(frag);
-    document.getElementById("row-status").textContent = total + " of " + DATA.rows.length + " rows";
+    document.getElementById("row-status").textContent = total + " of " + ROWS.n + " rows";
     document.getElementById("page-info").textContent = "page " + (state.page + 1) + " of " + pages;
     document.getElementById("first").disabled = document.getElementById("prev").disabled = state.page === 0;
     document.getElementById("last").disabled = document.getElementById("next").disabled = state.page >= pages - 1;
@@ -778,7 +870,8 @@
     document.getElementById("prev").addEventListener("click", function () { state.page -= 1; renderRows(); });
     document.getElementById("next").addEventListener("click", function () { state.page += 1; renderRows(); });
     document.getElementById("last").addEventListener("click", function () { state.page = 1e9; renderRows(); });
-    state.rows = DATA.rows.map(function (_, i) { return i; });
+    state.rows = new Array(ROWS.n);
+    for (var i = 0; i < ROWS.n; i++) state.rows[i] = i;
     renderRows();
   }
 
@@ -803,7 +896,7 @@
     if (params.row !== undefined) {
       var at = -1;
       for (var n = 0; n < state.rows.length; n++) {
-        if (DATA.rows[state.rows[n]][1] === params.row) { at = n; break; }
+        if (ROWS.id[state.rows[n]] === params.row) { at = n; break; }
       }
       if (at >= 0) {
         state.page = Math.floor(at / PAGE);
@@ -821,14 +914,37 @@
     fn();
     TIMING[name] = performance.now() - start;
   }
-  timed("header", function () { renderHeader(); renderFindings(); renderBaseline(); renderAB(); });
-  timed("matrix", renderMatrixControls);
-  timed("charts", renderCharts);
-  timed("suites", renderSuites);
-  timed("rows", renderRowControls);
-  window.addEventListener("hashchange", followHash);
-  followHash();
-  TIMING.total = performance.now() - T0;
-  document.body.dataset.timing = JSON.stringify(TIMING);
-  document.body.dataset.rendered = "true";
+  function start(doc) {
+    timed("columns", function () {
+      DATA = doc;
+      ROWS = columns(doc.rows, ["item", "id", "status", "output", "data", "inputs", "errors", "details",
+                                "failing", "line", "repeat", "latency"]);
+      BASE = columns(doc.baseRows, ["item", "id", "output", "errors"]);
+      MULTI_SUITE = DATA.suites.length > 1;
+      GATED = gatedMetrics(DATA.items.map(function (_, i) { return i; }));
+      hay = new Array(ROWS.n);
+    });
+    timed("header", function () { renderHeader(); renderFindings(); renderBaseline(); renderAB(); });
+    timed("matrix", renderMatrixControls);
+    timed("charts", renderCharts);
+    timed("suites", renderSuites);
+    timed("rows", renderRowControls);
+    window.addEventListener("hashchange", followHash);
+    followHash();
+    timed("layout", function () { return document.body.offsetHeight; });
+    TIMING.total = performance.now() - T0;
+    TIMING.scriptStart = T0;  // performance.now() counts from the navigation's start
+    TIMING.sinceNavigation = performance.now();
+    TIMING.renderedAt = Date.now();
+    document.body.dataset.timing = JSON.stringify(TIMING);
+    document.body.dataset.rendered = "true";
+    requestAnimationFrame(function () {  // the frame after this one: the page is on screen
+      setTimeout(function () {
+        TIMING.paintedAt = Date.now();
+        TIMING.painted = performance.now();
+        document.body.dataset.timing = JSON.stringify(TIMING);
+      }, 0);
+    });
+  }
+  load();
 })();

@@ -125,6 +125,8 @@ def _check_layer_metrics(
         named.setdefault(metric, (*layer.key, "metrics", metric))
     for metric in layer.regression:
         named.setdefault(metric, (*layer.key, "regression", metric))
+    for index, rule in enumerate(layer.compare):
+        named.setdefault(rule.metric, (*layer.key, "compare_variants", index, "metric"))
     producers = [p for item in items for p in item.producers]
     for metric, key in named.items():
         if metric in ROW_METRICS or any(p.produces(metric) for p in producers):
@@ -161,6 +163,51 @@ def _check(thresholds: Thresholds, items: Sequence[_Item], scope: str, report: P
             )
             continue
         _check_layer_metrics(thresholds, layer, matched, scope, report)
+        _check_layer_variants(thresholds, layer, matched, items, scope, report)
+
+
+def _check_layer_variants(
+    thresholds: Thresholds,
+    layer: Any,
+    matched: Sequence[_Item],
+    items: Sequence[_Item],
+    scope: str,
+    report: PolicyCheck,
+) -> None:
+    """Each `compare_variants` rule names a candidate variant some matched item has, and every
+    subject (on every dataset) with that candidate has the reference variant too: otherwise the
+    rule could only fail at the end of the run, so it fails here."""
+    doc = thresholds.doc
+    assert doc is not None
+    variants: dict[tuple[str, str, str], set[str]] = {}
+    for item in items:
+        group = (item.names["suite"], item.names["subject"], item.names["dataset"])
+        variants.setdefault(group, set()).add(item.names["variant"])
+    for index, rule in enumerate(layer.compare):
+        key = (*layer.key, "compare_variants", index)
+        groups = sorted({(i.names["suite"], i.names["subject"], i.names["dataset"])
+                         for i in matched if i.names["variant"] == rule.candidate})
+        if not groups:
+            known = sorted({i.names["variant"] for i in matched})
+            close = difflib.get_close_matches(rule.candidate, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (variants: {', '.join(known)})"
+            report.errors.append(doc.error(
+                (*key, "candidate"), f"no item of {scope} has variant {rule.candidate!r}{hint}"
+            ).one_line())
+            continue
+        for suite, subject, dataset in groups:
+            have = variants[(suite, subject, dataset)]
+            if rule.reference in have:
+                continue
+            close = difflib.get_close_matches(rule.reference, sorted(have), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            report.errors.append(doc.error(
+                (*key, "reference"),
+                f"subject {subject!r} of suite {suite!r} on {dataset!r} has no variant "
+                f"{rule.reference!r} to compare {rule.candidate!r} with (variants: "
+                f"{', '.join(sorted(have))}){hint}",
+            ).one_line())
+            break
 
 
 def check_policy(

@@ -7,7 +7,8 @@ run's verdict. Every surface calls these functions and nothing else decides.
   later can re-decide it exactly.
 - `decide_run` (the pytest session at the end, `llmgate merge`, `llmgate diff`): re-decides every
   item's regression checks against a baseline with the recorded policy, which gives the same
-  checks the item got while it ran when the baseline is the same.
+  checks the item got while it ran when the baseline is the same; and every `compare_variants`
+  rule (variant B must not be worse than A), which needs both items of the run.
 
 A pull request is judged by many regression tests at once (metrics x items). Their p-values are
 corrected so the run's family-wise false-alarm rate stays at the rules' significance level: Holm
@@ -22,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pytest_llmgate.config.thresholds import Policy
+from pytest_llmgate.config.thresholds import CompareRule, Policy
 from pytest_llmgate.results.model import (
     ERROR,
     FAILED,
@@ -41,6 +42,8 @@ from pytest_llmgate.verdict.policy_data import policy_from_dict, policy_to_dict
 __all__ = [
     "FAILING",
     "ItemDecision",
+    "comparison_checks",
+    "decide_comparisons",
     "decide_item",
     "decide_run",
     "item_verdict",
@@ -194,6 +197,90 @@ def comparison_family(nodeids: Sequence[str], baseline: RunResult | None) -> int
     return max(1, sum(1 for n in set(nodeids) if n in known))
 
 
+def _reference_problem(rule: CompareRule, item: ItemResult, reference: ItemResult | None) -> str:
+    where = f"{item.subject} on {item.dataset}"
+    if reference is None:
+        return f"reference variant {rule.reference!r} of {where} is not in this run"
+    if reference.verdict in (SKIPPED, ERROR) or not reference.rows:
+        return f"reference variant {rule.reference!r} of {where} {reference.verdict} (no rows)"
+    return ""
+
+
+def comparison_checks(item: ItemResult, reference: ItemResult | None) -> list[Check]:
+    """The item's `compare_variants` checks (kind "comparison") against `reference`, the item of
+    the same suite, subject and dataset under the rules' reference variant in the same run (the
+    caller passes the rules of one reference in `item.policy`): the regression rules and paired
+    tests of `compare.regression_checks` with the reference variant as the baseline, corrected
+    together. A reference that did not run, or a metric it has no value for, fails closed."""
+    from pytest_llmgate.verdict.compare import regression_checks
+    from pytest_llmgate.verdict.multiplicity import apply_correction
+
+    recorded = policy_from_dict(item.policy or {})
+    if not recorded.compare:
+        return []
+    out: list[Check] = []
+    rules = {rule.metric: rule for rule in recorded.compare}
+    found: list[Check] = []
+    if reference is not None and not _reference_problem(recorded.compare[0], item, reference):
+        found = regression_checks(
+            item.rows, reference,
+            Policy(regression={m: rule.as_regression() for m, rule in rules.items()}),
+            dataset_sha256=item.dataset_sha256,
+        )
+        found = apply_correction(found, recorded.correction)
+    for rule in recorded.compare:
+        prefix = f"A/B {rule.candidate} vs {rule.reference}: "
+        problem = _reference_problem(rule, item, reference)
+        if not problem and not any(c.metric == rule.metric for c in found):
+            problem = (f"reference variant {rule.reference!r} has no {rule.metric} "
+                       f"{rule.aggregate} to compare with")
+        if problem:
+            out.append(Check(kind="comparison", metric=rule.metric,
+                             aggregate=f"{rule.aggregate} vs {rule.reference}", value=None,
+                             verdict="error" if rule.severity == "fail" else "warn",
+                             severity=rule.severity, source=rule.source,
+                             message=f"{prefix}{problem}: cannot tell whether "
+                             f"{rule.candidate!r} is worse"))
+    for check in found:
+        rule = rules.get(check.metric, recorded.compare[0])  # else the pairing's note
+        text = check.message.removeprefix("regression: ")
+        text = text.replace("baseline row(s) not in this run",
+                            f"row(s) of {rule.reference!r} not in {rule.candidate!r}")
+        text = text.replace("not in the baseline", f"not in {rule.reference!r}")
+        text = text.replace("in this run (baseline ", f"in {rule.candidate!r} ({rule.reference!r} ")
+        out.append(replace(
+            check, kind="comparison",
+            aggregate=f"{check.aggregate} vs {rule.reference}" if check.metric in rules
+            else check.aggregate,
+            message=f"A/B {rule.candidate} vs {rule.reference}: {text}" if text else "",
+        ))
+    return out
+
+
+def decide_comparisons(run: RunResult) -> RunResult:
+    """The run with every item's `compare_variants` checks (re)decided against its reference
+    variant's item of the same run."""
+    if not any(i.policy and i.policy.get("compare") for i in run.items):
+        return run
+    by_variant = {(i.suite, i.subject, i.dataset, i.variant): i for i in run.items}
+    items = []
+    for item in run.items:
+        rules = (item.policy or {}).get("compare") or []
+        if not rules or item.verdict in (SKIPPED, ERROR):
+            items.append(item)
+            continue
+        kept = [c for c in item.checks if c.kind != "comparison"]
+        found: list[Check] = []
+        for reference_name in dict.fromkeys(str(r.get("reference")) for r in rules):
+            reference = by_variant.get((item.suite, item.subject, item.dataset, reference_name))
+            only = {**(item.policy or {}),
+                    "compare": [r for r in rules if r.get("reference") == reference_name]}
+            found += comparison_checks(replace(item, policy=only), reference)
+        checks = [*kept, *found]
+        items.append(replace(item, checks=tuple(checks), verdict=item_verdict(item, checks)))
+    return replace(run, items=tuple(items))
+
+
 def decide_run(
     run: RunResult,
     baseline: RunResult | None,
@@ -201,7 +288,9 @@ def decide_run(
     family: int | None = None,
 ) -> RunResult:
     """The run with every item's regression checks (re)decided against `baseline` with the
-    policy the item recorded. Threshold checks stay as `decide_item` made them."""
+    policy the item recorded, and its A/B checks against its reference variant. Threshold
+    checks stay as `decide_item` made them."""
+    run = decide_comparisons(run)
     if baseline is None:
         return run
     base_items = {i.nodeid: i for i in baseline.items}

@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from pytest_llmgate.reporting.html import render_html
+from pytest_llmgate.results.model import load_results
 from tests.conftest import OUTER_CI
 
 pytestmark = pytest.mark.browser
@@ -207,14 +209,20 @@ def gate_project(project: Any) -> Any:
     return project
 
 
-@pytest.fixture
-def html_report(gate_project: Any) -> Path:
+@pytest.fixture(params=["plain", "gzip"])
+def html_report(gate_project: Any, request: pytest.FixtureRequest) -> Path:
     """A failing run with a baseline: the baseline ran `quote`; this run adds `short`, which
-    fails its thresholds."""
+    fails its thresholds. `gzip`: the same run rendered with its data gzipped, as a big run's is
+    (the page inflates it with the browser's DecompressionStream)."""
     _gate(gate_project, "--llm-gate-save", "base.json")
     _gate(gate_project, "--llm-gate-baseline", "base.json", "--llm-gate-html", "report.html",
           suite=TWO_VARIANTS, expect=pytest.ExitCode.TESTS_FAILED)
     path: Path = gate_project.path / "report.html"
+    if request.param == "gzip":
+        run = load_results(gate_project.path / ".llmgate" / "results.json")
+        page = render_html(run, load_results(gate_project.path / "base.json"), compress=True)
+        assert '<script type="application/json" id="llmgate-data">{"gzip": "' in page
+        path.write_text(page, encoding="utf-8")
     return path
 
 
@@ -238,7 +246,7 @@ def _open(tools: DevTools, page: Path, fragment: str = "") -> None:
         tools.wait_for("Page.loadEventFired")
     tools.call("Page.navigate", url=page.as_uri() + fragment)
     tools.wait_for("Page.loadEventFired")
-    assert tools.js("document.body.dataset.rendered") == "true"
+    _until(tools, "document.body.dataset.rendered", "true")  # gzipped data renders async
 
 
 def _set(tools: DevTools, element: str, value: str, event: str = "change") -> None:
@@ -362,6 +370,9 @@ def test_failing_run_with_baseline(browser: DevTools, html_report: Path,
     quote = next(i["nodeid"] for i in results["items"] if "quote" in i["nodeid"])
     _open(tools, html_report, f"#item={quote}&row=r2")
     _until(tools, "document.querySelector('#rows-body tr.target')?.dataset.row", "r2")
+    # on screen, although the rows section is laid out lazily (content-visibility)
+    _until(tools, "(() => { const r = document.querySelector('#rows-body tr.target')"
+                  ".getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight; })()", True)
     assert tools.js("document.getElementById('row-status').textContent") == "4 of 8 rows"
     assert "Plans renew monthly on the signup date." in tools.js(
         "document.querySelector('#rows-body tr.detail').textContent")

@@ -4,11 +4,11 @@ with one-line errors for bad conversation rows (pytester, as the other integrati
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import pytest
 
+from pytest_llmgate.reporting.pack import read_embedded
 from tests.conftest import Project
 
 AGENT = '''
@@ -184,12 +184,7 @@ def test_strict_policy_fails_the_planted_mistake_naming_turn_and_calls(agents: P
     text = md.read_text("utf-8")
     assert "turn 2: expected check" in text
     assert 'turn 2: expected check({"order_id": "A1"}), got refund' in junit.read_text("utf-8")
-    page = html.read_text("utf-8")
-    found = re.search(
-        r'<script type="application/json" id="llmgate-data">(.*?)</script>', page, re.S
-    )
-    assert found is not None
-    rows = json.loads(found.group(1))["rows"]
+    rows = read_embedded(html.read_text("utf-8"))["rows"]
     transcript = next(
         r[8]["transcript"] for r in rows if r[1] == "two" and r[8].get("tool_call_reason")
     )

@@ -12,6 +12,7 @@ from importlib import resources
 from llmgate_runs import PAYLOAD, item, row, run, scored, threshold
 
 from pytest_llmgate.reporting.html import MAX_STRING, json_for_script, render_html, report_data
+from pytest_llmgate.reporting.pack import embed, pack_report, read_embedded
 
 
 def _sample():
@@ -26,11 +27,11 @@ def _sample():
     )
 
 
-def _embedded(page: str) -> dict:
+def _element(page: str) -> str:
     match = re.search(r'<script type="application/json" id="llmgate-data">(.*?)</script>', page,
                       re.S)
     assert match is not None
-    return json.loads(match.group(1))
+    return match.group(1)
 
 
 def test_page_is_self_contained() -> None:
@@ -38,7 +39,7 @@ def test_page_is_self_contained() -> None:
     assert page.startswith("<!DOCTYPE html>")
     assert page.count("<script") == 2  # the JSON data and the renderer, nothing from the data
     assert page.count("</script>") == 2
-    data = json_for_script(report_data(_sample()))
+    data = embed(pack_report(report_data(_sample())))
     shell = page.replace(data, "")  # the page without the (inert) data
     for fetching in ("<link", "<img", "<iframe", "src=", "href=", "@import", "url("):
         assert fetching not in shell, fetching
@@ -56,7 +57,11 @@ def test_data_cannot_close_its_script_element() -> None:
 
 def test_embedded_json_round_trips() -> None:
     results = _sample()
-    assert _embedded(render_html(results)) == json.loads(json.dumps(report_data(results)))
+    expected = json.loads(json.dumps(report_data(results)))
+    plain, packed = render_html(results), render_html(results, compress=True)
+    assert json.loads(_element(plain))["version"] == 2  # columns, readable in the page source
+    assert set(json.loads(_element(packed))) == {"gzip"}
+    assert read_embedded(plain) == read_embedded(packed) == expected
 
 
 def test_csp_allows_exactly_the_inline_script_and_style() -> None:

@@ -18,7 +18,7 @@ Semantics, so every consumer agrees:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -77,7 +77,6 @@ MDE_POWER = 0.8
 NOT_LIKE_FOR_LIKE = "not like for like"
 REFRESH = "improved past tolerance: refresh the baseline"
 
-RulesFor = Callable[[ItemResult], Mapping[str, RegressionRule]]
 
 
 class BaselineError(GateError):
@@ -682,13 +681,8 @@ def _check_direction(check: Check | None, metric: str) -> str:
     return direction_of(metric)
 
 
-def _item_diff(
-    current: ItemResult, baseline: ItemResult, rules: Mapping[str, RegressionRule] | None
-) -> ItemDiff:
-    if rules is None:
-        checks = [c for c in current.checks if c.kind == "regression"]
-    else:
-        checks = _checks(current.rows, baseline, rules, current.dataset_sha256)
+def _item_diff(current: ItemResult, baseline: ItemResult) -> ItemDiff:
+    checks = [c for c in current.checks if c.kind == "regression"]
     by_metric = {c.metric: c for c in checks if c.metric != "dataset"}
     if baseline.rows and current.rows:
         pairing = _pair_rows(
@@ -713,8 +707,7 @@ def _item_diff(
             continue
         check = by_metric.get(name)
         agg = check.aggregate if check is not None else "mean"
-        rule = (rules or {}).get(name)
-        direction = rule_direction(rule) if rule is not None else _check_direction(check, name)
+        direction = _check_direction(check, name)
         base_value: float | None
         cur_value: float | None
         if check is not None and check.baseline is not None:
@@ -755,11 +748,11 @@ def _item_diff(
     )
 
 
-def diff_runs(run: RunResult, baseline: RunResult, *, rules: RulesFor | None = None) -> RunDiff:
-    """Join `run` with `baseline`.
+def diff_runs(run: RunResult, baseline: RunResult) -> RunDiff:
+    """Join `run` with `baseline` for the reports.
 
-    With `rules=None` the verdicts are the regression checks the run recorded (the plugin applied
-    thresholds.yaml while running); with `rules` they are recomputed now (`llmgate diff`).
+    The verdicts are the regression checks the run recorded: a diff shows a decision, it never
+    makes one (`verdict.decision.decide_run` re-decides a run against a baseline first).
     """
     base_items = {i.nodeid: i for i in baseline.items}
     seen: set[str] = set()
@@ -778,7 +771,7 @@ def diff_runs(run: RunResult, baseline: RunResult, *, rules: RulesFor | None = N
                 )
             )
             continue
-        diffs.append(_item_diff(item, base, rules(item) if rules is not None else None))
+        diffs.append(_item_diff(item, base))
     for nodeid, base in base_items.items():
         if nodeid not in seen:
             diffs.append(

@@ -198,9 +198,19 @@ def test_diff_runs_statuses_and_directions() -> None:
     assert diff.baseline_label == "main " + "b" * 12
 
 
-def test_diff_runs_with_default_rules() -> None:
+def test_diff_of_a_run_decided_with_default_rules() -> None:
+    """`llmgate diff` without recorded policies: the default rule, decided by the one decision
+    path, then shown by the diff."""
+    from dataclasses import replace
+
+    from pytest_llmgate.verdict.decision import decide_run
+    from pytest_llmgate.verdict.policy_data import policy_to_dict
+
     base, head = _runs()
-    diff = diff_runs(head, base, rules=default_rules)
+    head = replace(head, items=tuple(
+        replace(i, policy=policy_to_dict(Policy(regression=default_rules(i)))) for i in head.items
+    ))
+    diff = diff_runs(decide_run(head, base), base)
     f1 = diff.items[0].metric("f1")
     assert f1 is not None
     assert f1.verdict == "fail"

@@ -78,7 +78,6 @@ NOT_LIKE_FOR_LIKE = "not like for like"
 REFRESH = "improved past tolerance: refresh the baseline"
 
 
-
 class BaselineError(GateError):
     """A baseline cannot be used (unreadable, wrong format, or from an incomplete run)."""
 

@@ -225,3 +225,13 @@ def test_jenkinsfile_declarative_policy() -> None:
     for flag in ("--llm-gate-baseline", "--llm-gate-junit .llmgate/junit.xml", "--llm-gate-html",
                  "--llm-gate-md", "--llm-gate-save"):
         assert flag in run
+
+
+@pytest.mark.parametrize("ci", ["github", "azure", "jenkins"])
+def test_the_repository_runs_exactly_what_llmgate_init_writes(ci: str) -> None:
+    """One template, two copies: `llmgate init --ci X` writes the file this repository's own CI
+    runs; a change to one without the other fails here."""
+    from pytest_llmgate.cli.scaffold import CI_FILES
+
+    for relative, text in CI_FILES[ci].items():
+        assert (REPO / relative).read_text(encoding="utf-8") == text, relative

@@ -226,7 +226,8 @@
       tr.appendChild(el("td", null, metric));
       tr.appendChild(el("td", "num", f.value === undefined ? "" : f.value + (f.interval ? " " + f.interval : "")));
       var bound = f.bound || "";
-      if (f.kind === "regression" && f.baseline !== null && f.baseline !== undefined) {
+      // a regression: baseline -> current; an A/B rule: the reference variant's -> this one's
+      if ((f.kind === "regression" || f.kind === "comparison") && f.baseline !== null && f.baseline !== undefined) {
         bound = f.baseline + " → " + f.value + (f.bound ? " (allowed " + f.bound + ")" : "");
       }
       tr.appendChild(el("td", null, f.metric ? bound : f.message));
@@ -242,6 +243,24 @@
     });
   }
 
+  // the group's compare_variants rules as the gate decided them (checks of kind "comparison")
+  function abGates(g, root) {
+    var list = el("ul", "ab-gates");
+    DATA.items.forEach(function (item) {
+      if (item.suite !== g.suite || item.subject !== g.subject || item.dataset !== g.dataset) return;
+      item.checks.forEach(function (c) {
+        if (c.kind !== "comparison") return;
+        var li = el("li", "gate-" + c.verdict);
+        li.appendChild(el("span", "badge v-" + c.verdict, (TAG[c.verdict] || c.verdict).toUpperCase()));
+        var line = " gate: " + item.variant + " " + c.metric + " " + c.aggregate + " = " + fmt(c.value) +
+          (c.bound && c.bound !== "-" ? ", needs " + c.bound : "") + (c.source ? " [" + c.source + "]" : "");
+        li.appendChild(document.createTextNode(line));
+        if (c.message) li.title = c.message;
+        list.appendChild(li);
+      });
+    });
+    if (list.childNodes.length) root.appendChild(list);
+  }
   function renderAB() {
     if (!DATA.variants.length) return;
     document.getElementById("ab-section").hidden = false;
@@ -250,6 +269,7 @@
       var best = Object.keys(g.best).map(function (m) { return g.best[m] + " on " + m; });
       root.appendChild(el("h3", null, g.label + " (" + g.variants.join(" vs ") + "): " +
         (best.length ? "best " + best.join(", ") : "no variant is significantly better")));
+      abGates(g, root);
       var table = el("table", "ab-table");
       var head = el("tr");
       ["metric", "b − a", "mean a", "mean b", "difference", "95% interval", "p", "n", "verdict"].forEach(function (c) { head.appendChild(el("th", null, c)); });

@@ -435,3 +435,34 @@ def test_two_variant_run(browser: DevTools, gate_project: Any,
     assert len(labels) == len(set(labels)) == 2
     _screenshot(browser, request, "html-report-variants.png")
     assert browser.problems() == []
+
+
+def test_ab_gate_rule(browser: DevTools, gate_project: Any,
+                      request: pytest.FixtureRequest) -> None:
+    """`compare_variants:` in the suite: `short` must not be worse than `quote`. The breach is in
+    "what failed" like any other, and the A/B section says which rule gated the pair."""
+    suite = TWO_VARIANTS + ("  compare_variants:\n    - {metric: word_overlap, candidate: short, "
+                            "reference: quote, max_drop: 0.05}\n")
+    results = _gate(gate_project, "--llm-gate-html", "report.html", suite=suite,
+                    expect=pytest.ExitCode.TESTS_FAILED)
+    short = next(i for i in results["items"] if "short" in i["nodeid"])
+    [check] = [c for c in short["checks"] if c["kind"] == "comparison"]
+    assert check["verdict"] == "fail"
+    _open(browser, gate_project.path / "report.html")
+    shown = {tuple(r) for r in browser.js(SUMMARY)}
+    assert shown == _breaches(results)
+    assert ("bot[short-qa]", "word_overlap mean vs quote") in shown
+    cells = browser.js("Array.from(document.querySelectorAll('#findings-body tr')).filter(r => r"
+                       ".cells[2].textContent.includes(' vs ')).map(r => r.cells[4].textContent)")
+    [cell] = cells  # the reference's value -> the candidate's, at the metric's precision
+    before, after = cell.removesuffix(f" (allowed >= {check['min']:g})").split(" \u2192 ")
+    assert float(before) == pytest.approx(check["baseline"], abs=1e-3)
+    assert float(after) == pytest.approx(check["value"], abs=1e-3)
+    gates = browser.js("Array.from(document.querySelectorAll('#ab .ab-gates li'))"
+                       ".map(li => li.textContent)")
+    assert len(gates) == 1
+    assert gates[0].startswith("FAIL gate: short word_overlap mean vs quote = ")
+    assert gates[0].endswith(f", needs >= {check['min']:g} [{check['source']}]")
+    assert check["source"].startswith("support.yaml:")
+    _screenshot(browser, request, "html-report-ab-gate.png")
+    assert browser.problems() == []

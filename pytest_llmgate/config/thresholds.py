@@ -311,7 +311,7 @@ COMPARE_KEY = "compare_variants"
 
 def _compare(doc: Located, key: Key, raw: list[Any] | None) -> tuple[CompareRule, ...]:
     """`compare_variants:` (schema-checked already): a list of A/B rules."""
-    from pytest_llmgate.stats import is_aggregate
+    from pytest_llmgate.config.aggregates import is_aggregate
 
     out: dict[tuple[str, str, str], CompareRule] = {}
     for index, spec in enumerate(raw or []):

@@ -118,7 +118,7 @@ def offline_ratio(work: Path, n: int) -> None:
         print(f"[offline] azure evaluate() failed: {proc.stderr.strip().splitlines()[-1:]}")
         return
     theirs = json.loads((root / "azure.json").read_text())["scores"]
-    from pytest_llmgate.results.model import load_results
+    from pytest_llmgate.results.io import load_results
 
     # 10k rows stream to the companion file (--llm-gate-stream-rows): read them from there
     ours = [r.metrics for r in load_results(root / "results.json").items[0].rows]

@@ -26,7 +26,8 @@ from pytest_llmgate.reporting.csv import render_csv
 from pytest_llmgate.reporting.html import render_html
 from pytest_llmgate.reporting.junit import render_junit
 from pytest_llmgate.reporting.markdown import COMMENT_LIMIT, render_markdown
-from pytest_llmgate.results.model import Check, ItemResult, RowResult, RunResult, write_results
+from pytest_llmgate.results.io import write_results
+from pytest_llmgate.results.model import Check, ItemResult, RowResult, RunResult
 from pytest_llmgate.verdict.compare import diff_runs
 from pytest_llmgate.verdict.gate import aggregates_for
 

@@ -137,7 +137,7 @@ def xdist(rows: int, workdir: Path) -> None:
 
 
 def _decided(path: Path) -> dict[str, Any]:
-    from pytest_llmgate.results.model import load_results
+    from pytest_llmgate.results.io import load_results
 
     run = load_results(path)  # rows inline, or streamed to the companion file
     data = run.to_dict()

@@ -25,7 +25,8 @@ __all__ = [
 if TYPE_CHECKING:
     from pytest_llmgate.api import Evaluation, evaluate
     from pytest_llmgate.reporting.frame import results_frame
-    from pytest_llmgate.results.model import Check, ItemResult, RowResult, RunResult, load_results
+    from pytest_llmgate.results.io import load_results
+    from pytest_llmgate.results.model import Check, ItemResult, RowResult, RunResult
 
 _LAZY = {
     "evaluate": "pytest_llmgate.api",
@@ -34,7 +35,7 @@ _LAZY = {
     "ItemResult": "pytest_llmgate.results.model",
     "RowResult": "pytest_llmgate.results.model",
     "RunResult": "pytest_llmgate.results.model",
-    "load_results": "pytest_llmgate.results.model",
+    "load_results": "pytest_llmgate.results.io",
     "results_frame": "pytest_llmgate.reporting.frame",
 }
 

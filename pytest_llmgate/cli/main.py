@@ -15,12 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_llmgate.errors import GateError
-from pytest_llmgate.results.model import (
-    ResultsFormatError,
-    RunResult,
-    load_results,
-    write_results,
-)
+from pytest_llmgate.results.io import load_results, write_results
+from pytest_llmgate.results.model import ResultsFormatError, RunResult
 
 if TYPE_CHECKING:
     from pytest_llmgate.config.thresholds import Thresholds

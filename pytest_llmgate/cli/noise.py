@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_llmgate.reporting.text import format_value, table
-from pytest_llmgate.results.model import RunResult, load_results
+from pytest_llmgate.results.io import load_results
+from pytest_llmgate.results.model import RunResult
 from pytest_llmgate.verdict.noise import NoiseRow
 
 __all__ = ["measure", "render_noise"]

@@ -11,43 +11,19 @@ import csv
 import hashlib
 import io
 import json
-import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from pytest_llmgate.config.rows import DatasetSpec, Row, check_value, validate_rows
 from pytest_llmgate.errors import InputError
 from pytest_llmgate.util.yamlio import check_regular_file, read_text
 
 __all__ = ["Dataset", "DatasetSpec", "Row", "load_dataset"]
 
 FORMATS = ("jsonl", "csv", "json", "parquet")
-
-
-@dataclass(frozen=True)
-class Row:
-    """One golden row: a stable id (join key for baselines), its source line and its fields."""
-
-    id: str
-    line: int
-    data: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """How a suite refers to a dataset."""
-
-    name: str
-    path: Path
-    format: str | None = None
-    schema: Path | None = None
-    id_column: str | None = None
-    limit: int | None = None
-    sample: int | None = None
-    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -73,11 +49,6 @@ def _format_of(spec: DatasetSpec) -> str:
         spec.path,
         f"unknown dataset format {spec.path.suffix!r} (use .jsonl, .csv, .json or .parquet)",
     )
-
-
-def _check_value(path: Path, line: int, key: str, value: Any) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InputError(path, f"non-finite number {value!r}", line=line, field=key)
 
 
 def _parse_jsonl(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
@@ -158,42 +129,6 @@ def _parse_parquet(path: Path) -> list[tuple[int, dict[str, Any]]]:
     return [(index + 1, row) for index, row in enumerate(records)]
 
 
-@lru_cache(maxsize=64)
-def _validator(schema_path: Path) -> Any:
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
-
-    try:
-        schema = json.loads(read_text(schema_path))
-    except json.JSONDecodeError as exc:
-        raise InputError(schema_path, f"malformed JSON: {exc.msg}", line=exc.lineno) from None
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        raise InputError(schema_path, f"invalid JSON Schema: {exc.message}") from None
-    return Draft202012Validator(schema)
-
-
-def _validate_rows(spec: DatasetSpec, rows: Sequence[tuple[int, dict[str, Any]]]) -> None:
-    if spec.schema is None:
-        return
-    from jsonschema.exceptions import best_match
-
-    validator = _validator(spec.schema)
-    for line, row in rows:
-        error = best_match(validator.iter_errors(row))
-        if error is not None:
-            where = ".".join(str(p) for p in error.absolute_path)
-            if error.validator == "required":
-                where = error.message.split("'")[1] if "'" in error.message else where
-                problem = "required column is missing"
-            else:
-                problem = error.message[:200]
-            raise InputError(
-                spec.path, f"{problem} (schema {spec.schema.name})", line=line, field=where or None
-            )
-
-
 def _select(spec: DatasetSpec, rows: list[Row]) -> list[Row]:
     if spec.sample is not None and spec.sample < len(rows):
         chosen = sorted(random.Random(spec.seed).sample(range(len(rows)), spec.sample))
@@ -224,8 +159,8 @@ def load_dataset(spec: DatasetSpec) -> Dataset:
         raise InputError(spec.path, "dataset has no rows")
     for line, values in parsed:
         for key, value in values.items():
-            _check_value(spec.path, line, key, value)
-    _validate_rows(spec, parsed)
+            check_value(spec.path, line, key, value)
+    validate_rows(spec, parsed)
 
     rows: list[Row] = []
     seen: dict[str, int] = {}

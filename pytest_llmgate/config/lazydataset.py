@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import overload
 
-from pytest_llmgate.config.datasets import DatasetSpec, Row
+from pytest_llmgate.config.rows import DatasetSpec, Row, check_value, validate_rows
 from pytest_llmgate.errors import InputError
 from pytest_llmgate.util.yamlio import check_regular_file
 
@@ -108,7 +108,6 @@ class _FirstProblem:
 
 def scan_jsonl(spec: DatasetSpec) -> tuple[JsonlRowsView, str, tuple[str, ...]]:
     """(rows, sha256, columns) of a JSONL dataset, validated as `load_dataset` validates."""
-    from pytest_llmgate.config.datasets import _check_value, _validate_rows
 
     path = spec.path
     check_regular_file(path)
@@ -156,12 +155,12 @@ def scan_jsonl(spec: DatasetSpec) -> tuple[JsonlRowsView, str, tuple[str, ...]]:
                 bad = isinstance(value, float) and not math.isfinite(value)
                 if bad and "number" not in problems.found:
                     try:
-                        _check_value(path, number, key, value)
+                        check_value(path, number, key, value)
                     except InputError as err:
                         problems.found["number"] = (err.problem, number, key)
             if spec.schema is not None and "schema" not in problems.found:
                 try:
-                    _validate_rows(spec, [(number, values)])
+                    validate_rows(spec, [(number, values)])
                 except InputError as err:
                     problems.found["schema"] = (err.problem, number, err.field)
             columns.update(dict.fromkeys(values))

@@ -744,7 +744,8 @@ class GateSession:
         problem = run.not_a_real_run()
         if problem is None or self.settings.overwrite_results or not target.is_file():
             return target
-        from pytest_llmgate.results.model import ResultsFormatError, load_results
+        from pytest_llmgate.results.io import load_results
+        from pytest_llmgate.results.model import ResultsFormatError
 
         try:
             existing = load_results(target)
@@ -773,7 +774,7 @@ class GateSession:
         if settings.save_path is not None:
             problem = run.not_a_real_run()
             if problem is None and self.rows_file is not None:
-                from pytest_llmgate.results.model import write_results
+                from pytest_llmgate.results.io import write_results
 
                 write_results(run, settings.save_path)  # with a copy of the rows file
             elif problem is None:

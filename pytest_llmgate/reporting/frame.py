@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmgate.errors import MissingExtraError
-from pytest_llmgate.results.model import RunResult, load_results
+from pytest_llmgate.results.io import load_results
+from pytest_llmgate.results.model import RunResult
 
 if TYPE_CHECKING:
     import pandas

@@ -28,8 +28,6 @@ __all__ = [
     "ResultsFormatError",
     "RowResult",
     "RunResult",
-    "load_results",
-    "write_results",
 ]
 
 FORMAT = "pytest-llmgate/results"
@@ -432,35 +430,3 @@ def json_safe(value: Any) -> Any:
 def results_text(run: RunResult) -> str:
     """The results JSON of a run, as written to disk."""
     return json.dumps(run.to_dict(), ensure_ascii=False, separators=(",", ":"), default=jsonable)
-
-
-def write_results(run: RunResult, path: Path) -> None:
-    """Write the results JSON atomically (gzip when the name ends in .gz); streamed rows go to
-    its companion file first (`storedrows.store_run`), so the JSON never points at a file that
-    is not there."""
-    if stored_file(run) is not None:
-        from pytest_llmgate.results.storedrows import store_run
-
-        run = store_run(run, path)
-    atomic_write_text(path, results_text(run))
-
-
-def load_results(path: Path | str) -> RunResult:
-    """Read a results JSON (plain or .gz) with one-line errors."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ResultsFormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise ResultsFormatError(f"{path}: not valid JSON: {exc}") from None
-    run = RunResult.from_dict(data, source=str(path))
-    if isinstance(data, dict) and data.get("rows_file") is not None:
-        from pytest_llmgate.results.storedrows import attach_rows
-
-        run = attach_rows(run, data, path)
-    return run

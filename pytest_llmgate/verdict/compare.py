@@ -31,6 +31,7 @@ from pytest_llmgate.config.thresholds import (
     direction_of,
 )
 from pytest_llmgate.errors import GateError
+from pytest_llmgate.results.io import load_results
 from pytest_llmgate.results.model import (
     ERROR,
     FAILED,
@@ -40,7 +41,6 @@ from pytest_llmgate.results.model import (
     ResultsFormatError,
     RowResult,
     RunResult,
-    load_results,
 )
 from pytest_llmgate.results.storedrows import pair_aligned
 from pytest_llmgate.stats import AGGREGATE_PATTERN, aggregate, mcnemar_p, paired_mde, sign_flip_p

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from pytest_llmgate.reporting.html import render_html
-from pytest_llmgate.results.model import load_results
+from pytest_llmgate.results.io import load_results
 from tests.conftest import OUTER_CI
 
 pytestmark = pytest.mark.browser

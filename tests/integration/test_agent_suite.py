@@ -256,7 +256,7 @@ def test_conversation_option_typos_are_one_line(agents: Project) -> None:
 
 
 def test_the_results_json_round_trips_the_transcript(agents: Project) -> None:
-    from pytest_llmgate.results.model import load_results
+    from pytest_llmgate.results.io import load_results
 
     agents.pytester.runpytest("--llm-gate", "suites", "-k", "careful")
     run = load_results(agents.path / ".llmgate/results.json")

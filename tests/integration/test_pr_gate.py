@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pytest_llmgate.cli.main import main as llmgate
-from pytest_llmgate.results.model import load_results
+from pytest_llmgate.results.io import load_results
 
 SUITE = """
 suite: support

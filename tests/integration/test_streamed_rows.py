@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from pytest_llmgate.cli.main import main
-from pytest_llmgate.results.model import load_results
+from pytest_llmgate.results.io import load_results
 from pytest_llmgate.results.storedrows import StoredRows
 from pytest_llmgate.testing import LLMServer
 from tests.conftest import Project

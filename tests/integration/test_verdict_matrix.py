@@ -228,7 +228,8 @@ def test_an_identical_rerun_with_noisy_timings_is_no_regression(tmp_path: Path) 
     import random
 
     from pytest_llmgate.config.thresholds import Policy, RegressionRule
-    from pytest_llmgate.results.model import ItemResult, RowResult, RunResult, write_results
+    from pytest_llmgate.results.io import write_results
+    from pytest_llmgate.results.model import ItemResult, RowResult, RunResult
     from pytest_llmgate.verdict.policy_data import policy_to_dict
 
     rng = random.Random(7)

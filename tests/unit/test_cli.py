@@ -14,7 +14,8 @@ from llmgate_runs import item, run, scored, threshold
 
 from pytest_llmgate.cli.main import main
 from pytest_llmgate.cli.scaffold import FILES, WORKFLOW
-from pytest_llmgate.results.model import ItemResult, RunResult, load_results, write_results
+from pytest_llmgate.results.io import load_results, write_results
+from pytest_llmgate.results.model import ItemResult, RunResult
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ import pytest
 from llmgate_runs import item, row, run, scored, threshold
 
 from pytest_llmgate.config.thresholds import Policy, RegressionRule
-from pytest_llmgate.results.model import write_results
+from pytest_llmgate.results.io import write_results
 from pytest_llmgate.verdict.compare import (
     BETTER,
     SAME,

@@ -13,7 +13,7 @@ from llmgate_runs import item, row, run, scored, threshold
 from pytest_llmgate.reporting.csv import render_csv
 from pytest_llmgate.reporting.frame import results_frame
 from pytest_llmgate.reporting.html import render_html
-from pytest_llmgate.results.model import write_results
+from pytest_llmgate.results.io import write_results
 
 
 def _sample():

@@ -13,13 +13,8 @@ from hypothesis import strategies as st
 
 from pytest_llmgate.config.thresholds import Policy, RegressionRule, Rule
 from pytest_llmgate.reporting._common import worst_of
-from pytest_llmgate.results.model import (
-    ItemResult,
-    RowResult,
-    RunResult,
-    load_results,
-    write_results,
-)
+from pytest_llmgate.results.io import load_results, write_results
+from pytest_llmgate.results.model import ItemResult, RowResult, RunResult
 from pytest_llmgate.results.rowstream import RowWriter
 from pytest_llmgate.results.storedrows import RowColumns, RowsFile, StoredRows
 from pytest_llmgate.verdict.decision import decide_item, usage_of

@@ -70,8 +70,11 @@ def _document(path: Path) -> dict[str, Any]:
 
 
 def _timeless_text(text: str) -> list[str]:
+    """Lines that do not depend on timings: no latency figures, no durations, and no A/B
+    digest line (which lists latency among a variant's bests when timing noise says so)."""
     return [line for line in text.splitlines()
-            if "latency" not in line and not re.search(r"\bin [\d.]+s\b", line)]
+            if "latency" not in line and "**A/B**" not in line
+            and not re.search(r"\bin [\d.]+s\b", line)]
 
 
 @pytest.mark.slow

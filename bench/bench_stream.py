@@ -144,8 +144,9 @@ def gate(root: Path, n: int, stream: str) -> dict[str, Any]:
     wall, cpu, peak, proc = _child(
         ["-c", PYTEST, "suites/", "--llm-gate", "-q", "-p", "no:xdist",
          "--llm-gate-stream-rows", stream, "--llm-gate-json", name], root)
-    if proc.returncode not in (0, 1):
-        raise SystemExit(f"gate failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    if proc.returncode not in (0, 1) or not (root / name).is_file():
+        raise SystemExit(f"gate failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
+                         f"{proc.stderr[-3000:]}")
     data = json.loads((root / name).read_text())
     companion = root / f"{stream}.rows.jsonl.gz"
     return {"rows": n, "wall": wall, "cpu": cpu, "peak_kb": peak / 1024,
@@ -186,6 +187,8 @@ def main() -> None:
                         help="also run the in-memory path (--llm-gate-stream-rows off)")
     parser.add_argument("--engine", action="store_true",
                         help="the engine alone (runner + rows file + columns), no pytest")
+    parser.add_argument("--workdir", type=Path, help="keep the projects here (default: a "
+                        "temporary directory)")
     args = parser.parse_args()
     sizes = args.rows or [1000, 10_000, 100_000]
     if args.million:
@@ -195,7 +198,7 @@ def main() -> None:
     previous: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="llmgate-stream-") as tmp:
         for n in sizes:
-            root = Path(tmp) / f"rows{n}"
+            root = (args.workdir or Path(tmp)) / f"rows{n}"
             project(root, n)
             results = {"engine": engine(root, n)} if args.engine else {
                 "stream": gate(root, n, "1")}

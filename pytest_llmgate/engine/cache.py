@@ -42,10 +42,10 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pytest_llmgate.config.models import redact
 from pytest_llmgate.engine import cache_db
@@ -223,6 +223,30 @@ def _flush_all() -> None:
         cache.close()
 
 
+T = TypeVar("T")
+
+
+def _while_locked(step: Callable[[], T]) -> T:
+    """Run one SQLite step, again while SQLite answers "database is locked" / "busy" at once.
+
+    Processes that open one cache together (xdist workers) race to create it and switch it to
+    WAL; SQLite answers some of those races immediately, without waiting out the busy timeout
+    (a read transaction upgrading to write, a reader meeting the switch). Retrying within the
+    busy timeout keeps a shared cache working instead of reading it as broken or empty.
+    """
+    deadline = time.monotonic() + cache_db.BUSY_TIMEOUT_S
+    delay = 0.01
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if ("locked" not in text and "busy" not in text) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
 class ResponseCache:
     """The cache file. Values are JSON objects; a `cost_usd` field counts toward money saved.
 
@@ -312,23 +336,17 @@ class ResponseCache:
         out (a read transaction upgrading to write, or switching to WAL). Retry those, within
         the busy timeout, instead of declaring the cache broken for the whole run.
         """
-        deadline = time.monotonic() + cache_db.BUSY_TIMEOUT_S
-        delay = 0.01
-        while True:
+        def open_and_migrate() -> sqlite3.Connection:
+            conn = cache_db.connect(self.path, create=True)
             try:
-                conn = cache_db.connect(self.path, create=True)
-                try:
-                    if self._write_conn is None and self._reader is None:
-                        self.migrated = cache_db.migrate_legacy(conn, self.root)
-                except BaseException:
-                    conn.close()
-                    raise
-                return conn
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
-                    raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+                if self._write_conn is None and self._reader is None:
+                    self.migrated = cache_db.migrate_legacy(conn, self.root)
+            except BaseException:
+                conn.close()
+                raise
+            return conn
+
+        return _while_locked(open_and_migrate)
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -365,9 +383,12 @@ class ResponseCache:
         conn = self._open(for_write=False)
         if conn is None:
             return self._read_legacy(key) if self._legacy_only else None
-        try:
+        def select() -> Any:
             with self._db_lock:
-                row = conn.execute("SELECT value FROM entries WHERE key = ?", (key,)).fetchone()
+                return conn.execute("SELECT value FROM entries WHERE key = ?", (key,)).fetchone()
+
+        try:
+            row = _while_locked(select)
         except sqlite3.Error:
             self.stats.bump("corrupt")
             return None

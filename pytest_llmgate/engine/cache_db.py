@@ -141,7 +141,11 @@ def migrate_legacy(conn: sqlite3.Connection, root: Path) -> tuple[int, int]:
     imported = skipped = 0
     rows: list[tuple[str, str, str, float, float]] = []
     done: list[Path] = []
-    for path in sorted(base.glob("*/*")):
+    try:
+        paths = sorted(base.glob("*/*"))
+    except FileNotFoundError:  # another process migrated meanwhile and removed the old layout
+        paths = []
+    for path in paths:
         if path.suffix == ".tmp":
             done.append(path)
             continue
@@ -182,10 +186,10 @@ def migrate_legacy(conn: sqlite3.Connection, root: Path) -> tuple[int, int]:
     for path in done:
         with contextlib.suppress(OSError):
             path.unlink()
-    for shard in sorted(base.glob("*"), reverse=True):
-        with contextlib.suppress(OSError):
-            shard.rmdir()
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError):  # another process may be removing the same directories
+        for shard in sorted(base.glob("*"), reverse=True):
+            with contextlib.suppress(OSError):
+                shard.rmdir()
         base.rmdir()
     return imported, skipped
 

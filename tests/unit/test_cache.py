@@ -346,9 +346,9 @@ def test_many_processes_writing_one_file(tmp_path: Path) -> None:
                          env=env, stderr=subprocess.PIPE)
         for w in range(4)
     ]
-    for p in procs:
-        _, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err
+    # wait for every process before asserting: a failure must not leave the others running
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
     cache = ResponseCache(tmp_path, "ro")
     for n, k in enumerate(keys):
         value = cache.get(k)
@@ -416,9 +416,9 @@ def test_concurrent_processes_migrate_once(tmp_path: Path) -> None:
                          stderr=subprocess.PIPE)
         for w in range(3)
     ]
-    for p in procs:
-        _, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err
+    # wait for every process before asserting: a failure must not leave the others running
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
     cache = ResponseCache(tmp_path, "ro")
     assert cache.entries() == 200
     assert all(cache.get(k) == v for k, v in old.items())

@@ -348,7 +348,7 @@ def test_many_processes_writing_one_file(tmp_path: Path) -> None:
     ]
     # wait for every process before asserting: a failure must not leave the others running
     errors = [p.communicate(timeout=120)[1] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    assert [p.returncode for p in procs] == [0] * len(procs), errors
     cache = ResponseCache(tmp_path, "ro")
     for n, k in enumerate(keys):
         value = cache.get(k)
@@ -418,7 +418,7 @@ def test_concurrent_processes_migrate_once(tmp_path: Path) -> None:
     ]
     # wait for every process before asserting: a failure must not leave the others running
     errors = [p.communicate(timeout=120)[1] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    assert [p.returncode for p in procs] == [0] * len(procs), errors
     cache = ResponseCache(tmp_path, "ro")
     assert cache.entries() == 200
     assert all(cache.get(k) == v for k, v in old.items())

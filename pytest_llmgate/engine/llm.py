@@ -228,21 +228,7 @@ class ModelPool:
         value, attempts = await self._through_cache(
             model, "chat", request, role, repeat, cache_extra
         )
-        result = ChatResult(
-            text=value["text"],
-            prompt_tokens=value["prompt_tokens"],
-            completion_tokens=value["completion_tokens"],
-            cost_usd=value["cost_usd"],
-            latency_ms=value["latency_ms"],
-            model=value["model"],
-            system_fingerprint=value.get("system_fingerprint"),
-            finish_reason=value.get("finish_reason"),
-            cached=attempts == 0,
-            attempts=attempts,
-            tool_calls=tuple(value.get("tool_calls") or ()),
-        )
-        _record(role, model, result, result.completion_tokens, result.system_fingerprint)
-        return result
+        return _answered(role, model, value, attempts)
 
     async def complete(
         self,
@@ -263,20 +249,7 @@ class ModelPool:
         value, attempts = await self._through_cache(
             model, "completion", request, role, repeat, cache_extra
         )
-        result = ChatResult(
-            text=value["text"],
-            prompt_tokens=value["prompt_tokens"],
-            completion_tokens=value["completion_tokens"],
-            cost_usd=value["cost_usd"],
-            latency_ms=value["latency_ms"],
-            model=value["model"],
-            system_fingerprint=value.get("system_fingerprint"),
-            finish_reason=value.get("finish_reason"),
-            cached=attempts == 0,
-            attempts=attempts,
-        )
-        _record(role, model, result, result.completion_tokens, result.system_fingerprint)
-        return result
+        return _answered(role, model, value, attempts)
 
     async def embed(
         self,
@@ -473,6 +446,28 @@ class ModelPool:
             return _embed_value(response, model, latency_ms)
         except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
             raise _Failure(f"malformed response ({type(exc).__name__})", retryable=True) from None
+
+
+def _answered(
+    role: Role, model: ModelConfig, value: Mapping[str, Any], attempts: int
+) -> ChatResult:
+    """The result of a chat or completion call from its cached-answer value, recorded on the
+    row's ledger (a completion's value has no tool calls)."""
+    result = ChatResult(
+        text=value["text"],
+        prompt_tokens=value["prompt_tokens"],
+        completion_tokens=value["completion_tokens"],
+        cost_usd=value["cost_usd"],
+        latency_ms=value["latency_ms"],
+        model=value["model"],
+        system_fingerprint=value.get("system_fingerprint"),
+        finish_reason=value.get("finish_reason"),
+        cached=attempts == 0,
+        attempts=attempts,
+        tool_calls=tuple(value.get("tool_calls") or ()),
+    )
+    _record(role, model, result, result.completion_tokens, result.system_fingerprint)
+    return result
 
 
 def _record(

@@ -202,6 +202,14 @@ async def _completion(
     return result.text
 
 
+def _params(given: dict[str, Any], model_arg: str) -> dict[str, Any]:
+    """A tool call's sampling parameters: its named arguments (promptflow reads the signatures
+    above, so they stay spelled out) and its **kwargs, without the prompt and the model."""
+    values = {k: v for k, v in given.items()
+              if k not in ("self", "prompt", model_arg, "kwargs", "__class__")}
+    return {**values, **given.get("kwargs", {})}
+
+
 class AzureOpenAI(ToolProvider):
     """`AzureOpenAIConnection` LLM nodes."""
 
@@ -228,10 +236,8 @@ class AzureOpenAI(ToolProvider):
         seed: int | None = None,
         **kwargs: Any,
     ) -> str | dict:
-        values = dict(locals())
-        for name in ("self", "prompt", "deployment_name", "kwargs", "__class__"):
-            values.pop(name, None)
-        return await _chat("azure", self.connection, prompt, deployment_name, {**values, **kwargs})
+        values = _params(locals(), "deployment_name")
+        return await _chat("azure", self.connection, prompt, deployment_name, values)
 
     @tool
     async def completion(
@@ -254,11 +260,9 @@ class AzureOpenAI(ToolProvider):
         user: str = "",
         **kwargs: Any,
     ) -> str:
-        values = dict(locals())
-        for name in ("self", "prompt", "deployment_name", "kwargs", "__class__"):
-            values.pop(name, None)
+        values = _params(locals(), "deployment_name")
         return await _completion(
-            "azure", self.connection, prompt, deployment_name, {**values, **kwargs}
+            "azure", self.connection, prompt, deployment_name, values
         )
 
 
@@ -288,10 +292,8 @@ class OpenAI(ToolProvider):
         seed: int | None = None,
         **kwargs: Any,
     ) -> str | dict:
-        values = dict(locals())
-        for name in ("self", "prompt", "model", "kwargs", "__class__"):
-            values.pop(name, None)
-        return await _chat("openai", self.connection, prompt, model, {**values, **kwargs})
+        values = _params(locals(), "model")
+        return await _chat("openai", self.connection, prompt, model, values)
 
     @tool
     async def completion(
@@ -314,11 +316,9 @@ class OpenAI(ToolProvider):
         user: str = "",
         **kwargs: Any,
     ) -> str:
-        values = dict(locals())
-        for name in ("self", "prompt", "model", "kwargs", "__class__"):
-            values.pop(name, None)
+        values = _params(locals(), "model")
         return await _completion(
-            "openai", self.connection, prompt, model, {**values, **kwargs}
+            "openai", self.connection, prompt, model, values
         )
 
 

@@ -136,9 +136,48 @@ def _azure_template(relative: str) -> Any:
     return env.from_string(azure_prompty(relative)[1])
 
 
+# Every role line has a colon followed by blanks up to a newline: a search for that (a literal
+# first character) finds the few places where `_ROLE_SEPARATOR` can match.
+_COLON_EOL = re.compile(r":[^\S\n]*\n")
+
+
+def split_roles(chat: str) -> list[str]:
+    """`_ROLE_SEPARATOR.split(chat)`, about 5x faster on a judge prompt.
+
+    The pattern has no literal prefix, so `re` tries it at every character of a prompt of several
+    KB. Here it is tried only at the line starts before a role-like word ending at a colon that
+    ends its line: every match has one, matches are ordered by their colon, and the first line
+    start that matches is the one `re.split` would find.
+    """
+    out: list[str] = []
+    last = 0
+    for colon in _COLON_EOL.finditer(chat):
+        k = colon.start()
+        if k < last:
+            continue
+        while k > last and chat[k - 1].isspace():  # `\s*` before the colon
+            k -= 1
+        word_end = k
+        while k > last and not chat[k - 1].isspace():  # the role word, maybe with its `#`
+            k -= 1
+        if not 0 < word_end - k <= len("#assistant"):
+            continue
+        while k > last and (chat[k - 1].isspace() or chat[k - 1] == "#"):  # `^\s*#?\s*`
+            k -= 1
+        for start in range(k, word_end):
+            if start == 0 or chat[start - 1] == "\n":
+                match = _ROLE_SEPARATOR.match(chat, start)
+                if match is not None:
+                    out += (chat[last:start], match.group(1))
+                    last = match.end()
+                    break
+    out.append(chat[last:])
+    return out
+
+
 def _parse_chat(chat: str) -> list[dict[str, Any]]:
     """azure's `_parse_chat`: role lines split the rendered text into messages."""
-    chunks = _ROLE_SEPARATOR.split(chat)
+    chunks = split_roles(chat)
     messages: list[dict[str, Any]] = []
     for chunk in chunks:
         last = messages[-1] if messages else None

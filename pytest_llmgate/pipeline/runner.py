@@ -296,7 +296,10 @@ async def _run_row(
     repeat_token = current_repeat.set(repeat)
     started = time.perf_counter()
     try:
-        inputs, output = await _call(subject.run(row.data, variant), options.subject_limit())
+        if getattr(subject, "inline", False):
+            inputs, output = await _guarded(subject.run(row.data, variant))
+        else:
+            inputs, output = await _call(subject.run(row.data, variant), options.subject_limit())
     except _Raised as raised:
         errors.append(f"subject: {_describe(raised.exc)}")
     except Exception as exc:  # e.g. run() returned something that is not (inputs, output)

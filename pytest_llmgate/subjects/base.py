@@ -68,6 +68,9 @@ class SubjectBase:
 
     needs_model: bool = False
     own_connections: bool = False
+    # `run` only reads the row (never waits, blocks or loops): the runner awaits it in the row's
+    # own task, without a task of its own and the time limit that needs
+    inline: bool = False
 
     def input_columns(self) -> set[str] | None:
         return None

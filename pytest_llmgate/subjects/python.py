@@ -146,6 +146,7 @@ class RecordedSubject(SubjectBase):
     """
 
     needs_model = False
+    inline = True
 
     def __init__(self, spec: SubjectSpec) -> None:
         self.spec = spec

@@ -193,6 +193,8 @@ class SuiteLoader:
         self.limit = limit
         self.env = env  # --llm-gate-env: experiment.<env>.yaml overlays
         self._datasets: dict[DatasetSpec, Dataset] = {}
+        # the session's policy check and its collection read the same suite files
+        self._suites: dict[Path, Suite] = {}
 
     def dataset(self, spec: DatasetSpec) -> Dataset:
         if spec not in self._datasets:
@@ -200,6 +202,15 @@ class SuiteLoader:
         return self._datasets[spec]
 
     def load(self, path: Path) -> Suite:
+        """The suite in `path`, read once per loader (a file that fails is read again, so each
+        caller reports its error)."""
+        key = path.resolve()
+        suite = self._suites.get(key)
+        if suite is None:
+            suite = self._suites[key] = self._load(path)
+        return suite
+
+    def _load(self, path: Path) -> Suite:
         from pytest_llmgate.promptflow.environment import is_experiment_file
 
         if is_experiment_file(path):

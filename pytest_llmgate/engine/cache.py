@@ -406,10 +406,12 @@ class ResponseCache:
             self.stats.bump("corrupt")
             return None
 
-    def lookup(self, key: str, what: str) -> dict[str, Any] | None:
-        """`get`, except that a miss in `ro` mode raises `CacheMissError` naming `what`."""
+    def lookup(self, key: str, what: str | Callable[[], str]) -> dict[str, Any] | None:
+        """`get`, except that a miss in `ro` mode raises `CacheMissError` naming `what` (a
+        callable is asked only then: describing the call costs more than a hit)."""
         value = self.get(key)
         if value is None and self.mode == "ro":
+            what = what if isinstance(what, str) else what()
             raise CacheMissError(
                 f"no cached answer for {what} (cache is read-only: {self.root}, key {key[:12]}); "
                 "record it with --llm-gate-cache=rw"

@@ -309,7 +309,7 @@ class ModelPool:
             if identity is None:
                 identity = self._identities[model] = model.cache_identity()
             key = cache_key(op=op, model=identity, request=request, repeat=repeat, extra=extra)
-            hit = self.cache.lookup(key, f"a {role} call to model {model.describe()}")
+            hit = self.cache.lookup(key, lambda: f"a {role} call to model {model.describe()}")
             if hit is not None:
                 self.stats.cache_hits += 1
                 if not hit.get("cost_usd") and hit.get("prompt_tokens"):

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from pytest_llmgate.promptflow import egress_off_environment
+from pytest_llmgate.testing import LLMServer
 
 # finding promptflow.client imports promptflow, whose devkit starts a telemetry exporter; keep it
 # from contacting its host in this test process too, as the gate does in the runs it makes
@@ -55,6 +56,44 @@ def results(root: Path) -> dict[str, Any]:
     return data
 
 
+def items_by_nodeid(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {item["nodeid"]: item for item in data["items"]}
+
+
+def run_gate(project: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """The gate in a pytest subprocess without xdist (see the module docstring for why)."""
+    return project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", *args)
+
+
+def resolved_hosts(root: Path) -> list[str]:
+    """The non-loopback host names the project's EGRESS_SPY conftest saw resolved."""
+    log = root / "egress.log"
+    return log.read_text("utf-8").splitlines() if log.exists() else []
+
+
+# A conftest in the project under test: records every host name resolved that is not loopback
+# (telemetry, a real OpenAI endpoint), so a run can assert that nothing left the machine.
+EGRESS_SPY = '''
+import socket
+
+_resolve = socket.getaddrinfo
+
+
+def _spy(host, *args, **kwargs):
+    if str(host) not in ("127.0.0.1", "localhost", "::1"):
+        with open("egress.log", "a", encoding="utf-8") as out:
+            out.write(f"{host}\\n")
+    return _resolve(host, *args, **kwargs)
+
+
+socket.getaddrinfo = _spy
+'''
+
+# the gate's own model and judge: unset, a flow's calls can only use the flow's connections
+GATE_MODEL_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL",
+                        "LLMGATE_JUDGE_BASE_URL", "LLMGATE_JUDGE_API_KEY", "LLMGATE_JUDGE_MODEL")
+
+
 @pytest.fixture
 def pf_project(
     pytester: pytest.Pytester,
@@ -72,3 +111,29 @@ def pf_project(
     monkeypatch.setenv("HOME", str(home))
     write(pytester.path, {"pytest.ini": INI})
     return pytester
+
+
+@pytest.fixture
+def pf_no_gate_models(
+    pf_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> pytest.Pytester:
+    """pf_project without the gate's own model and judge: every model call needs a connection."""
+    for name in GATE_MODEL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return pf_project
+
+
+@pytest.fixture
+def pf_connected(
+    pf_no_gate_models: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, llm: LLMServer
+) -> pytest.Pytester:
+    """pf_no_gate_models with connections on the test server, by the `<NAME>_*` variables:
+    `my_backend` (custom, OpenAI route), `open_ai_connection` and `legacy` (Azure route)."""
+    monkeypatch.setenv("MY_BACKEND_CONNECTION_TYPE", "custom")
+    monkeypatch.setenv("MY_BACKEND_API_BASE", llm.base_url)
+    monkeypatch.setenv("MY_BACKEND_API_KEY", "backend-key-0001")
+    monkeypatch.setenv("OPEN_AI_CONNECTION_API_BASE", llm.azure_endpoint)
+    monkeypatch.setenv("OPEN_AI_CONNECTION_API_KEY", "azure-key-0002")
+    monkeypatch.setenv("LEGACY_API_BASE", llm.azure_endpoint)
+    monkeypatch.setenv("LEGACY_API_KEY", "legacy-key-0004")
+    return pf_no_gate_models

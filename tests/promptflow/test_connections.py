@@ -11,25 +11,16 @@ from __future__ import annotations
 import pytest
 
 from pytest_llmgate.testing import LLMServer
-from tests.promptflow.conftest import jsonl, results, write
-
-# A conftest in the project under test: records every host name resolved that is not loopback
-# (telemetry, a real OpenAI endpoint), so a run can assert that nothing left the machine.
-EGRESS_SPY = '''
-import socket
-
-_resolve = socket.getaddrinfo
-
-
-def _spy(host, *args, **kwargs):
-    if str(host) not in ("127.0.0.1", "localhost", "::1"):
-        with open("egress.log", "a", encoding="utf-8") as out:
-            out.write(f"{host}\\n")
-    return _resolve(host, *args, **kwargs)
-
-
-socket.getaddrinfo = _spy
-'''
+from tests.promptflow.conftest import (
+    EGRESS_SPY,
+    items_by_nodeid,
+    jsonl,
+    resolved_hosts,
+    results,
+    run_gate,
+    write,
+)
+from tests.promptflow.flow_files import chat_node_flow
 
 QUESTIONS = [
     {"id": "a", "q": "What color is the sky?", "ctx": "The sky is blue."},
@@ -183,33 +174,17 @@ SUITE = """
         echo_rate: {min: 1}
         cost_usd: {aggregate: sum, max: 0.01}
 """
-
-
-def _env(pf_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, llm: LLMServer) -> None:
-    # the gate's own models are not configured: every connection comes from its name
-    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "LLMGATE_JUDGE_BASE_URL",
-                 "LLMGATE_JUDGE_API_KEY", "LLMGATE_JUDGE_MODEL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MY_BACKEND_CONNECTION_TYPE", "custom")
-    monkeypatch.setenv("MY_BACKEND_API_BASE", llm.base_url)
-    monkeypatch.setenv("MY_BACKEND_API_KEY", "backend-key-0001")
-    monkeypatch.setenv("OPEN_AI_CONNECTION_API_BASE", llm.azure_endpoint)
-    monkeypatch.setenv("OPEN_AI_CONNECTION_API_KEY", "azure-key-0002")
-
-
-def _items(data: dict) -> dict[str, dict]:
-    return {item["nodeid"]: item for item in data["items"]}
+CONN_PROJECT = {**TOOL_FLOW, **FLEX_FLOW, **EVAL_FLOW, "conftest.py": EGRESS_SPY,
+                "data/qa.jsonl": jsonl(QUESTIONS), "suites/conn.yaml": SUITE}
 
 
 def test_connections_environment_run_yml_and_own_clients(
-    pf_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, llm: LLMServer
+    pf_connected: pytest.Pytester, llm: LLMServer
 ) -> None:
-    _env(pf_project, monkeypatch, llm)
-    write(pf_project.path, {**TOOL_FLOW, **FLEX_FLOW, **EVAL_FLOW, "conftest.py": EGRESS_SPY,
-                            "data/qa.jsonl": jsonl(QUESTIONS), "suites/conn.yaml": SUITE})
-    result = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites")
+    write(pf_connected.path, CONN_PROJECT)
+    result = run_gate(pf_connected, "suites")
     result.assert_outcomes(passed=2)
-    items = _items(results(pf_project.path))
+    items = items_by_nodeid(results(pf_connected.path))
     assert sorted(items) == ["suites/conn.yaml::flex_chat[default-qa]",
                              "suites/conn.yaml::tool_conn[default-qa]"]
     tool = {r["id"]: r for r in items["suites/conn.yaml::tool_conn[default-qa]"]["rows"]}
@@ -233,19 +208,17 @@ def test_connections_environment_run_yml_and_own_clients(
     # the azure route got the deployment from model_config, the OpenAI route the tool's model
     assert llm.routes["azure_chat"] == 2 and llm.routes["chat"] == 2
     # no telemetry, no other host: nothing but loopback was resolved
-    assert not (pf_project.path / "egress.log").exists()
+    assert resolved_hosts(pf_connected.path) == []
 
 
 def test_missing_connection_is_an_item_error_naming_the_variables(
-    pf_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, llm: LLMServer
+    pf_connected: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, llm: LLMServer
 ) -> None:
-    _env(pf_project, monkeypatch, llm)
     monkeypatch.delenv("OPEN_AI_CONNECTION_API_KEY")
     monkeypatch.delenv("OPEN_AI_CONNECTION_API_BASE")
     monkeypatch.delenv("MY_BACKEND_API_KEY")
-    write(pf_project.path, {**TOOL_FLOW, **FLEX_FLOW, **EVAL_FLOW, "conftest.py": EGRESS_SPY,
-                            "data/qa.jsonl": jsonl(QUESTIONS), "suites/conn.yaml": SUITE})
-    result = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites")
+    write(pf_connected.path, CONN_PROJECT)
+    result = run_gate(pf_connected, "suites")
     assert result.ret != 0
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines([
@@ -254,36 +227,15 @@ def test_missing_connection_is_an_item_error_naming_the_variables(
         "OPEN_AI_CONNECTION_API_KEY with OPEN_AI_CONNECTION_API_BASE*",
     ])
     # a custom connection with its key missing: its secret is simply absent, so the tool fails
-    items = _items(results(pf_project.path))
+    items = items_by_nodeid(results(pf_connected.path))
     assert items["suites/conn.yaml::flex_chat[default-qa]"]["verdict"] == "error"
     assert llm.requests == 0
     # no telemetry, no other host: nothing but loopback was resolved
-    assert not (pf_project.path / "egress.log").exists()
+    assert resolved_hosts(pf_connected.path) == []
 
 
 EXPERIMENT = {
-    "flows/support/flow.dag.yaml": """
-        inputs:
-          question: {type: string}
-          context: {type: string}
-        outputs:
-          answer: {type: string, reference: "${answer.output}"}
-        nodes:
-        - name: answer
-          type: llm
-          source: {type: code, path: answer.jinja2}
-          inputs: {deployment_name: gpt-4o-mini, temperature: 0,
-                   question: "${inputs.question}", context: "${inputs.context}"}
-          connection: openai_conn
-          api: chat
-    """,
-    "flows/support/answer.jinja2": """
-        system:
-        Answer from the context only.
-        user:
-        Context: {{context}}
-        Question: {{question}}
-    """,
+    **chat_node_flow("support", connection="openai_conn"),
     "flows/grade/flow.dag.yaml": """
         inputs:
           groundtruth: {type: string}
@@ -367,17 +319,16 @@ EXPERIMENT = {
 
 
 def test_experiment_connection_by_template_convention_and_overlay(
-    pf_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, llm: LLMServer
+    pf_connected: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, llm: LLMServer
 ) -> None:
-    _env(pf_project, monkeypatch, llm)
-    write(pf_project.path, {**EXPERIMENT, "conftest.py": EGRESS_SPY})
+    write(pf_connected.path, {**EXPERIMENT, "conftest.py": EGRESS_SPY})
     # `${api_key}` of connection openai_conn is OPENAI_CONN_API_KEY, as the template reads it
     monkeypatch.setenv("OPENAI_CONN_API_BASE", llm.azure_endpoint)
     monkeypatch.setenv("OPENAI_CONN_API_KEY", "conn-key-0003")
     llm.require_key = "conn-key-0003"
-    result = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "experiment.yaml")
+    result = run_gate(pf_connected, "experiment.yaml")
     result.assert_outcomes(passed=1)
-    (item,) = results(pf_project.path)["items"]
+    (item,) = results(pf_connected.path)["items"]
     assert item["nodeid"] == "experiment.yaml::support[default-train]"
     assert [r["output"] for r in item["rows"]] == [{"answer": "The sky is blue."},
                                                   {"answer": "Grass is green."}]
@@ -388,20 +339,19 @@ def test_experiment_connection_by_template_convention_and_overlay(
     assert {c["metric"]: c["verdict"] for c in item["checks"]}["mean_accuracy"] == "pass"
     assert "matched no item" not in result.stdout.str()
     # the pr overlay replaces the datasets only: same name, same item id, one row
-    pr = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "experiment.yaml",
-                                         "--llm-gate-env", "pr")
+    pr = run_gate(pf_connected, "experiment.yaml", "--llm-gate-env", "pr")
     pr.assert_outcomes(passed=1)
-    (item,) = results(pf_project.path)["items"]
+    (item,) = results(pf_connected.path)["items"]
     assert item["nodeid"] == "experiment.yaml::support[default-train]"
     assert [r["output"] for r in item["rows"]] == [{"answer": "Snow is white."}]
     # without the variable, the item errors and names it (it never skips and passes)
     monkeypatch.delenv("OPENAI_CONN_API_KEY")
-    failed = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "experiment.yaml")
+    failed = run_gate(pf_connected, "experiment.yaml")
     assert failed.ret != 0
     failed.assert_outcomes(failed=1)
     failed.stdout.fnmatch_lines(["*connection 'openai_conn': api_key needs environment variable "
                                  "OPENAI_CONN_API_KEY or api_key (not set)*"])
-    assert not (pf_project.path / "egress.log").exists()
+    assert resolved_hosts(pf_connected.path) == []
 
 
 COMPLETION = {
@@ -446,16 +396,13 @@ COMPLETION = {
 
 
 def test_completion_node_through_the_connection(
-    pf_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, llm: LLMServer
+    pf_connected: pytest.Pytester, llm: LLMServer
 ) -> None:
-    _env(pf_project, monkeypatch, llm)
-    monkeypatch.setenv("LEGACY_API_BASE", llm.azure_endpoint)
-    monkeypatch.setenv("LEGACY_API_KEY", "legacy-key-0004")
-    write(pf_project.path, {**COMPLETION, "conftest.py": EGRESS_SPY,
-                            "data/qa.jsonl": jsonl(QUESTIONS)})
-    result = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites")
+    write(pf_connected.path, {**COMPLETION, "conftest.py": EGRESS_SPY,
+                              "data/qa.jsonl": jsonl(QUESTIONS)})
+    result = run_gate(pf_connected, "suites")
     result.assert_outcomes(passed=1)
-    (item,) = results(pf_project.path)["items"]
+    (item,) = results(pf_connected.path)["items"]
     assert item["nodeid"] == "suites/complete.yaml::complete[default-qa]"
     rows = {r["id"]: r for r in item["rows"]}
     assert rows["a"]["output"] == {"answer": "The sky is blue."}
@@ -465,4 +412,4 @@ def test_completion_node_through_the_connection(
     assert {(c["metric"], c["verdict"]) for c in item["checks"]} >= {
         ("contains", "pass"), ("cost_usd", "pass")}
     assert llm.routes["azure_completions"] == 2
-    assert not (pf_project.path / "egress.log").exists()
+    assert resolved_hosts(pf_connected.path) == []

@@ -9,33 +9,13 @@ from __future__ import annotations
 import pytest
 
 from pytest_llmgate.testing import LLMServer
-from tests.promptflow.conftest import jsonl, results, write
-from tests.promptflow.test_connections import COMPLETION, FLEX_FLOW, QUESTIONS, TOOL_FLOW, _env
+from tests.promptflow.conftest import jsonl, results, run_gate, write
+from tests.promptflow.flow_files import chat_node_flow
+from tests.promptflow.test_connections import COMPLETION, FLEX_FLOW, QUESTIONS, TOOL_FLOW
 
 OWN_CLIENTS = {
     # a chat LLM node on an Azure connection named by the environment convention
-    "flows/chat_node/flow.dag.yaml": """
-        inputs:
-          question: {type: string}
-          context: {type: string}
-        outputs:
-          answer: {type: string, reference: "${answer.output}"}
-        nodes:
-        - name: answer
-          type: llm
-          source: {type: code, path: answer.jinja2}
-          inputs: {deployment_name: gpt-4o-mini, temperature: 0,
-                   question: "${inputs.question}", context: "${inputs.context}"}
-          connection: open_ai_connection
-          api: chat
-    """,
-    "flows/chat_node/answer.jinja2": """
-        system:
-        Answer from the context only.
-        user:
-        Context: {{context}}
-        Question: {{question}}
-    """,
+    **chat_node_flow("chat_node", connection="open_ai_connection"),
     # an async flex function building its own AsyncOpenAI client with the SDK's default retries
     "flows/async_flex/flow.flex.yaml": "entry: ask:ask\n",
     "flows/async_flex/ask.py": """
@@ -87,24 +67,15 @@ SUITE = """
     suite: cached
     datasets:
       qa: ../data/qa.jsonl
-    subjects:
+    subjects:  # the same inputs for all but flex_chat (its run.yml maps them): YAML alias *qa
       chat_node:
         path: ../flows/chat_node
-        inputs: {question: "${data.q}", context: "${data.ctx}"}
-      complete:
-        path: ../flows/complete
-        inputs: {question: "${data.q}", context: "${data.ctx}"}
-      tool_conn:
-        path: ../flows/tool_conn
-        inputs: {question: "${data.q}", context: "${data.ctx}"}
-      flex_chat:
-        path: ../flows/flex_chat
-      async_flex:
-        path: ../flows/async_flex
-        inputs: {question: "${data.q}", context: "${data.ctx}"}
-      tool_retry:
-        path: ../flows/tool_retry
-        inputs: {question: "${data.q}", context: "${data.ctx}"}
+        inputs: &qa {question: "${data.q}", context: "${data.ctx}"}
+      complete: {path: ../flows/complete, inputs: *qa}
+      tool_conn: {path: ../flows/tool_conn, inputs: *qa}
+      flex_chat: {path: ../flows/flex_chat}
+      async_flex: {path: ../flows/async_flex, inputs: *qa}
+      tool_retry: {path: ../flows/tool_retry, inputs: *qa}
     thresholds:
       metrics:
         cost_usd: {aggregate: sum, max: 0.01}
@@ -112,13 +83,9 @@ SUITE = """
 SUBJECTS = ("async_flex", "chat_node", "complete", "flex_chat", "tool_conn", "tool_retry")
 
 
-def _project(pf_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, llm: LLMServer) -> None:
-    _env(pf_project, monkeypatch, llm)
-    monkeypatch.setenv("LEGACY_API_BASE", llm.azure_endpoint)
-    monkeypatch.setenv("LEGACY_API_KEY", "legacy-key-0004")
-    files = {k: v for k, v in COMPLETION.items() if k.startswith("flows/")}
-    write(pf_project.path, {**TOOL_FLOW, **FLEX_FLOW, **files, **OWN_CLIENTS,
-                            "data/qa.jsonl": jsonl(QUESTIONS), "suites/cached.yaml": SUITE})
+CACHED_PROJECT = {**TOOL_FLOW, **FLEX_FLOW, **OWN_CLIENTS,
+                  **{k: v for k, v in COMPLETION.items() if k.startswith("flows/")},
+                  "data/qa.jsonl": jsonl(QUESTIONS), "suites/cached.yaml": SUITE}
 
 
 def _rows(data: dict) -> dict[str, dict[str, dict]]:
@@ -127,14 +94,14 @@ def _rows(data: dict) -> dict[str, dict[str, dict]]:
 
 
 def test_flow_calls_are_cached_and_transient_errors_retried(
-    pf_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, llm: LLMServer
+    pf_connected: pytest.Pytester, llm: LLMServer
 ) -> None:
-    _project(pf_project, monkeypatch, llm)
+    write(pf_connected.path, CACHED_PROJECT)
     # every kind of call meets throttling; the gate retries at once (Retry-After: 0)
     llm.configure(error_rate_429=0.4, retry_after=0, seed=3)
-    first = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites")
+    first = run_gate(pf_connected, "suites")
     first.assert_outcomes(passed=len(SUBJECTS))
-    rows = _rows(results(pf_project.path))
+    rows = _rows(results(pf_connected.path))
     assert sorted(rows) == list(SUBJECTS)
     for subject, by_id in rows.items():
         answer = by_id["a"]["output"]
@@ -154,10 +121,10 @@ def test_flow_calls_are_cached_and_transient_errors_retried(
 
     # the re-run is served from the gate's cache: not one HTTP request reaches the server
     llm.reset_counters()
-    second = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites")
+    second = run_gate(pf_connected, "suites")
     second.assert_outcomes(passed=len(SUBJECTS))
     assert llm.requests == 0
-    rows = _rows(results(pf_project.path))
+    rows = _rows(results(pf_connected.path))
     assert {s: {i: r["output"] for i, r in by_id.items()} for s, by_id in rows.items()} == (
         first_outputs)
     # a cached answer keeps its cost, and counts as a cache hit of the row
@@ -166,22 +133,20 @@ def test_flow_calls_are_cached_and_transient_errors_retried(
     second.stdout.fnmatch_lines(["*call cache (rw): 12 hits, 0 misses*"])
 
     # read-only replay of the committed cache works too
-    ro = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites",
-                                         "--llm-gate-cache", "ro")
+    ro = run_gate(pf_connected, "suites", "--llm-gate-cache", "ro")
     ro.assert_outcomes(passed=len(SUBJECTS))
     assert llm.requests == 0
 
 
 def test_persistent_server_errors_are_error_rows_after_the_gates_retries(
-    pf_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, llm: LLMServer
+    pf_connected: pytest.Pytester, llm: LLMServer
 ) -> None:
-    _project(pf_project, monkeypatch, llm)
+    write(pf_connected.path, CACHED_PROJECT)
     llm.configure(error_rate_500=1.0, retry_after=0)
-    result = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites",
-                                             "-k", "tool_retry or async_flex or complete")
+    result = run_gate(pf_connected, "suites", "-k", "tool_retry or async_flex or complete")
     assert result.ret != 0
     result.assert_outcomes(failed=3)
-    data = results(pf_project.path)
+    data = results(pf_connected.path)
     assert {i["verdict"] for i in data["items"]} == {"failed"}
     result.stdout.fnmatch_lines(["*FAIL: 2 of 2 rows errored (max_error_rate 0)*"])
     for subject, by_id in _rows(data).items():
@@ -196,22 +161,9 @@ def test_persistent_server_errors_are_error_rows_after_the_gates_retries(
 
 PRICED = {
     # a chat node and a flex flow's own AzureOpenAI client that name only a deployment
-    "flows/deployed_node/flow.dag.yaml": """
-        inputs:
-          question: {type: string}
-          context: {type: string}
-        outputs:
-          answer: {type: string, reference: "${answer.output}"}
-        nodes:
-        - name: answer
-          type: llm
-          source: {type: code, path: answer.jinja2}
-          inputs: {deployment_name: my-gpt4o-deploy, temperature: 0,
-                   question: "${inputs.question}", context: "${inputs.context}"}
-          connection: open_ai_connection
-          api: chat
-    """,
-    "flows/deployed_node/answer.jinja2": "user:\nContext: {{context}}\nQuestion: {{question}}\n",
+    **chat_node_flow("deployed_node", connection="open_ai_connection",
+                     deployment="my-gpt4o-deploy",
+                     prompt="user:\nContext: {{context}}\nQuestion: {{question}}\n"),
     "flows/deployed_own/flow.flex.yaml": "entry: ask:ask\n",
     "flows/deployed_own/ask.py": """
         import os
@@ -235,10 +187,8 @@ PRICED = {
         subjects:
           deployed_node:
             path: ../flows/deployed_node
-            inputs: {question: "${data.q}", context: "${data.ctx}"}
-          deployed_own:
-            path: ../flows/deployed_own
-            inputs: {question: "${data.q}", context: "${data.ctx}"}
+            inputs: &qa {question: "${data.q}", context: "${data.ctx}"}
+          deployed_own: {path: ../flows/deployed_own, inputs: *qa}
     """,
 }
 MAPPED = """
@@ -256,28 +206,25 @@ MAPPED = """
 
 
 def test_flow_deployment_names_priced_by_the_model_config(
-    pf_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, llm: LLMServer
+    pf_connected: pytest.Pytester, llm: LLMServer
 ) -> None:
     from pytest_llmgate.config.models import PRICES
 
-    _env(pf_project, monkeypatch, llm)
-    write(pf_project.path, {**PRICED, "data/qa.jsonl": jsonl(QUESTIONS),
-                            "thresholds.yaml": MAPPED.replace("        model: gpt-4o\n", "")})
+    write(pf_connected.path, {**PRICED, "data/qa.jsonl": jsonl(QUESTIONS),
+                              "thresholds.yaml": MAPPED.replace("        model: gpt-4o\n", "")})
     # unmapped: the calls are made, their price is unknown, the cost rule fails closed
-    unmapped = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites",
-                                               "--llm-gate-cache", "off")
+    unmapped = run_gate(pf_connected, "suites", "--llm-gate-cache", "off")
     unmapped.assert_outcomes(failed=2)
     unmapped.stdout.fnmatch_lines([
         "*cost_usd: no price known for model 'open_ai_connection (deployment my-gpt4o-deploy)'*",
         "*cost_usd: no price known for model 'my-gpt4o-deploy'*"])
     assert llm.routes["azure_chat"] == 4
     # mapped by the models: entry of the deployment: priced as gpt-4o, from a node and own client
-    write(pf_project.path, {"thresholds.yaml": MAPPED})
-    mapped = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites",
-                                             "--llm-gate-cache", "off")
+    write(pf_connected.path, {"thresholds.yaml": MAPPED})
+    mapped = run_gate(pf_connected, "suites", "--llm-gate-cache", "off")
     mapped.assert_outcomes(passed=2)
     price = PRICES["gpt-4o"]
-    for item in results(pf_project.path)["items"]:
+    for item in results(pf_connected.path)["items"]:
         for row in item["rows"]:
             metrics = row["metrics"]
             assert metrics["cost_usd"] == pytest.approx(

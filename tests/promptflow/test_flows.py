@@ -5,12 +5,15 @@ against the project's test server."""
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pytest_llmgate.testing import LLMServer
-from tests.promptflow.conftest import jsonl, results, write
+from tests.promptflow.conftest import items_by_nodeid, jsonl, results, run_gate, write
+from tests.promptflow.flow_files import ANSWER_PROMPT, answer_prompty
 
 ROWS = [
     {"id": "q1", "question": "What color is the sky?", "context": "The sky is blue. Grass is green.",
@@ -68,13 +71,7 @@ DAG = {
                   api: chat
                   activate: {when: "${inputs.mode}", is: llm}
     """,
-    "flows/qa/answer.jinja2": """
-        system:
-        Answer from the context only.
-        user:
-        Context: {{context}}
-        Question: {{question}}
-    """,
+    "flows/qa/answer.jinja2": ANSWER_PROMPT,
     "flows/qa/answer_chatty.jinja2": """
         # system:
         Be friendly.
@@ -126,18 +123,14 @@ DAG_SUITE = """
 """
 
 
-def _items(data: dict) -> dict[str, dict]:
-    return {item["nodeid"]: item for item in data["items"]}
-
-
 def test_dag_flow_node_variants_are_items(pf_project: pytest.Pytester) -> None:
     write(pf_project.path, {**DAG, "suites/pf.yaml": DAG_SUITE, "thresholds.yaml": """
         version: 1
         metrics: {}
     """})
-    result = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites")
+    result = run_gate(pf_project, "suites")
     result.assert_outcomes(passed=2)
-    items = _items(results(pf_project.path))
+    items = items_by_nodeid(results(pf_project.path))
     assert sorted(items) == [
         "suites/pf.yaml::qa[answer.chatty-qa]",
         "suites/pf.yaml::qa[answer.concise-qa]",
@@ -178,12 +171,12 @@ def test_suite_variants_select_and_combine(pf_project: pytest.Pytester) -> None:
         "          explicit: {answer: concise}\n",
     )
     write(pf_project.path, {**DAG, "suites/pf.yaml": suite})
-    result = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites", "--co")
+    result = run_gate(pf_project, "suites", "--co")
     result.stdout.fnmatch_lines(["*qa[[]chatty_only-qa[]]*", "*qa[[]explicit-qa[]]*"])
     bad = DAG_SUITE.replace("        path: ../flows/qa\n",
                             "        path: ../flows/qa\n        variants: {x: {answer: nope}}\n")
     write(pf_project.path, {"suites/pf.yaml": bad})
-    result = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites")
+    result = run_gate(pf_project, "suites")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*suites/pf.yaml:*no node variant answer.nope*"])
 
@@ -243,9 +236,9 @@ FLEX = {
 
 def test_class_flex_flow_with_init_variants(pf_project: pytest.Pytester) -> None:
     write(pf_project.path, FLEX)
-    result = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites")
+    result = run_gate(pf_project, "suites")
     result.assert_outcomes(passed=2)
-    items = _items(results(pf_project.path))
+    items = items_by_nodeid(results(pf_project.path))
     assert sorted(items) == [
         "suites/flex.yaml::greeter[excited-people]",
         "suites/flex.yaml::greeter[plain-people]",
@@ -261,58 +254,54 @@ def test_class_flex_flow_with_init_variants(pf_project: pytest.Pytester) -> None
     assert spec["init"] == {"greeting": "Hello", "punctuation": "!"}
 
 
-def test_standalone_prompty(pf_project: pytest.Pytester) -> None:
+PROMPTY_SUITE = """
+    suite: prompty
+    datasets:
+      qa: ../data/qa.jsonl
+    subjects:
+      answer:
+        path: ../prompts/answer.prompty
+"""
+
+
+def _gate_answer_prompty(pf_project: pytest.Pytester, model: str, scoring: str) -> dict[str, Any]:
+    """Gates prompts/answer.prompty with this `model:` section over two rows, the suite scoring
+    them by `scoring` (its `evaluators:` and `thresholds:`), and returns the one item: it must
+    pass, with each row answered from its context."""
     write(pf_project.path, {
-        "prompts/answer.prompty": """
-            ---
-            name: answer
-            model:
-              api: chat
-              configuration: {type: azure_openai, azure_deployment: gpt-4o-mini}
-              parameters: {temperature: 0, max_tokens: 100}
-            inputs:
-              question: {type: string}
-              context: {type: string}
-            ---
-            system:
-            Answer from the context only.
-            user:
-            Context: {{context}}
-            Question: {{question}}
-        """,
+        "prompts/answer.prompty": answer_prompty(model),
         "data/qa.jsonl": jsonl(ROWS[:2]),
-        "suites/prompty.yaml": """
-            suite: prompty
-            datasets:
-              qa: ../data/qa.jsonl
-            subjects:
-              answer:
-                path: ../prompts/answer.prompty
-            evaluators: [f1_score]
-            thresholds:
-              metrics:
-                f1_score: {min: 0.9}
-        """,
+        "suites/prompty.yaml": textwrap.dedent(PROMPTY_SUITE) + textwrap.dedent(scoring),
     })
-    result = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites")
+    result = run_gate(pf_project, "suites")
     result.assert_outcomes(passed=1)
     (item,) = results(pf_project.path)["items"]
     assert item["nodeid"] == "suites/prompty.yaml::answer[default-qa]"
     assert [r["output"] for r in item["rows"]] == ["The sky is blue.", "Grass is green."]
+    return item
+
+
+def test_standalone_prompty(pf_project: pytest.Pytester) -> None:
+    item = _gate_answer_prompty(pf_project, model="""
+        model:
+          api: chat
+          configuration: {type: azure_openai, azure_deployment: gpt-4o-mini}
+          parameters: {temperature: 0, max_tokens: 100}
+    """, scoring="""
+        evaluators: [f1_score]
+        thresholds:
+          metrics:
+            f1_score: {min: 0.9}
+    """)
     assert item["aggregates"]["f1_score"]["mean"] == 1.0
 
 
-def test_flow_without_connections_is_an_item_error(
-    pf_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_flow_without_connections_is_an_item_error(pf_no_gate_models: pytest.Pytester) -> None:
     """No AOAI_* variables and no gate model: the flow's connection cannot be built, so the items
     error with one line naming the connection and the variables to set (a skip would pass CI)."""
-    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "LLMGATE_JUDGE_BASE_URL",
-                 "LLMGATE_JUDGE_API_KEY", "LLMGATE_JUDGE_MODEL"):
-        monkeypatch.delenv(name, raising=False)
-    write(pf_project.path, {**DAG, "suites/pf.yaml": DAG_SUITE,
-                            "thresholds.yaml": "version: 1\nmetrics: {}\n"})
-    result = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites")
+    write(pf_no_gate_models.path, {**DAG, "suites/pf.yaml": DAG_SUITE,
+                                   "thresholds.yaml": "version: 1\nmetrics: {}\n"})
+    result = run_gate(pf_no_gate_models, "suites")
     result.assert_outcomes(failed=2)
     assert result.ret != 0
     result.stdout.fnmatch_lines([
@@ -320,7 +309,7 @@ def test_flow_without_connections_is_an_item_error(
         "flow.dag.yaml: connection 'aoai' is not configured: set AOAI_API_KEY with "
         "AOAI_API_BASE (Azure OpenAI) or AOAI_BASE_URL (OpenAI-compatible)*"
     ])
-    verdicts = {i["nodeid"]: i["verdict"] for i in results(pf_project.path)["items"]}
+    verdicts = {i["nodeid"]: i["verdict"] for i in results(pf_no_gate_models.path)["items"]}
     assert set(verdicts.values()) == {"error"}
 
 
@@ -334,70 +323,44 @@ def test_prompty_own_configuration_and_lenient_judge(
         monkeypatch.delenv(name, raising=False)  # the subject must not fall back to these
     monkeypatch.setenv("MY_PROMPTY_ENDPOINT", llm.azure_endpoint)
     monkeypatch.setenv("MY_PROMPTY_KEY", "prompty-key-0005")
-    write(pf_project.path, {
-        "prompts/answer.prompty": """
-            ---
-            name: answer
-            model:
-              api: chat
-              configuration:
-                type: azure_openai
-                azure_deployment: own-deployment
-                azure_endpoint: ${env:MY_PROMPTY_ENDPOINT}
-                api_key: ${env:MY_PROMPTY_KEY}
-              parameters: {temperature: 0}
-            inputs:
-              question: {type: string}
-              context: {type: string}
-            ---
-            system:
-            Answer from the context only.
-            user:
-            Context: {{context}}
-            Question: {{question}}
-        """,
-        "prompts/judge.prompty": """
-            ---
-            name: judge
-            model:
-              api: chat
-              parameters: {temperature: 0, response_format: {type: json_object}}
-            inputs:
-              answer: {type: string}
-              ground_truth: {type: string}
-            ---
-            system:
-            Rate how well the answer matches the reference from 1 to 5.
-            Reply as JSON with score and reason.
-            user:
-            answer: {{answer}}
-            reference: {{ground_truth}}
-            statement: {{statement}}
-        """,
-        "data/qa.jsonl": jsonl(ROWS[:2]),
-        "suites/prompty.yaml": """
-            suite: prompty
-            datasets:
-              qa: ../data/qa.jsonl
-            subjects:
-              answer:
-                path: ../prompts/answer.prompty
-            evaluators:
-              - f1_score
-              - name: judge
-                use: ../prompts/judge.prompty
-                inputs: {answer: "${output}", ground_truth: "${data.ground_truth}"}
-            thresholds:
-              metrics:
-                f1_score: {min: 0.9}
-                judge: {min: 3}
-        """,
-    })
-    result = pf_project.runpytest_subprocess("--llm-gate", "-p", "no:xdist", "suites")
-    result.assert_outcomes(passed=1)
-    (item,) = results(pf_project.path)["items"]
-    assert item["nodeid"] == "suites/prompty.yaml::answer[default-qa]"
-    assert [r["output"] for r in item["rows"]] == ["The sky is blue.", "Grass is green."]
+    write(pf_project.path, {"prompts/judge.prompty": """
+        ---
+        name: judge
+        model:
+          api: chat
+          parameters: {temperature: 0, response_format: {type: json_object}}
+        inputs:
+          answer: {type: string}
+          ground_truth: {type: string}
+        ---
+        system:
+        Rate how well the answer matches the reference from 1 to 5.
+        Reply as JSON with score and reason.
+        user:
+        answer: {{answer}}
+        reference: {{ground_truth}}
+        statement: {{statement}}
+    """})
+    item = _gate_answer_prompty(pf_project, model="""
+        model:
+          api: chat
+          configuration:
+            type: azure_openai
+            azure_deployment: own-deployment
+            azure_endpoint: ${env:MY_PROMPTY_ENDPOINT}
+            api_key: ${env:MY_PROMPTY_KEY}
+          parameters: {temperature: 0}
+    """, scoring="""
+        evaluators:
+          - f1_score
+          - name: judge
+            use: ../prompts/judge.prompty
+            inputs: {answer: "${output}", ground_truth: "${data.ground_truth}"}
+        thresholds:
+          metrics:
+            f1_score: {min: 0.9}
+            judge: {min: 3}
+    """)
     assert all(r.get("error") is None for r in item["rows"])
     assert all(r["metrics"]["judge"] >= 3 and r["metrics"]["prompt_tokens"] > 0
                and r["metrics"]["judge_cost_usd"] > 0 for r in item["rows"])

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 from tests.conftest import ROWS, Project
+
+
+def _write_suite(project: Project, rest: str) -> None:
+    """suites/support.yaml: suite `support` over the project's qa dataset, then `rest` (its
+    subjects, evaluators, thresholds)."""
+    project.write(
+        "suites/support.yaml",
+        "suite: support\ndatasets: {qa: ../golden_datasets/qa.jsonl}\n"
+        + textwrap.dedent(rest).lstrip("\n"),
+    )
 
 
 def test_suite_items_have_stable_readable_ids(project: Project) -> None:
@@ -74,11 +86,9 @@ def test_k_selects_the_passing_variant(project: Project) -> None:
 
 
 def test_exitfirst_stops_after_first_failure(project: Project) -> None:
-    project.write(
-        "suites/support.yaml",
+    _write_suite(
+        project,
         """
-        suite: support
-        datasets: {qa: ../golden_datasets/qa.jsonl}
         subjects:
           answer:
             target: demo_app:answer
@@ -91,11 +101,9 @@ def test_exitfirst_stops_after_first_failure(project: Project) -> None:
 
 
 def test_class_and_async_subjects(project: Project) -> None:
-    project.write(
-        "suites/support.yaml",
+    _write_suite(
+        project,
         """
-        suite: support
-        datasets: {qa: ../golden_datasets/qa.jsonl}
         subjects:
           bot:
             target: demo_app:Bot
@@ -117,11 +125,9 @@ def test_class_and_async_subjects(project: Project) -> None:
 
 
 def test_custom_class_evaluator_with_args_and_details(project: Project) -> None:
-    project.write(
-        "suites/support.yaml",
+    _write_suite(
+        project,
         """
-        suite: support
-        datasets: {qa: ../golden_datasets/qa.jsonl}
         subjects:
           answer: {target: demo_app:answer}
         evaluators:
@@ -150,11 +156,9 @@ def test_custom_class_evaluator_with_args_and_details(project: Project) -> None:
 def test_evaluator_failures_are_error_rows_never_scores(
     project: Project, use: str, message: str
 ) -> None:
-    project.write(
-        "suites/support.yaml",
+    _write_suite(
+        project,
         f"""
-        suite: support
-        datasets: {{qa: ../golden_datasets/qa.jsonl}}
         subjects:
           answer: {{target: demo_app:answer}}
         evaluators: ["{use}"]
@@ -170,11 +174,9 @@ def test_evaluator_failures_are_error_rows_never_scores(
 
 
 def test_subject_exception_is_an_error_row(project: Project) -> None:
-    project.write(
-        "suites/support.yaml",
+    _write_suite(
+        project,
         """
-        suite: support
-        datasets: {qa: ../golden_datasets/qa.jsonl}
         subjects:
           boom: {target: demo_app:boom}
         evaluators: [length]
@@ -236,11 +238,9 @@ def test_pass_rate_counts_rows_within_the_row_bound(project: Project) -> None:
 
 
 def test_suite_threshold_on_unknown_metric_is_an_error(project: Project) -> None:
-    project.write(
-        "suites/support.yaml",
+    _write_suite(
+        project,
         """
-        suite: support
-        datasets: {qa: ../golden_datasets/qa.jsonl}
         subjects:
           answer: {target: demo_app:answer}
         evaluators: [length]

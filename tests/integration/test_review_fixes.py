@@ -5,6 +5,7 @@ ids through the Python API, and --lf on suite items."""
 from __future__ import annotations
 
 import json
+import textwrap
 
 import pytest
 
@@ -38,19 +39,27 @@ def dataclass_answer(question):
 """
 
 
-def _setup(project: Project, suite: str, rows: list[dict[str, object]] | None = None) -> None:
+def _setup(project: Project, rest: str, target: str = "review_app:as_given") -> None:
+    """The review app and evaluators, ten rows (questions "0" and "1") and suite `s`: its one
+    subject `s` calls `target` on them (dataset `d`), `rest` gives its evaluators and thresholds."""
     project.write("review_app.py", APP)
     project.write("evaluators/review.py", EVALS)
-    project.rows(rows or [{"id": f"r{i}", "question": str(i % 2)} for i in range(10)])
-    project.write("suites/support.yaml", suite)
+    project.rows([{"id": f"r{i}", "question": str(i % 2)} for i in range(10)])
+    project.write(
+        "suites/support.yaml",
+        "suite: s\ndatasets: {d: ../golden_datasets/qa.jsonl}\n"
+        f'subjects: {{s: {{target: "{target}"}}}}\n' + textwrap.dedent(rest).lstrip("\n"),
+    )
     project.write("thresholds.yaml", "metrics: {}\n")
 
 
 def test_ambiguous_item_ids_are_a_collection_error(project: Project) -> None:
     project.write("golden_datasets/b-c.jsonl", '{"id": "x", "question": "1"}\n')
     project.write("golden_datasets/c.jsonl", '{"id": "y", "question": "1"}\n')
-    _setup(
-        project,
+    _setup(project, 'evaluators: ["evaluators.review:score"]\n')
+    # replaced: two datasets and two variants whose names join into the same id, s[a-b-c]
+    project.write(
+        "suites/support.yaml",
         """
         suite: s
         datasets: {b-c: ../golden_datasets/b-c.jsonl, c: ../golden_datasets/c.jsonl}
@@ -68,9 +77,6 @@ def test_warn_rule_on_an_interval_never_fails(project: Project) -> None:
     _setup(
         project,
         """
-        suite: s
-        datasets: {d: ../golden_datasets/qa.jsonl}
-        subjects: {s: {target: "review_app:as_given"}}
         evaluators: ["evaluators.review:score"]
         thresholds:
           metrics: {score: {min: 0.5, on: interval, severity: warn}}
@@ -85,9 +91,6 @@ def test_rows_resampled_by_rerun_do_not_weigh_more(project: Project) -> None:
     _setup(
         project,
         """
-        suite: s
-        datasets: {d: ../golden_datasets/qa.jsonl}
-        subjects: {s: {target: "review_app:as_given"}}
         evaluators: ["evaluators.review:score"]
         thresholds:
           metrics:
@@ -106,15 +109,7 @@ def test_rows_resampled_by_rerun_do_not_weigh_more(project: Project) -> None:
 
 
 def test_outputs_that_are_not_json_are_recorded(project: Project) -> None:
-    _setup(
-        project,
-        """
-        suite: s
-        datasets: {d: ../golden_datasets/qa.jsonl}
-        subjects: {s: {target: "review_app:dataclass_answer"}}
-        evaluators: [length]
-    """,
-    )
+    _setup(project, "evaluators: [length]\n", target="review_app:dataclass_answer")
     result = project.pytester.runpytest("--llm-gate", "suites", "--llm-gate-html", "r.html")
     result.assert_outcomes(passed=1)
     row = project.results()["items"][0]["rows"][0]
@@ -125,9 +120,6 @@ def test_a_none_score_is_an_error_row_not_a_dropped_row(project: Project) -> Non
     _setup(
         project,
         """
-        suite: s
-        datasets: {d: ../golden_datasets/qa.jsonl}
-        subjects: {s: {target: "review_app:as_given"}}
         evaluators: ["evaluators.review:partial"]
         thresholds:
           metrics: {quality: {min: 0.9}}
@@ -143,15 +135,7 @@ def test_raw_line_separators_inside_jsonl_strings_are_data(project: Project) -> 
         json.dumps({"id": f"u{i}", "question": "1\u2028line\u0085x"}, ensure_ascii=False) + "\n"
         for i in range(3)
     )
-    _setup(
-        project,
-        """
-        suite: s
-        datasets: {d: ../golden_datasets/qa.jsonl}
-        subjects: {s: {target: "review_app:as_given"}}
-        evaluators: [length]
-    """,
-    )
+    _setup(project, "evaluators: [length]\n")
     (project.path / "golden_datasets/qa.jsonl").write_text(text, encoding="utf-8")
     result = project.pytester.runpytest("--llm-gate", "suites")
     result.assert_outcomes(passed=1)

@@ -42,6 +42,42 @@ def _no_row_ran(project: Project) -> None:
     assert not (project.path / ".llmgate/results.json").exists()
 
 
+def _refused(project: Project, *expected: str) -> pytest.RunResult:
+    """Runs the gate, which must stop with a usage error whose ERROR lines are `expected`,
+    before any row ran."""
+    result = _run(project)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert _error_lines(result) == list(expected)
+    _no_row_ran(project)
+    return result
+
+
+def _append(project: Project, relative: str, text: str) -> None:
+    project.write(relative, (project.path / relative).read_text("utf-8") + text)
+
+
+# an evaluator returning a dict built step by step: its names cannot be read from the source
+OVERLAP_PAIR = """
+
+def overlap_pair(*, response, ground_truth):
+    scores = {}
+    scores['overlap_a'], scores['overlap_b'] = 1.0, 0.5
+    return scores
+"""
+
+
+def _validate(project: Project) -> subprocess.CompletedProcess[str]:
+    """`llmgate validate` in the project, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_llmgate", "validate"],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(project.path), _repo()])},
+    )
+
+
 @pytest.fixture
 def counting(project: Project) -> Project:
     project.write("demo_app.py", COUNTING_APP)
@@ -52,19 +88,16 @@ def test_misspelt_metric_in_thresholds_stops_the_run(counting: Project) -> None:
     counting.write(
         "thresholds.yaml", "metrics:\n  length_words: {max: 90}\n  word_overlp: {min: 0.8}\n"
     )
-    result = _run(counting)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert _error_lines(result) == [
+    _refused(
+        counting,
         "ERROR: thresholds.yaml:3: metrics.word_overlp: no evaluator of the project's suites "
-        "produces metric 'word_overlp'; did you mean 'word_overlap'?"
-    ]
-    _no_row_ran(counting)
+        "produces metric 'word_overlp'; did you mean 'word_overlap'?",
+    )
 
 
 def test_misspelt_metric_in_a_suite_is_reported_once(counting: Project) -> None:
-    suite = (counting.path / "suites/support.yaml").read_text("utf-8")
-    counting.write(
-        "suites/support.yaml", suite + "thresholds:\n  metrics:\n    lenght_chars: {max: 900}\n"
+    _append(
+        counting, "suites/support.yaml", "thresholds:\n  metrics:\n    lenght_chars: {max: 900}\n"
     )
     result = _run(counting)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -113,11 +146,8 @@ def test_bad_policy_is_one_line_before_any_row(
     counting: Project, policy: str, expected: str
 ) -> None:
     counting.write("thresholds.yaml", policy)
-    result = _run(counting)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert _error_lines(result) == [expected]
+    result = _refused(counting, expected)
     assert "Traceback" not in "\n".join(result.outlines + result.errlines)
-    _no_row_ran(counting)
 
 
 def test_a_rule_for_a_suite_outside_the_run_is_not_an_error(project: Project) -> None:
@@ -146,16 +176,8 @@ def test_a_rule_for_a_suite_outside_the_run_is_not_an_error(project: Project) ->
 def test_an_undeclared_evaluator_is_not_a_false_error(project: Project) -> None:
     """A callable returning an unannotated dict cannot say its names before it runs: a rule on
     one of them is not refused, and the run says it was not checked before the run."""
-    project.write(
-        "evaluators/custom.py",
-        (project.path / "evaluators/custom.py").read_text("utf-8")
-        + "\n\ndef overlap_pair(*, response, ground_truth):\n"
-        "    scores = {}\n"
-        "    scores['overlap_a'], scores['overlap_b'] = 1.0, 0.5\n"
-        "    return scores\n",
-    )
-    suite = (project.path / "suites/support.yaml").read_text("utf-8")
-    project.write("suites/support.yaml", suite + '  - "evaluators.custom:overlap_pair"\n')
+    _append(project, "evaluators/custom.py", OVERLAP_PAIR)
+    _append(project, "suites/support.yaml", '  - "evaluators.custom:overlap_pair"\n')
     project.write(
         "thresholds.yaml", "metrics:\n  overlap_b: {min: 0.4}\n  word_overlap: {min: 0.1}\n"
     )
@@ -170,47 +192,35 @@ def test_an_undeclared_evaluator_is_not_a_false_error(project: Project) -> None:
 
 
 def test_declared_outputs_in_the_suite_make_the_check_static(counting: Project) -> None:
-    counting.write(
-        "evaluators/custom.py",
-        (counting.path / "evaluators/custom.py").read_text("utf-8")
-        + "\n\ndef overlap_pair(*, response, ground_truth):\n"
-        "    scores = {}\n"
-        "    scores['overlap_a'], scores['overlap_b'] = 1.0, 0.5\n"
-        "    return scores\n",
-    )
-    suite = (counting.path / "suites/support.yaml").read_text("utf-8")
-    counting.write(
+    _append(counting, "evaluators/custom.py", OVERLAP_PAIR)
+    _append(
+        counting,
         "suites/support.yaml",
-        suite + '  - {use: "evaluators.custom:overlap_pair", outputs: [overlap_a, overlap_b]}\n',
+        '  - {use: "evaluators.custom:overlap_pair", outputs: [overlap_a, overlap_b]}\n',
     )
     counting.write("thresholds.yaml", "metrics:\n  overlap_c: {min: 0.4}\n")
-    result = _run(counting)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert _error_lines(result) == [
+    _refused(
+        counting,
         "ERROR: thresholds.yaml:2: metrics.overlap_c: no evaluator of the project's suites "
-        "produces metric 'overlap_c'; did you mean 'overlap_b'?"
-    ]
-    _no_row_ran(counting)
+        "produces metric 'overlap_c'; did you mean 'overlap_b'?",
+    )
 
 
 def test_returned_dict_keys_are_read_from_the_source(counting: Project) -> None:
     """`return {"overlap_a": ..., "overlap_b": ...}` declares its names: a typo is caught."""
-    counting.write(
+    _append(
+        counting,
         "evaluators/custom.py",
-        (counting.path / "evaluators/custom.py").read_text("utf-8")
-        + "\n\ndef overlap_pair(*, response, ground_truth):\n"
+        "\n\ndef overlap_pair(*, response, ground_truth):\n"
         "    return {'overlap_a': 1.0, 'overlap_b': 0.5}\n",
     )
-    suite = (counting.path / "suites/support.yaml").read_text("utf-8")
-    counting.write("suites/support.yaml", suite + '  - "evaluators.custom:overlap_pair"\n')
+    _append(counting, "suites/support.yaml", '  - "evaluators.custom:overlap_pair"\n')
     counting.write("thresholds.yaml", "metrics:\n  overlap_bb: {min: 0.4}\n")
-    result = _run(counting)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert _error_lines(result) == [
+    _refused(
+        counting,
         "ERROR: thresholds.yaml:2: metrics.overlap_bb: no evaluator of the project's suites "
-        "produces metric 'overlap_bb'; did you mean 'overlap_b'?"
-    ]
-    _no_row_ran(counting)
+        "produces metric 'overlap_bb'; did you mean 'overlap_b'?",
+    )
 
 
 def test_row_metrics_are_always_known(project: Project) -> None:
@@ -232,28 +242,14 @@ def test_validate_prints_the_same_lines(project: Project) -> None:
     assert gate.ret == pytest.ExitCode.USAGE_ERROR
     expected = [line.removeprefix("ERROR: ") for line in _error_lines(gate)]
     assert len(expected) == 2
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest_llmgate", "validate"],
-        cwd=project.path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(project.path), _repo()])},
-    )
+    done = _validate(project)
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.splitlines() == expected
 
 
 def test_validate_refuses_nan_like_the_gate(project: Project) -> None:
     project.write("thresholds.yaml", "metrics:\n  word_overlap: {min: .nan}\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest_llmgate", "validate"],
-        cwd=project.path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(project.path), _repo()])},
-    )
+    done = _validate(project)
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
         "thresholds.yaml:2: metrics.word_overlap.min: must be a finite number, got nan"

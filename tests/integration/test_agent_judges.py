@@ -4,21 +4,21 @@ classes on the test server: identical requests (messages and parameters), identi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from pytest_llmgate.conversation import to_azure_messages
 from pytest_llmgate.conversation.azure import azure_tool_definitions
-from pytest_llmgate.engine import runtime
 from pytest_llmgate.engine.loop import run_sync
 from pytest_llmgate.errors import EvaluationError
 from pytest_llmgate.evaluators import agent_judges
 from pytest_llmgate.testing import LLMServer
-from pytest_llmgate.testing.fixtures import FAKE_KEY
+from tests.integration.conftest import (
+    assert_same_requests,
+    assert_same_result,
+    azure_model_config,
+)
 
 evaluation = pytest.importorskip("azure.ai.evaluation")
 
@@ -47,72 +47,6 @@ MESSAGES = [
     {"role": "assistant", "content": "I refunded 40 for order A1001."},
 ]
 VERDICT = json.dumps({"reason": "The agent resolved it.", "score": 4, "status": "completed"})
-_TOKEN_METADATA = {
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "finish_reason",
-    "model",
-    "sample_input",
-    "sample_output",
-}
-
-
-@pytest.fixture
-def session(llm: LLMServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in ("AZURE_OPENAI_ENDPOINT", "OPENAI_BASE_URL", "OPENAI_API_KEY", "LLMGATE_JUDGE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("LLMGATE_JUDGE_BASE_URL", llm.base_url)
-    monkeypatch.setenv("LLMGATE_JUDGE_MODEL", "gpt-4o")
-    monkeypatch.setenv("LLMGATE_JUDGE_API_KEY", FAKE_KEY)
-    runtime.reset()
-    runtime.prepare(
-        SimpleNamespace(
-            rootdir=tmp_path, thresholds_path=None, concurrency=8, cache_mode="off", cache_dir=None
-        )
-    )
-    yield
-    runtime.finish()
-
-
-@pytest.fixture
-def requests(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    from openai.resources.chat.completions import AsyncCompletions
-
-    seen: list[dict[str, Any]] = []
-    original = AsyncCompletions.create
-
-    async def create(self: Any, **kwargs: Any) -> Any:
-        seen.append(kwargs)
-        return await original(self, **kwargs)
-
-    monkeypatch.setattr(AsyncCompletions, "create", create)
-    return seen
-
-
-def _config(llm: LLMServer) -> Any:
-    return evaluation.OpenAIModelConfiguration(
-        type="openai", base_url=llm.base_url, api_key="x", model="gpt-4o"
-    )
-
-
-def _same(ours: dict[str, Any], theirs: dict[str, Any], skip: set[str] = frozenset()) -> None:
-    for key, value in theirs.items():
-        if key in skip:
-            continue
-        if key.endswith("_properties") and isinstance(value, dict):
-            assert ours[key] == {k: v for k, v in value.items() if k not in _TOKEN_METADATA}
-        else:
-            assert ours[key] == value, key
-
-
-def _requests_equal(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> None:
-    ignored = {"model", "extra_headers", "timeout"}
-    assert len(ours) == len(theirs) > 0
-    for mine, azure in zip(ours, theirs, strict=True):
-        assert {k: v for k, v in mine.items() if k not in ignored} == {
-            k: v for k, v in azure.items() if k not in ignored
-        }
 
 
 @pytest.mark.filterwarnings("ignore")  # the SDK's experimental-class notices
@@ -125,9 +59,9 @@ def _requests_equal(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) ->
     ],
 )
 def test_agent_evaluators_equal_azures_own_classes(
-    session: None,
+    judge_session: None,
     llm: LLMServer,
-    requests: list[dict[str, Any]],
+    chat_requests: list[dict[str, Any]],
     ours: Any,
     azure_class: str,
     key: str,
@@ -137,14 +71,14 @@ def test_agent_evaluators_equal_azures_own_classes(
     from pytest_llmgate.conversation import ToolStubs
 
     definitions = azure_tool_definitions(ToolStubs.from_row(TOOLS, "tools").openai_tools())
-    theirs = getattr(evaluation, azure_class)(_config(llm))(
+    theirs = getattr(evaluation, azure_class)(azure_model_config(llm))(
         query=query, response=response, tool_definitions=definitions
     )
-    azure_requests = list(requests)
-    requests.clear()
+    azure_requests = list(chat_requests)
+    chat_requests.clear()
     mine = run_sync(ours()(messages=MESSAGES, tools=TOOLS))
-    _requests_equal(requests, azure_requests)
-    _same(mine, theirs)
+    assert_same_requests(chat_requests, azure_requests)
+    assert_same_result(mine, theirs)
     assert isinstance(mine[key], float)
 
 
@@ -164,9 +98,9 @@ def test_agent_evaluators_equal_azures_own_classes(
     ],
 )
 def test_conversation_mode_equals_azure_and_records_turns(
-    session: None,
+    judge_session: None,
     llm: LLMServer,
-    requests: list[dict[str, Any]],
+    chat_requests: list[dict[str, Any]],
     ours: Any,
     azure_class: str,
     key: str,
@@ -179,19 +113,20 @@ def test_conversation_mode_equals_azure_and_records_turns(
             if message["role"] == "assistant" and extra:
                 entry["context"] = extra["context"]
             turns.append(entry)
-    theirs = getattr(evaluation, azure_class)(_config(llm))(conversation={"messages": turns})
-    azure_requests = list(requests)
-    requests.clear()
+    evaluator = getattr(evaluation, azure_class)(azure_model_config(llm))
+    theirs = evaluator(conversation={"messages": turns})
+    azure_requests = list(chat_requests)
+    chat_requests.clear()
     mine = run_sync(ours()(messages=MESSAGES, **extra))
-    _requests_equal(requests, azure_requests)
-    _same(mine, theirs, skip={"evaluation_per_turn"})
+    assert_same_requests(chat_requests, azure_requests)
+    assert_same_result(mine, theirs, skip=frozenset({"evaluation_per_turn"}))
     per_turn = theirs["evaluation_per_turn"]
     assert mine[f"{key}_turns"] == {"values": per_turn[key], "turns": [1, 2]}
     assert mine[key] == pytest.approx(sum(per_turn[key]) / 2)
 
 
 @pytest.mark.filterwarnings("ignore")
-def test_an_unparseable_agent_judge_answer_is_an_error(session: None, llm: LLMServer) -> None:
+def test_an_unparseable_agent_judge_answer_is_an_error(judge_session: None, llm: LLMServer) -> None:
     llm.scripted = {"": "not json at all"}
     with pytest.raises(EvaluationError):
         run_sync(agent_judges.IntentResolution()(messages=MESSAGES, tools=TOOLS))

@@ -10,19 +10,17 @@ answers, refusals, skipped answers, out-of-scale scores and calls failing after 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from pytest_llmgate.engine import runtime
 from pytest_llmgate.engine.loop import run_sync
 from pytest_llmgate.errors import EvaluationError, ModelCallError
 from pytest_llmgate.evaluators import judge as judges
 from pytest_llmgate.testing import LLMServer
 from pytest_llmgate.testing.fixtures import FAKE_KEY
+from tests.integration.conftest import assert_same_requests, assert_same_result, azure_model_config
 
 CONTEXT = "The Eiffel Tower in Paris was completed in 1889. It is 330 metres tall."
 QUERY = "When was the Eiffel Tower completed?"
@@ -44,40 +42,6 @@ CASES: list[tuple[str, dict[str, str]]] = [
     ("response_completeness", {"response": GOOD, "ground_truth": TRUTH}),
     ("response_completeness", {"response": BAD, "ground_truth": TRUTH}),
 ]
-_TOKEN_METADATA = {"prompt_tokens", "completion_tokens", "total_tokens", "finish_reason", "model",
-                   "sample_input", "sample_output"}
-
-
-@pytest.fixture
-def session(llm: LLMServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """A prepared model session whose judge is the test server (cache off)."""
-    for name in ("AZURE_OPENAI_ENDPOINT", "OPENAI_BASE_URL", "OPENAI_API_KEY", "LLMGATE_JUDGE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("LLMGATE_JUDGE_BASE_URL", llm.base_url)
-    monkeypatch.setenv("LLMGATE_JUDGE_MODEL", "gpt-4o")
-    monkeypatch.setenv("LLMGATE_JUDGE_API_KEY", FAKE_KEY)
-    runtime.reset()
-    runtime.prepare(SimpleNamespace(rootdir=tmp_path, thresholds_path=None, concurrency=8,
-                                        cache_mode="off", cache_dir=None))
-    yield
-    runtime.finish()
-
-
-@pytest.fixture
-def requests(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Every chat.completions.create call made through openai's async client."""
-    from openai.resources.chat.completions import AsyncCompletions
-
-    seen: list[dict[str, Any]] = []
-    original = AsyncCompletions.create
-
-    async def create(self: Any, **kwargs: Any) -> Any:
-        seen.append(kwargs)
-        return await original(self, **kwargs)
-
-    monkeypatch.setattr(AsyncCompletions, "create", create)
-    return seen
-
 
 def _ours(name: str, inputs: dict[str, str], **args: Any) -> dict[str, Any]:
     cls = judges.AZURE_JUDGES[name][0]
@@ -87,28 +51,19 @@ def _ours(name: str, inputs: dict[str, str], **args: Any) -> dict[str, Any]:
 @pytest.mark.filterwarnings("ignore")  # the SDK's experimental-class notices
 @pytest.mark.parametrize(("name", "inputs"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_same_request_same_result_as_azure(
-    session: None, llm: LLMServer, requests: list[dict[str, Any]], name: str,
+    judge_session: None, llm: LLMServer, chat_requests: list[dict[str, Any]], name: str,
     inputs: dict[str, str]
 ) -> None:
     evaluation = pytest.importorskip("azure.ai.evaluation")
-    config = evaluation.OpenAIModelConfiguration(
-        type="openai", base_url=llm.base_url, api_key="x", model="gpt-4o"
-    )
+    config = azure_model_config(llm)
     theirs = getattr(evaluation, judges.AZURE_JUDGES[name][1])(model_config=config)(**inputs)
     ours = _ours(name, inputs)
-    assert len(requests) == 2
-    azure_request, our_request = requests
+    assert len(chat_requests) == 2
+    azure_request, our_request = chat_requests
     assert our_request["messages"] == azure_request["messages"]
-    ignored = {"model", "extra_headers", "timeout"}
-    assert {k: v for k, v in our_request.items() if k not in ignored} == {
-        k: v for k, v in azure_request.items() if k not in ignored
-    }
+    assert_same_requests([our_request], [azure_request])
     assert list(ours) == list(theirs)  # same output names, same order
-    for key, value in theirs.items():
-        if key.endswith("_properties"):
-            assert ours[key] == {k: v for k, v in value.items() if k not in _TOKEN_METADATA}
-        else:
-            assert ours[key] == value, key
+    assert_same_result(ours, theirs)
     assert isinstance(ours[name], float) and 1 <= ours[name] <= 5
 
 
@@ -125,13 +80,15 @@ def test_same_request_same_result_as_azure(
         ("I'm sorry, I can't help with that.", "not JSON"),
     ],
 )
-def test_unusable_answers_raise(session: None, llm: LLMServer, reply: str, message: str) -> None:
+def test_unusable_answers_raise(
+    judge_session: None, llm: LLMServer, reply: str, message: str
+) -> None:
     llm.scripted = {"**Groundedness** refers to": reply}
     with pytest.raises(EvaluationError, match=message):
         _ours("groundedness", {"query": QUERY, "response": GOOD, "context": CONTEXT})
 
 
-def test_dict_only_judges_reject_non_objects(session: None, llm: LLMServer) -> None:
+def test_dict_only_judges_reject_non_objects(judge_session: None, llm: LLMServer) -> None:
     llm.scripted = {"Relevance-Judge": "[4]"}
     with pytest.raises(EvaluationError, match="not a JSON object"):
         _ours("relevance", {"query": QUERY, "response": GOOD})
@@ -146,14 +103,14 @@ def test_parse_matches_azure_on_edge_answers() -> None:
     assert (out["fluency_result"], out["fluency_passed"]) == ("fail", False)
 
 
-def test_call_failing_after_retries_raises(session: None, llm: LLMServer) -> None:
+def test_call_failing_after_retries_raises(judge_session: None, llm: LLMServer) -> None:
     llm.error_rate_500 = 1.0
     llm.retry_after = 0
     with pytest.raises(ModelCallError, match="HTTP 500"):
         _ours("fluency", {"response": GOOD})
 
 
-def test_retries_give_the_fault_free_answer(session: None, llm: LLMServer) -> None:
+def test_retries_give_the_fault_free_answer(judge_session: None, llm: LLMServer) -> None:
     rows = [{"query": QUERY, "response": f"{GOOD} Note {i}."} for i in range(12)]
     clean = [_ours("coherence", row) for row in rows]
     llm.configure(error_rate_429=0.2, error_rate_500=0.2, retry_after=0, seed=5)
@@ -162,7 +119,7 @@ def test_retries_give_the_fault_free_answer(session: None, llm: LLMServer) -> No
     assert faulty == clean
 
 
-def test_custom_prompty_judge(session: None, tmp_path: Path, llm: LLMServer) -> None:
+def test_custom_prompty_judge(judge_session: None, tmp_path: Path, llm: LLMServer) -> None:
     path = tmp_path / "politeness-check.prompty"
     path.write_text(
         "---\nname: politeness\nmodel:\n  parameters: {temperature: 0, max_tokens: 100}\n"
@@ -183,7 +140,7 @@ def test_custom_prompty_judge(session: None, tmp_path: Path, llm: LLMServer) -> 
 
 
 @pytest.mark.filterwarnings("ignore")
-def test_azure_class_by_import_path_gets_the_judge(session: None, llm: LLMServer) -> None:
+def test_azure_class_by_import_path_gets_the_judge(judge_session: None, llm: LLMServer) -> None:
     evaluation = pytest.importorskip("azure.ai.evaluation")
     adapted, needs_model = judges.adapt_model_evaluator(
         evaluation.FluencyEvaluator, {"model_config": "${judge}"}

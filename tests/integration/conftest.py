@@ -3,10 +3,10 @@ evaluator classes, both on the test server."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, overload
 
 import pytest
 
@@ -36,20 +36,37 @@ def judge_session(
     runtime.finish()
 
 
+class ChatRequests(Sequence[dict[str, Any]]):
+    """The chat request bodies the test server received (what went on the wire, whichever
+    client call sent them), oldest first; `clear()` starts afresh."""
+
+    def __init__(self, llm: LLMServer) -> None:
+        self.llm = llm
+        llm.log.clear()
+
+    def _bodies(self) -> list[dict[str, Any]]:
+        return [e["body"] for e in self.llm.log if e["route"] in ("chat", "azure_chat")]
+
+    def __len__(self) -> int:
+        return len(self._bodies())
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        return self._bodies()[index]
+
+    def clear(self) -> None:
+        self.llm.log.clear()
+
+
 @pytest.fixture
-def chat_requests(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Every chat.completions.create call made through openai's async client, as its kwargs."""
-    from openai.resources.chat.completions import AsyncCompletions
-
-    seen: list[dict[str, Any]] = []
-    original = AsyncCompletions.create
-
-    async def create(self: Any, **kwargs: Any) -> Any:
-        seen.append(kwargs)
-        return await original(self, **kwargs)
-
-    monkeypatch.setattr(AsyncCompletions, "create", create)
-    return seen
+def chat_requests(llm: LLMServer) -> ChatRequests:
+    """Every chat request the test server receives during the test, as its JSON body."""
+    return ChatRequests(llm)
 
 
 def assert_same_result(

@@ -15,6 +15,7 @@ from pytest_llmgate.errors import EvaluationError
 from pytest_llmgate.evaluators import agent_judges
 from pytest_llmgate.testing import LLMServer
 from tests.integration.conftest import (
+    ChatRequests,
     assert_same_requests,
     assert_same_result,
     azure_model_config,
@@ -61,7 +62,7 @@ VERDICT = json.dumps({"reason": "The agent resolved it.", "score": 4, "status": 
 def test_agent_evaluators_equal_azures_own_classes(
     judge_session: None,
     llm: LLMServer,
-    chat_requests: list[dict[str, Any]],
+    chat_requests: ChatRequests,
     ours: Any,
     azure_class: str,
     key: str,
@@ -100,7 +101,7 @@ def test_agent_evaluators_equal_azures_own_classes(
 def test_conversation_mode_equals_azure_and_records_turns(
     judge_session: None,
     llm: LLMServer,
-    chat_requests: list[dict[str, Any]],
+    chat_requests: ChatRequests,
     ours: Any,
     azure_class: str,
     key: str,

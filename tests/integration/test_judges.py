@@ -20,7 +20,12 @@ from pytest_llmgate.errors import EvaluationError, ModelCallError
 from pytest_llmgate.evaluators import judge as judges
 from pytest_llmgate.testing import LLMServer
 from pytest_llmgate.testing.fixtures import FAKE_KEY
-from tests.integration.conftest import assert_same_requests, assert_same_result, azure_model_config
+from tests.integration.conftest import (
+    ChatRequests,
+    assert_same_requests,
+    assert_same_result,
+    azure_model_config,
+)
 
 CONTEXT = "The Eiffel Tower in Paris was completed in 1889. It is 330 metres tall."
 QUERY = "When was the Eiffel Tower completed?"
@@ -51,7 +56,7 @@ def _ours(name: str, inputs: dict[str, str], **args: Any) -> dict[str, Any]:
 @pytest.mark.filterwarnings("ignore")  # the SDK's experimental-class notices
 @pytest.mark.parametrize(("name", "inputs"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_same_request_same_result_as_azure(
-    judge_session: None, llm: LLMServer, chat_requests: list[dict[str, Any]], name: str,
+    judge_session: None, llm: LLMServer, chat_requests: ChatRequests, name: str,
     inputs: dict[str, str]
 ) -> None:
     evaluation = pytest.importorskip("azure.ai.evaluation")

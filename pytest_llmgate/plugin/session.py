@@ -94,6 +94,7 @@ class GateSession:
         )
         self.interrupted = False
         self.lost_workers: list[str] = []
+        self.damaged_rows: list[str] = []  # xdist workers whose rows file cannot be trusted
         self.slices: dict[str, tuple[int, int]] = {}  # node id -> row bounds (sharded runs)
         self.slice_totals: dict[str, int] = {}
         self.crashed: dict[str, tuple[str, str]] = {}  # worker id -> (its item, the error)
@@ -107,6 +108,8 @@ class GateSession:
         self.policy_unchecked: dict[str, str] | None = None
         self.rows_writer: Any = None  # rowstream.RowWriter of streamed items' rows
         self.rows_file: Any = None  # storedrows.RowsFile the streamed items read from
+        # controller: xdist workers' sealed rows files, folded into the companion when written
+        self.worker_rows: list[Path] = []
 
     # ---- running items -------------------------------------------------------------------
     def policy_for(self, item: GateItem) -> Policy:
@@ -257,11 +260,11 @@ class GateSession:
 
     def _streams(self, jobs: int, evaluators: list[Any], policy: Policy) -> bool:
         """Whether an item's rows stream to the companion file instead of memory: at least
-        `--llm-gate-stream-rows` row runs, in a process that writes the results itself (xdist
-        workers ship their rows to the controller), and nothing that needs every row object
-        while the item runs (evaluators that score the whole item, adaptive re-runs)."""
+        `--llm-gate-stream-rows` row runs (an xdist worker streams to a file of its own that the
+        controller folds into the companion), and nothing that needs every row object while the
+        item runs (evaluators that score the whole item, adaptive re-runs)."""
         limit = self.settings.stream_rows
-        if limit is None or jobs < limit or self.is_worker or self.settings.dry_run:
+        if limit is None or jobs < limit or self.settings.dry_run:
             return False
         if any(callable(getattr(e.fn, "aggregate", None)) for e in evaluators):
             return False
@@ -311,7 +314,11 @@ class GateSession:
             from pytest_llmgate.results.rowstream import RowWriter, companion_path
             from pytest_llmgate.results.storedrows import RowsFile
 
-            self.rows_writer = RowWriter(companion_path(self.settings.json_path))
+            target = self.settings.json_path
+            if self.is_worker:  # e.g. results.gw0.rows.jsonl.gz, beside the run's own
+                worker = self.config.workerinput["workerid"]  # type: ignore[attr-defined]
+                target = target.with_name(f"{target.name.split('.')[0]}.{worker}.json")
+            self.rows_writer = RowWriter(companion_path(target))
             self.rows_file = RowsFile(self.rows_writer.partial)
         return self.rows_writer
 
@@ -566,21 +573,49 @@ class GateSession:
             return
         if isinstance(payload, str):
             payload = json.loads(payload)
+        worker = getattr(getattr(node, "gateway", None), "id", None) or str(node)
+        rows_file = self._worker_rows_file(payload.get("rows_file"), worker)
         for data in payload["items"]:
             result = ItemResult.from_dict(data)
+            if rows_file is not None and data.get("rows_stored") is not None:
+                result = self._stored_in(rows_file, result, data["rows_stored"])
             self.items[result.nodeid] = result
         self.expected.extend(n for n in payload["expected"] if n not in self.expected)
         if not self.run_items:
             self.run_items = list(payload["run_items"])
 
+    def _worker_rows_file(self, spec: Any, worker: str) -> Any:
+        """The rows file a worker streamed its items to (checked sealed and whole: a damaged
+        one makes the run incomplete, like a lost worker), or None."""
+        if not isinstance(spec, dict):
+            return None
+        from pytest_llmgate.results.storedrows import RowsFile, check_rows_file
+
+        path, total = Path(spec["path"]), int(spec["rows"])
+        self.worker_rows.append(path)
+        problem = check_rows_file(path, total)
+        if problem is not None:
+            self.damaged_rows.append(f"xdist worker {worker}: {problem}")
+        return RowsFile(path, total)
+
+    @staticmethod
+    def _stored_in(rows_file: Any, result: ItemResult, stored: Any) -> ItemResult:
+        from dataclasses import replace
+
+        from pytest_llmgate.results.storedrows import StoredRows
+
+        rows = StoredRows(rows_file, result.nodeid, int(stored["offset"]), int(stored["rows"]))
+        return replace(result, rows=rows)
+
     def lost_lines(self) -> list[str]:
-        """One line per xdist worker that died without reporting: which item it was running."""
+        """One line per xdist worker that died without reporting (which item it was running)
+        or whose rows file is damaged."""
         lines = []
         for name in self.lost_workers:
             item, error = self.crashed.get(name, ("", "no results"))
             running = f" while running {item}" if item else ""
             lines.append(f"xdist worker {name} crashed{running} ({error})")
-        return lines
+        return lines + self.damaged_rows
 
     def _missing(self, session: pytest.Session | None) -> tuple[list[ItemResult], list[str]]:
         """Items this run had to run but has no result for. When the session stopped early
@@ -679,7 +714,9 @@ class GateSession:
         return RunResult(
             items=tuple(items),
             meta=meta,
-            incomplete=self.interrupted or bool(self.lost_workers) or bool(stopped),
+            incomplete=(
+                self.interrupted or bool(self.lost_workers or self.damaged_rows) or bool(stopped)
+            ),
             warnings=tuple(warnings),
         )
 
@@ -689,14 +726,19 @@ class GateSession:
             workeroutput = self.config.workeroutput  # type: ignore[attr-defined]
             # one JSON string, not nested dicts: execnet serializes a str ~10x faster than
             # 100,000 row dicts, and it is still builtins-only
-            workeroutput[WORKER_OUTPUT_KEY] = json.dumps(
-                {
-                    "items": [r.to_dict() for r in self.items.values()],
-                    "expected": self.expected,
-                    "run_items": self.run_items,
-                },
-                separators=(",", ":"),
-            )
+            payload: dict[str, Any] = {
+                "items": [r.to_dict() for r in self.items.values()],
+                "expected": self.expected,
+                "run_items": self.run_items,
+            }
+            if self.rows_writer is not None:  # streamed items point into the worker's file
+                self.rows_writer.close()
+                payload["rows_file"] = {
+                    "path": str(self.rows_writer.path.resolve()),
+                    "rows": self.rows_writer.rows,
+                }
+                self.rows_writer = None
+            workeroutput[WORKER_OUTPUT_KEY] = json.dumps(payload, separators=(",", ":"))
             return
         try:
             self._finish(session)
@@ -763,17 +805,24 @@ class GateSession:
 
     def write_artifacts(self, run: RunResult) -> None:
         from pytest_llmgate.reporting.artifacts import write_reports
-        from pytest_llmgate.results.model import atomic_write_text, results_text
+        from pytest_llmgate.results.model import atomic_write_text, results_text, stored_file
 
         settings = self.settings
         target = self.results_target(run)
         self._publish_rows(target)  # streamed rows first: the JSON points into that file
+        if self.worker_rows:  # xdist workers' rows, folded into the run's companion file
+            from pytest_llmgate.results.storedrows import store_run
+
+            run = self._run = store_run(run, target)
+            for path in self.worker_rows:
+                path.unlink(missing_ok=True)
+            self.worker_rows.clear()
         text = results_text(run)  # serialised once, written to both paths
         self.written_json = target
         atomic_write_text(target, text)
         if settings.save_path is not None:
             problem = run.not_a_real_run()
-            if problem is None and self.rows_file is not None:
+            if problem is None and stored_file(run) is not None:
                 from pytest_llmgate.results.io import write_results
 
                 write_results(run, settings.save_path)  # with a copy of the rows file

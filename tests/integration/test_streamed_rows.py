@@ -69,52 +69,67 @@ def _document(path: Path) -> dict[str, Any]:
     return data
 
 
+# The problems table exists or not by whether a latency rule was near its bound in that run: its
+# header and the no-problems line are timing; every problem row is compared (latency rows aside).
+_PROBLEMS_FRAME = ("No breaches and no regressions.", "|  | item | metric | value |", "|---|---|---|",
+                   "breaches and regressions:")
+
+
 def _timeless_text(text: str) -> list[str]:
     kept = []
     for line in text.splitlines():
+        if line.startswith(_PROBLEMS_FRAME) or not line.strip():
+            continue
         if "**A/B**" in line:  # which variant was faster is timing; the rest of the line is not
             line = re.sub(r"(; )?\*\*[^*]+\*\* best on latency\\_ms(?=;|$)", "", line)
             line = re.sub(r"(, )?latency\\_ms", "", line).replace(": ; ", ": ")
         if "latency" not in line and not re.search(r"\bin [\d.]+s\b", line):
             # table columns are as wide as their widest cell, a timing's too: widths are timing
-            kept.append(re.sub(r" {2,}", "  ", line))
+            kept.append(re.sub(r"-{2,}", "--", re.sub(r" {2,}", "  ", line)))
     return kept
 
 
 @pytest.mark.slow
 def test_example_suites_streamed_equal_in_memory(tmp_path: Path) -> None:
-    """`pytest suites/ --llm-gate` with every item streamed and with none: the same aggregates,
+    """`pytest suites/ --llm-gate` with every item streamed (in one process, and by two xdist
+    workers whose rows files the controller folds into one) and with none: the same aggregates,
     intervals, checks, verdicts, rows, Markdown and terminal summary."""
     outs = {}
-    for mode, stream in (("memory", "off"), ("streamed", "1")):
+    for mode, stream, workers in (
+        ("memory", "off", "0"), ("streamed", "1", "0"), ("xdist", "1", "2")
+    ):
         out = tmp_path / mode
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", "suites/", "--llm-gate", "-p", "no:cacheprovider",
-             "-p", "no:randomly", "--llm-gate-stream-rows", stream,
+             "-p", "no:randomly", "-n", workers, "--llm-gate-stream-rows", stream,
              "--llm-gate-cache-dir", str(tmp_path / "cache" / mode),
              "--llm-gate-json", str(out / "results.json"), "--llm-gate-md", str(out / "r.md")],
             cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600,
         )
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         outs[mode] = (out, proc.stdout)
-    memory, streamed = outs["memory"][0], outs["streamed"][0]
-    raw = json.loads((streamed / "results.json").read_text("utf-8"))
-    ran = [i for i in raw["items"] if i["verdict"] != "skipped"]
-    assert ran, "the example suites ran nothing"
-    assert all(i["rows"] == [] and i["rows_stored"]["rows"] > 0 for i in ran)
-    assert raw["rows_file"]["name"] == "results.rows.jsonl.gz"
-    assert (streamed / "results.rows.jsonl.gz").is_file()
+    memory = outs["memory"][0]
     in_memory = json.loads((memory / "results.json").read_text("utf-8"))
     assert "rows_file" not in in_memory and not (memory / "results.rows.jsonl.gz").exists()
     assert all(i["rows"] for i in in_memory["items"] if i["verdict"] != "skipped")
-
-    assert _timeless(_document(streamed / "results.json")) == _timeless(
-        _document(memory / "results.json"))
-    assert _timeless_text((streamed / "r.md").read_text("utf-8")) == _timeless_text(
-        (memory / "r.md").read_text("utf-8"))
     summary = {mode: stdout[stdout.index("= llm-gate ="):] for mode, (_, stdout) in outs.items()}
-    assert _timeless_text(summary["streamed"].replace(str(streamed), "")) == _timeless_text(
-        summary["memory"].replace(str(memory), ""))
+    for mode in ("streamed", "xdist"):
+        streamed = outs[mode][0]
+        raw = json.loads((streamed / "results.json").read_text("utf-8"))
+        ran = [i for i in raw["items"] if i["verdict"] != "skipped"]
+        assert ran, "the example suites ran nothing"
+        assert all(i["rows"] == [] and i["rows_stored"]["rows"] > 0 for i in ran)
+        assert raw["rows_file"]["name"] == "results.rows.jsonl.gz"
+        # one rows file: the workers' own files were folded into it and removed
+        assert sorted(p.name for p in streamed.iterdir()) == [
+            "r.md", "results.json", "results.rows.jsonl.gz"]
+
+        assert _timeless(_document(streamed / "results.json")) == _timeless(
+            _document(memory / "results.json")), mode
+        assert _timeless_text((streamed / "r.md").read_text("utf-8")) == _timeless_text(
+            (memory / "r.md").read_text("utf-8")), mode
+        assert _timeless_text(summary[mode].replace(str(streamed), "")) == _timeless_text(
+            summary["memory"].replace(str(memory), "")), mode
 
 
 def _stream(project: Project, *args: str) -> pytest.RunResult:
@@ -303,3 +318,52 @@ def test_streamed_shards_merge_into_the_unsharded_run(
     full = json.loads((root / "full.json").read_text("utf-8"))
     assert decided(merged) == decided(full)
     assert (root / "merged.rows.jsonl.gz").is_file()  # the whole small items' rows
+
+
+DAMAGE_WORKER_FILE = """
+import pytest
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    # in an xdist worker, after the gate sealed its rows file and named it to the controller
+    worker = getattr(session.config, "workerinput", {}).get("workerid")
+    if worker is not None:
+        for path in session.config.rootpath.glob(f"*.{worker}.rows.jsonl.gz"):
+            path.write_bytes(path.read_bytes()[:-30])
+"""
+
+
+def test_xdist_workers_stream_and_a_damaged_worker_file_is_incomplete(project: Project) -> None:
+    """Under xdist each worker streams to its own rows file, which the controller folds into the
+    run's companion; a worker file that is cut short makes the run incomplete (never a pass and
+    never a baseline), naming the file."""
+    pytest.importorskip("xdist")
+    root = project.path
+    result = project.pytester.runpytest_subprocess(
+        "--llm-gate", "-n", "2", "--llm-gate-stream-rows", "1", "--llm-gate-json", "r.json")
+    result.assert_outcomes(passed=1, failed=1)
+    assert sorted(p.name for p in root.glob("r*.jsonl.gz")) == ["r.rows.jsonl.gz"]
+    run = load_results(root / "r.json")
+    assert not run.incomplete
+    assert all(isinstance(item.rows, StoredRows) and len(item.rows) == 4 for item in run.items)
+    serial = project.pytester.runpytest_subprocess(
+        "--llm-gate", "-p", "no:xdist", "--llm-gate-stream-rows", "off", "--llm-gate-json", "s.json")
+    serial.assert_outcomes(passed=1, failed=1)
+    expected = load_results(root / "s.json")
+    assert [[r.to_dict() | {"latency_ms": 0, "metrics": {k: v for k, v in r.metrics.items()
+                                                          if "latency" not in k}}
+             for r in item.rows] for item in run.items] == [
+        [r.to_dict() | {"latency_ms": 0, "metrics": {k: v for k, v in r.metrics.items()
+                                                     if "latency" not in k}}
+         for r in item.rows] for item in expected.items]
+
+    project.write("conftest.py", DAMAGE_WORKER_FILE)
+    damaged = project.pytester.runpytest_subprocess(
+        "--llm-gate", "-n", "2", "--llm-gate-stream-rows", "1", "--llm-gate-json", "d.json")
+    assert damaged.ret != 0
+    text = damaged.stdout.str()
+    assert "llm-gate: INCOMPLETE: xdist worker gw" in text, text[-2000:]
+    assert ".rows.jsonl.gz is cut short" in text, text[-2000:]
+    run = load_results(root / "d.json")
+    assert run.incomplete and run.not_a_real_run() is not None

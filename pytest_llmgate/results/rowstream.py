@@ -90,11 +90,15 @@ class RowWriter:
         self._write({"format": FORMAT, "version": VERSION, **dict(meta or {})})
 
     def _write(self, obj: Mapping[str, Any]) -> None:
+        line = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=jsonable)
+        self._append(line.encode("utf-8"))
+
+    def _append(self, line: bytes) -> None:
+        """One line (without its newline) to the pending batch."""
         if self._out is not self._raw and self._out.closed:  # a new gzip member
             self._out = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=LEVEL, mtime=0)
             self._buffer = self._out
-        line = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=jsonable)
-        self._pending.append(line.encode("utf-8"))
+        self._pending.append(line)
         self._pending_bytes += len(line)
         if self._pending_bytes >= _BATCH_BYTES:
             self._drain()
@@ -110,6 +114,11 @@ class RowWriter:
 
     def write(self, nodeid: str, row: RowResult) -> None:
         self._write({"item": nodeid, **row.to_dict()})
+        self.rows += 1
+
+    def write_line(self, line: bytes) -> None:
+        """One row's line exactly as another rows file holds it (ending in a newline)."""
+        self._append(line[:-1])
         self.rows += 1
 
     def start_item(self) -> int:

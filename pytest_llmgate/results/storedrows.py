@@ -373,6 +373,37 @@ def read_item_at(path: Path, offset: int, nodeid: str, count: int) -> Iterator[R
         )
 
 
+def item_lines(path: Path, offset: int, nodeid: str, count: int) -> Iterator[bytes]:
+    """The `count` lines of item `nodeid` from byte `offset`, as stored (what `read_item_at`
+    parses), for copying rows between files; anything short or foreign is `RowsFileError`."""
+    prefix = b'{"item":' + json.dumps(nodeid, ensure_ascii=False).encode("utf-8")
+    try:
+        raw, stream = _open_at(path, offset)
+    except OSError as exc:
+        raise RowsFileError(
+            f"{path}: rows file of {nodeid} cannot be read: {exc.strerror or exc}"
+        ) from None
+    seen = 0
+    try:
+        with raw:
+            while seen < count:
+                try:
+                    line = stream.readline()
+                except (EOFError, gzip.BadGzipFile, OSError) as exc:
+                    raise RowsFileError(f"{path}: the rows file is cut short ({exc})") from None
+                if not line.endswith(b"\n") or not line.startswith(prefix):
+                    break
+                seen += 1
+                yield line
+    finally:
+        if stream is not raw:
+            stream.close()
+    if seen < count:
+        raise RowsFileError(
+            f"{path}: {nodeid}: {count} rows recorded, {seen} found: the rows file is incomplete"
+        )
+
+
 def check_rows_file(path: Path, rows: int) -> str | None:
     """Why a companion file cannot stand for a finished run's rows, or None when it can.
 
@@ -477,8 +508,8 @@ def store_run(run: RunResult, results: Path) -> RunResult:
                 items.append(item)
                 continue
             offset = writer.start_item()
-            for row in rows:
-                writer.write(item.nodeid, row)
+            for line in item_lines(rows.path, rows.offset, item.nodeid, len(rows)):
+                writer.write_line(line)  # as written: no parse and no re-encoding
             moved = StoredRows(where, item.nodeid, offset, len(rows), rows._columns)
             items.append(replace(item, rows=moved))
         writer.end_item()

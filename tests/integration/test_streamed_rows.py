@@ -82,7 +82,7 @@ def _timeless_text(text: str) -> list[str]:
             continue
         if "**A/B**" in line:  # which variant was faster is timing; the rest of the line is not
             line = re.sub(r"(; )?\*\*[^*]+\*\* best on latency\\_ms(?=;|$)", "", line)
-            line = re.sub(r"(, )?latency\\_ms", "", line).replace(": ; ", ": ")
+            line = re.sub(r"latency\\_ms, |(, )?latency\\_ms", "", line).replace(": ; ", ": ")
         if "latency" not in line and not re.search(r"\bin [\d.]+s\b", line):
             # table columns are as wide as their widest cell, a timing's too: widths are timing
             kept.append(re.sub(r"-{2,}", "--", re.sub(r" {2,}", "  ", line)))

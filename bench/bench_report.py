@@ -298,7 +298,10 @@ def main() -> int:
     head, _ = _timed(f"build run ({args.rows:,} rows)", make_run, args.rows, args.items, 1)
     base, _ = _timed("build baseline", make_run, args.rows, args.items, 2, 0.03)
     diff, _ = _timed("diff_runs", diff_runs, head, base)
-    html, html_s = _timed("render_html (with baseline)", render_html, head, diff=diff)
+    budget: dict[str, Any] = {}
+    if args.html_rows is not None:
+        budget["row_budget"] = None if args.html_rows == "all" else int(args.html_rows)
+    html, html_s = _timed("render_html (with baseline)", render_html, head, diff=diff, **budget)
     md, _ = _timed("render_markdown (with baseline)", render_markdown, head, diff=diff)
     md_plain, _ = _timed("render_markdown (no baseline)", render_markdown, head)
     _timed("render_junit (with baseline)", render_junit, head, diff=diff)

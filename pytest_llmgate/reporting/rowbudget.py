@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -200,10 +200,12 @@ def _choose(item: ItemResult, bins: dict[str, list[int]], total: int, quota: int
             worst: Mapping[str, tuple[bool, list[tuple[float, int, int]]]]) -> RowScan:
     ranked = {m: sorted(heap, reverse=True) for m, (_, heap) in worst.items()}
     chosen: dict[int, int] = {}  # worst rows: position -> status
+    per_metric = dict.fromkeys(ranked, 0)
     for rank in range(WORST_PER_METRIC):
-        for entries in ranked.values():
+        for metric, entries in ranked.items():
             if rank < len(entries) and len(chosen) < quota // 4:
                 chosen.setdefault(-entries[rank][1], entries[rank][2])
+                per_metric[metric] += 1
     errored, failing, other = (k.seen for k in kinds)
     worst_failing = sum(1 for s in chosen.values() if s == 1)
     worst_other = len(chosen) - worst_failing
@@ -224,7 +226,7 @@ def _choose(item: ItemResult, bins: dict[str, list[int]], total: int, quota: int
                 added += 1
     note = _note(item, total, len(keep), quota, budget, (errored, take_errored),
                  (failing, take_failing + worst_failing), (other, take_other + worst_other),
-                 len(chosen), [m for m, e in ranked.items() if e])
+                 len(chosen), {m: n for m, n in per_metric.items() if n})
     return RowScan(bins, frozenset(keep), total, errored, note)
 
 
@@ -236,16 +238,18 @@ def _count(shown: int, total: int, what: str, how: str) -> str:
 
 def _note(item: ItemResult, total: int, shown: int, quota: int, budget: int | None,
           errored: tuple[int, int], failing: tuple[int, int], other: tuple[int, int],
-          worst: int, metrics: Iterable[str]) -> str:
-    names = list(metrics)
+          worst: int, per_metric: Mapping[str, int]) -> str:
+    names = list(per_metric)
     parts = []
     if errored[0]:
         parts.append(_count(errored[1], errored[0], "errored rows", "a sample by row id"))
     if failing[0]:
         parts.append(_count(failing[1], failing[0], "failing rows", "a sample by row id"))
     if worst:
+        low, high = min(per_metric.values()), max(per_metric.values())
         listed = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
-        parts.append(f"the {worst:,} worst rows by {listed} (up to {WORST_PER_METRIC} each)")
+        each = f"{low}" if low == high else f"{low} to {high}"
+        parts.append(f"the worst {each} rows by each of {listed} ({worst:,} rows)")
     if other[0]:
         parts.append(_count(other[1], other[0], "other rows", "a sample by row id"))
     where = getattr(item.rows, "path", None)

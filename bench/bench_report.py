@@ -135,16 +135,27 @@ def write_streamed_run(rows: int, items: int, seed: int, results: Path) -> None:
     write_results(RunResult(items=tuple(out), meta=META), results)
 
 
-def _peak_mib() -> float:
+def _memory_mib(field: str) -> float:
+    """VmHWM (peak) or VmRSS (now) of this process. Not ru_maxrss: on Linux that survives
+    fork + exec, so a child started by a big parent reports the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def streamed_figures(rows: int, items: int, html_rows: str | None) -> None:
-    """Render a streamed run's HTML in a fresh process (as `llmgate report` does): peak RSS."""
+def streamed_figures(rows: int, items: int, html_rows: str | None, where: Path | None) -> None:
+    """Render a streamed run's HTML in a fresh process (as `llmgate report` does): peak RSS.
+    With `where`, the run is kept there and reused by the next call with the same sizes."""
     with tempfile.TemporaryDirectory() as tmp:
-        results = Path(tmp) / "results.json"
-        _timed(f"write streamed run ({rows:,} rows)", write_streamed_run, rows, items, 1,
-               results)
+        results = (where or Path(tmp)) / f"results-{rows}x{items}.json"
+        if not results.is_file():
+            results.parent.mkdir(parents=True, exist_ok=True)
+            _timed(f"write streamed run ({rows:,} rows)", write_streamed_run, rows, items, 1,
+                   results)
         size = companion_path(results).stat().st_size
         print(f"rows file: {size / 1e6:.1f} MB")
         code = ("import sys, time; sys.argv = sys.argv[:1]; import bench_report as b; "
@@ -157,16 +168,16 @@ def render_streamed(results: str, html_rows: str | None) -> None:
     from pytest_llmgate.results.io import load_results
 
     run = load_results(Path(results))
-    before = _peak_mib()
+    before = _memory_mib("VmRSS")
     kwargs: dict[str, Any] = {}
     if html_rows is not None:  # only pages that know a row budget take one
         kwargs["row_budget"] = None if html_rows == "all" else int(html_rows)
     start = time.perf_counter()
     page = render_html(run, **kwargs)
     took = time.perf_counter() - start
-    peak = _peak_mib()
+    peak = _memory_mib("VmHWM")
     print(f"render_html (loaded run)           {took:7.2f} s  {len(page.encode()) / 1e6:.1f} MB"
-          f" page; peak RSS {before:.0f} MiB after loading, {peak:.0f} MiB after rendering "
+          f" page; RSS {before:.0f} MiB after loading, peak {peak:.0f} MiB while rendering "
           f"(+{peak - before:.0f} MiB)")
 
 
@@ -285,11 +296,13 @@ def main() -> int:
     parser.add_argument("--page", type=Path, help="only time this saved report in Chromium")
     parser.add_argument("--streamed", action="store_true",
                         help="render a streamed run in a fresh process and print its peak RSS")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="--streamed: keep the written run in DIR and reuse it")
     parser.add_argument("--html-rows", metavar="N|all", default=None,
                         help="the HTML row budget (default: the renderer's)")
     args = parser.parse_args()
     if args.streamed:
-        streamed_figures(args.rows, args.items, args.html_rows)
+        streamed_figures(args.rows, args.items, args.html_rows, args.keep)
         return 0
     if args.page is not None:
         browser_figures(args.page, args.repeat)

@@ -183,13 +183,16 @@ def scan_rows(item: ItemResult, ranges: Mapping[str, tuple[float, float]],
             continue
         for metric, (low_is_bad, heap) in worst.items():
             score = values.get(metric)
-            if score is None or not math.isfinite(score):
+            if score is None:
                 continue
-            entry = (-score if low_is_bad else score, -index, status)  # larger: worse
-            if len(heap) < WORST_PER_METRIC:
-                heapq.heappush(heap, entry)
-            elif entry > heap[0]:
-                heapq.heapreplace(heap, entry)
+            bad = -score if low_is_bad else score  # larger: worse
+            full = len(heap) >= WORST_PER_METRIC
+            if (full and bad <= heap[0][0]) or not math.isfinite(bad):
+                continue  # no worse than the kept ones (a tie goes to the earlier row)
+            if full:
+                heapq.heapreplace(heap, (bad, -index, status))
+            else:
+                heapq.heappush(heap, (bad, -index, status))
     if not select:
         return RowScan(bins, None, total, errored)
     return _choose(item, bins, total, quota, budget, kinds, worst)

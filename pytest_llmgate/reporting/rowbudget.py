@@ -44,9 +44,10 @@ __all__ = [
     "shares",
 ]
 
-# rows embedded per page: 20,000 rows of the bench's run are a 6 MB page that opens in ~1 s in
-# headless Chromium; 50,000 are 13 MB and ~2.5 s, 200,000 are 44 MB and took 37 s to build
-# (bench/bench_report.py, docs/reports.md)
+# rows embedded per page (bench/bench_report.py, busy 2-core box): with every row, the bench's
+# 20k / 50k / 100k-row runs are 2.9 / 7.0 / 15 MB pages built in 1.2 / 5.5 / 13 s that open in
+# Chromium in 1.1 / 1.3 / 2.2 s; a streamed 200k-row item is 44 MB and peaks at 1 GiB to build.
+# 20k leaves room for rows much wider than the bench's and keeps both under a couple of seconds.
 DEFAULT_ROW_BUDGET = 20_000
 WORST_PER_METRIC = 10
 BINS = 20

@@ -201,3 +201,35 @@ def test_a_rows_file_cut_short_is_still_an_error_when_rows_are_skipped(tmp_path:
     stored = StoredRows(RowsFile(companion), item("bot", "v").nodeid, 0, 50)
     with pytest.raises(RowsFileError, match="50 rows recorded, 29 found"):
         list(stored.rows_at({1, 2}))
+
+
+def test_variant_comparisons_of_streamed_items_equal_in_memory(tmp_path: Path) -> None:
+    """The A/B tables read streamed items' columns (one pass per item), with the same numbers."""
+    from dataclasses import replace
+
+    from pytest_llmgate.reporting.variants import compare_variants
+
+    check = threshold("f1", 0.5, 0.1)
+    a_rows = [*_rows(300, errored_every=41), *[row(f"r{i:05d}", repeat=1, f1=0.3 + i / 1000)
+                                                for i in range(0, 300, 7)]]
+    b_rows = [row(r.id, repeat=r.repeat, f1=min(1.0, r.metrics.get("f1", 0.0) + 0.05))
+              for r in a_rows]
+    items = [item("bot", "a", rows=a_rows, checks=[check]),
+             item("bot", "b", rows=b_rows, checks=[check])]
+    results = tmp_path / "results.json"
+    where = RowsFile(companion_path(results))
+    stored = []
+    with RowWriter(where.path) as writer:
+        for it in items:
+            offset = writer.start_item()
+            for r in it.rows:
+                writer.write(it.nodeid, r)
+            stored.append(replace(it, rows=StoredRows(where, it.nodeid, offset, len(it.rows))))
+        writer.end_item()
+    where.rows = writer.rows
+    write_results(run(*stored), results)
+    loaded = load_results(results)
+    assert all(isinstance(i.rows, StoredRows) for i in loaded.items)
+    expected = compare_variants(run(*items))
+    assert expected and expected[0].comparisons
+    assert compare_variants(loaded) == expected

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_llmgate.errors import GateError
+from pytest_llmgate.reporting.rowbudget import DEFAULT_ROW_BUDGET, parse_row_budget
 from pytest_llmgate.results.io import load_results, write_results
 from pytest_llmgate.results.model import ResultsFormatError, RunResult
 
@@ -55,7 +56,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise CommandError("nothing to write: give --html, --md, --junit and/or --csv")
     written = write_selected(run, baseline, junit=args.junit, html=args.html, md=args.md,
                              csv=args.csv, extra_artifacts=(args.results.name,),
-                             step_summary=False)
+                             step_summary=False,
+                             html_rows=args.html_rows)
     for path in written:
         print(f"wrote {path}")
     return OK
@@ -299,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", type=Path, metavar="PATH", help="show deltas against this results "
                    "JSON")
     p.add_argument("--html", type=Path, metavar="PATH", help="write the self-contained HTML report")
+    p.add_argument("--html-rows", type=_html_rows, default=DEFAULT_ROW_BUDGET, metavar="N",
+                   help=f"rows the HTML embeds at most (default {DEFAULT_ROW_BUDGET}; all: every "
+                   "row); an item over its share shows its errored, failing and worst rows and a "
+                   "sample by row id")
     p.add_argument("--md", type=Path, metavar="PATH", help="write the pull request Markdown")
     p.add_argument("--junit", type=Path, metavar="PATH", help="write JUnit XML")
     p.add_argument("--csv", type=Path, metavar="PATH", help="write per-row scores as CSV")
@@ -392,6 +398,13 @@ def cmd_noise(args: argparse.Namespace) -> int:
     runs = measure(args.pytest_args or ["suites/"], args.runs)
     print(render_noise(noise_floor(runs)))
     return OK
+
+
+def _html_rows(text: str) -> int | None:
+    try:
+        return parse_row_budget(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _percent(text: str) -> float:

@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 
-__all__ = ["CACHE_MODES", "DEFAULT_TIMEOUT_S", "Settings", "add_options", "gate_enabled"]
+__all__ = [
+    "CACHE_MODES",
+    "DEFAULT_HTML_ROWS",
+    "DEFAULT_TIMEOUT_S",
+    "Settings",
+    "add_options",
+    "gate_enabled",
+    "html_rows",
+]
 
 CACHE_MODES = ("rw", "ro", "off", "refresh")
 DEFAULT_DIR = ".llmgate"
@@ -25,6 +33,9 @@ DEFAULT_TIMEOUT_S = 300.0
 # items with at least this many row runs stream them to the companion file (rowstream): the
 # 100k-row item held 549 MiB in memory; streamed results equal in-memory ones exactly
 DEFAULT_STREAM_ROWS = 10_000
+# rows the HTML report embeds at most (reporting.rowbudget.DEFAULT_ROW_BUDGET, not imported so
+# that the entry point stays cheap; a unit test keeps the two equal)
+DEFAULT_HTML_ROWS = 20_000
 
 
 def _positive_int(text: str) -> int:
@@ -76,6 +87,17 @@ def _stream_rows(text: str) -> str:
     return text
 
 
+def html_rows(text: str) -> str:
+    """`--llm-gate-html-rows`: a positive row count, or all."""
+    from pytest_llmgate.reporting.rowbudget import parse_row_budget
+
+    try:
+        value = parse_row_budget(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return "all" if value is None else str(value)
+
+
 def add_options(parser: pytest.Parser) -> None:
     """Register options and ini keys; cheap, runs on every pytest invocation."""
     group = parser.getgroup("llm-gate", "LLM quality gate (pytest-llmgate)")
@@ -105,6 +127,15 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--llm-gate-html", metavar="PATH", default=None, help="write a self-contained HTML report."
+    )
+    group.addoption(
+        "--llm-gate-html-rows",
+        metavar="N",
+        type=html_rows,
+        default=None,
+        help=f"rows the HTML report embeds at most (default {DEFAULT_HTML_ROWS}; all: every "
+        f"row); an item over its share shows its errored, failing and worst rows and a sample, "
+        f"and names the file with the rest (ini llm_gate_html_rows).",
     )
     group.addoption(
         "--llm-gate-md",
@@ -251,6 +282,9 @@ def add_options(parser: pytest.Parser) -> None:
         "llm_gate_stream_rows", "stream rows of items with at least this many (or off)",
         default="",
     )
+    parser.addini(
+        "llm_gate_html_rows", "rows the HTML report embeds at most (or all)", default=""
+    )
     parser.addini("llm_gate_cache", "model call cache mode", default="rw")
     parser.addini("llm_gate_cache_dir", "model call cache directory", default="")
     parser.addini(
@@ -325,6 +359,7 @@ class Settings:
     collect_only: bool = False
     timeout_s: float = DEFAULT_TIMEOUT_S
     stream_rows: int | None = DEFAULT_STREAM_ROWS  # None: never stream
+    html_rows: int | None = DEFAULT_HTML_ROWS  # None: every row
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -381,6 +416,14 @@ class Settings:
             except argparse.ArgumentTypeError as exc:
                 raise pytest.UsageError(f"ini llm_gate_stream_rows: {exc}") from None
             stream_rows = None if stream_text == "off" else int(stream_text)
+        html_text = str(_opt(config, "llm_gate_html_rows", "llm_gate_html_rows") or "")
+        html_budget: int | None = DEFAULT_HTML_ROWS
+        if html_text:
+            try:
+                html_text = html_rows(html_text)
+            except argparse.ArgumentTypeError as exc:
+                raise pytest.UsageError(f"ini llm_gate_html_rows: {exc}") from None
+            html_budget = None if html_text == "all" else int(html_text)
         return cls(
             rootdir=root,
             thresholds_path=thresholds,
@@ -412,4 +455,5 @@ class Settings:
             collect_only=bool(config.option.collectonly),
             timeout_s=timeout_s,
             stream_rows=stream_rows,
+            html_rows=html_budget,
         )

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pytest_llmgate.reporting.rowbudget import DEFAULT_ROW_BUDGET
 from pytest_llmgate.results.model import RunResult, atomic_write_text
 from pytest_llmgate.verdict.compare import RunDiff, diff_runs
 
@@ -41,8 +42,10 @@ def write_selected(
     extra_artifacts: tuple[str, ...] = (),
     step_summary: bool = True,
     diff: RunDiff | None = None,
+    html_rows: int | None = DEFAULT_ROW_BUDGET,
 ) -> list[Path]:
-    """Render and write each requested file; returns the paths written."""
+    """Render and write each requested file; returns the paths written. The HTML embeds at
+    most `html_rows` rows (None: all)."""
     if diff is None and baseline is not None:
         diff = diff_runs(run, baseline)
     written: list[Path] = []
@@ -55,7 +58,7 @@ def write_selected(
     if html is not None:
         from pytest_llmgate.reporting.html import render_html
 
-        atomic_write_text(html, render_html(run, diff=diff))
+        atomic_write_text(html, render_html(run, diff=diff, row_budget=html_rows))
         written.append(html)
     if csv is not None:
         from pytest_llmgate.reporting.csv import render_csv
@@ -84,4 +87,5 @@ def write_reports(run: RunResult, settings: Settings, baseline: RunResult | None
         run, baseline,
         junit=settings.junit_path, html=settings.html_path, md=settings.md_path,
         csv=settings.csv_path, extra_artifacts=(settings.json_path.name,), diff=diff,
+        html_rows=settings.html_rows,
     )

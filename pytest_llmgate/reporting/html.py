@@ -39,6 +39,7 @@ from pytest_llmgate.reporting._common import (
     short_name,
 )
 from pytest_llmgate.reporting.pack import embed, json_for_script, pack_report
+from pytest_llmgate.reporting.rowbudget import BINS, DEFAULT_ROW_BUDGET, RowScan, scan_rows, shares
 from pytest_llmgate.reporting.text import with_interval
 from pytest_llmgate.reporting.transcript import with_transcript
 from pytest_llmgate.reporting.variants import compare_variants
@@ -48,7 +49,6 @@ from pytest_llmgate.verdict.compare import RunDiff, diff_runs, run_cost
 __all__ = ["json_for_script", "render_html", "report_data"]
 
 MAX_STRING = 10_000  # per field: a 1 MB model answer must not make the page unusable
-BINS = 20
 MAX_HIST_METRICS = 16
 
 
@@ -106,28 +106,13 @@ def _metric_ranges(items: Sequence[ItemResult]) -> dict[str, tuple[float, float]
     return ranges
 
 
-def _histograms(rows: Sequence[RowResult], ranges: Mapping[str, tuple[float, float]]
-                ) -> dict[str, list[int]]:
-    """Row counts in BINS equal bins per metric, one pass over the rows."""
-    bins = {m: [0] * BINS for m in ranges}
-    scale = {m: (lo, BINS / (hi - lo) if hi > lo else 0.0) for m, (lo, hi) in ranges.items()}
-    for row in rows:
-        for metric, value in row.metrics.items():
-            found = scale.get(metric)
-            if found is None or not math.isfinite(value):
-                continue
-            index = int((value - found[0]) * found[1])
-            bins[metric][min(max(index, 0), BINS - 1)] += 1
-    return bins
-
-
 def _item_cost(item: ItemResult) -> float | None:
     costs = [u.get("cost_usd") for u in item.usage.values() if u.get("cost_usd") is not None]
     return float(sum(c for c in costs if c is not None)) if costs else None
 
 
 def _item_data(index: int, item: ItemResult, diff: RunDiff | None,
-               ranges: Mapping[str, tuple[float, float]]) -> dict[str, Any]:
+               ranges: Mapping[str, tuple[float, float]], scan: RowScan) -> dict[str, Any]:
     item_diff = diff.item(item.nodeid) if diff is not None else None
     metrics = []
     if item_diff is not None and item_diff.metrics:
@@ -147,21 +132,22 @@ def _item_data(index: int, item: ItemResult, diff: RunDiff | None,
                "baseline": _num(c.baseline), "message": c.message, "source": c.source,
                "ciLow": _num(c.ci_low), "ciHigh": _num(c.ci_high), "p": _num(c.p_value)}
               for c in item.checks]
-    counts = _histograms(item.rows, ranges)
-    hist = {m: {"lo": _num(lo), "hi": _num(hi), "bins": counts[m]}
+    hist = {m: {"lo": _num(lo), "hi": _num(hi), "bins": scan.hist[m]}
             for m, (lo, hi) in ranges.items() if m in item.aggregates}
     latency = item.aggregates.get("latency_ms", {}).get("mean")
+    shown = {} if scan.keep is None else {"shown": len(scan.keep), "rowsNote": scan.note}
     return {
         "index": index, "nodeid": item.nodeid, "short": short_name(item), "suite": item.suite,
         "suitePath": item.suite_path,
         "subject": item.subject, "variant": item.variant, "dataset": item.dataset,
         "verdict": item.verdict, "message": item.message, "rows": len(item.rows),
-        "errored": item.error_count, "duration": _num(item.duration_s),
+        "errored": scan.errored, "duration": _num(item.duration_s),
         "status": item_diff.status if item_diff is not None else "",
         "notes": list(item_diff.notes) if item_diff is not None else [],
         "metrics": metrics, "checks": checks, "hist": hist,
         "cost": _num(_item_cost(item)), "latency": _num(latency),
         "means": {m: _num(a.get("mean")) for m, a in item.aggregates.items()},
+        **shown,
     }
 
 
@@ -186,10 +172,37 @@ class _DataTable:
         return len(self.rows) - 1
 
 
-def _row_data(index: int, item: ItemResult, table: _DataTable) -> list[list[Any]]:
+def _kept_rows(rows: Sequence[RowResult], keep: frozenset[int] | None) -> Iterator[RowResult]:
+    """The rows at the positions in `keep` (every row when None), in order, in one pass that
+    stops after the last; stored rows parse only those (`StoredRows.rows_at`)."""
+    if keep is None:
+        yield from rows
+        return
+    reader = getattr(rows, "rows_at", None)
+    if callable(reader):
+        for count, row in enumerate(reader(keep), 1):
+            yield row
+            if count == len(keep):
+                return  # the rest of the file holds none of them
+        return
+    last = max(keep, default=-1)
+    for position, row in enumerate(rows):
+        if position > last:
+            return
+        if position in keep:
+            yield row
+
+
+def _row_data(index: int, item: ItemResult, table: _DataTable, keep: frozenset[int] | None,
+              outputs: dict[str, Any] | None) -> list[list[Any]]:
+    """The embedded rows of one item: all of them, or those at the positions in `keep` (read in
+    one pass, stopping after the last). `outputs` collects their first-repeat outputs by id
+    (the baseline matrix compares with them)."""
     failures = row_failures(item)
-    out = []
-    for row in item.rows:
+    out: list[list[Any]] = []
+    for row in _kept_rows(item.rows, keep):
+        if outputs is not None and row.repeat == 0:
+            outputs[row.id] = row.output
         failing = failures(row)
         status = 2 if row.errors else 1 if failing else 0
         # inputs usually restate dataset columns: keep only what adds information
@@ -226,10 +239,18 @@ def _finding_data(finding: Finding, index: dict[str, int], decimals: dict[str, i
     return out
 
 
-def _baseline_rows(run: RunResult, diff: RunDiff | None) -> dict[str, dict[str, list[Any]]]:
+def _has_baseline(diff: RunDiff | None, item: ItemResult) -> bool:
+    entry = diff.item(item.nodeid) if diff is not None else None
+    return entry is not None and entry.baseline is not None
+
+
+def _baseline_rows(run: RunResult, diff: RunDiff | None, outputs: Mapping[int, dict[str, Any]],
+                   limits: Sequence[tuple[int | None, bool]]) -> dict[str, dict[str, list[Any]]]:
     """Per current item index: the baseline item's rows by id -> [output, metrics, errors]. An
     output equal to the current one is sent as 0 (the page reuses the current output): an
-    unchanged 50,000-row run does not carry its answers twice."""
+    unchanged 50,000-row run does not carry its answers twice. `outputs` are the embedded rows'
+    outputs by id; per item `limits` says (its share of the row budget, whether rows were left
+    out): a baseline item over the share sends only the rows whose ids the page shows."""
     if diff is None:
         return {}
     out: dict[str, dict[str, list[Any]]] = {}
@@ -237,11 +258,13 @@ def _baseline_rows(run: RunResult, diff: RunDiff | None) -> dict[str, dict[str, 
         entry = diff.item(item.nodeid)
         if entry is None or entry.baseline is None:
             continue
-        current = {r.id: r.output for r in item.rows if r.repeat == 0}
+        current = outputs.get(index, {})
+        share, cut = limits[index]
+        only = cut or (share is not None and len(entry.baseline.rows) > share)
         out[str(index)] = {
             r.id: [0 if r.id in current and current[r.id] == r.output else _cut(r.output),
                    {k: _num(v) for k, v in r.metrics.items()}, list(r.errors)]
-            for r in entry.baseline.rows if r.repeat == 0
+            for r in entry.baseline.rows if r.repeat == 0 and (not only or r.id in current)
         }
     return out
 
@@ -277,16 +300,25 @@ def _default_metric(run: RunResult) -> str:
     return ""
 
 
-def report_data(run: RunResult, diff: RunDiff | None = None) -> dict[str, Any]:
-    """The JSON document the page renders (also handy for tests)."""
+def report_data(run: RunResult, diff: RunDiff | None = None, *,
+                row_budget: int | None = DEFAULT_ROW_BUDGET) -> dict[str, Any]:
+    """The JSON document the page renders (also handy for tests). At most `row_budget` rows are
+    embedded (None: all); what is left out stays in the results (see rowbudget.py)."""
     ranges = _metric_ranges(run.items)
     index = {item.nodeid: i for i, item in enumerate(run.items)}
     decimals = metric_decimals(run)
-    items = [_item_data(i, item, diff, ranges) for i, item in enumerate(run.items)]
+    quotas = shares([len(item.rows) for item in run.items], row_budget)
+    scans = [scan_rows(item, ranges, quota, row_budget)
+             for item, quota in zip(run.items, quotas, strict=True)]
+    items = [_item_data(i, item, diff, ranges, scans[i]) for i, item in enumerate(run.items)]
     rows: list[list[Any]] = []
     table = _DataTable()
+    outputs: dict[int, dict[str, Any]] = {}
     for i, item in enumerate(run.items):
-        rows.extend(_row_data(i, item, table))
+        kept = outputs.setdefault(i, {}) if _has_baseline(diff, item) else None
+        rows.extend(_row_data(i, item, table, scans[i].keep, kept))
+    total = sum(scan.total for scan in scans)
+    shown = {} if len(rows) == total else {"rowsShown": len(rows), "rowBudget": row_budget}
     suites: dict[str, list[int]] = {}
     for i, item in enumerate(run.items):
         suites.setdefault(item.suite or "suite", []).append(i)
@@ -299,8 +331,8 @@ def report_data(run: RunResult, diff: RunDiff | None = None) -> dict[str, Any]:
         "verdict": "incomplete" if run.incomplete else run.verdict,
         "started": str(run.meta.get("started_at") or ""),
         "commit": str(git.get("commit") or "")[:12], "branch": str(git.get("branch") or ""),
-        "counts": counts, "rowCount": len(rows),
-        "errored": sum(i.error_count for i in run.items),
+        "counts": counts, "rowCount": total, **shown,
+        "errored": sum(scan.errored for scan in scans),
         "cost": _num(run_cost(run)),
         "baseline": None if diff is None else {
             "label": diff.baseline_label, "costDelta": _num(diff.cost_delta),
@@ -316,7 +348,8 @@ def report_data(run: RunResult, diff: RunDiff | None = None) -> dict[str, Any]:
         "binCount": BINS,
         "findings": [_finding_data(f, index, decimals) for f in findings(run, diff)],
         "variants": _variant_data(run),
-        "baseRows": _baseline_rows(run, diff),
+        "baseRows": _baseline_rows(run, diff, outputs, [
+            (quota, scan.keep is not None) for quota, scan in zip(quotas, scans, strict=True)]),
         "defaultMetric": _default_metric(run),
         "expectedKeys": list(EXPECTED_KEYS),
         "inputKeys": list(INPUT_KEYS),
@@ -344,9 +377,11 @@ def _csp_hash(text: str) -> str:
 
 def render_html(run: RunResult, baseline: RunResult | None = None, *,
                 diff: RunDiff | None = None, title: str = "LLM gate report",
-                compress: bool | None = None) -> str:
+                compress: bool | None = None,
+                row_budget: int | None = DEFAULT_ROW_BUDGET) -> str:
     """One self-contained HTML page for `run` (with deltas against `baseline` when given). Its
-    data is packed in columns, and gzipped when big (`compress` forces either way): see pack.py."""
+    data is packed in columns, and gzipped when big (`compress` forces either way): see pack.py.
+    It embeds at most `row_budget` rows (None: every row): see rowbudget.py."""
     if diff is None and baseline is not None:
         diff = diff_runs(run, baseline)
     css = _asset("report.css")
@@ -363,7 +398,8 @@ def render_html(run: RunResult, baseline: RunResult | None = None, *,
             .replace("/*__CSS__*/", css))
     tail = tail.replace("/*__JS__*/", js)
     with _young_collections_only():
-        return head + embed(pack_report(report_data(run, diff)), compress=compress) + tail
+        data = report_data(run, diff, row_budget=row_budget)
+        return head + embed(pack_report(data), compress=compress) + tail
 
 
 def _escape_html(text: str) -> str:

@@ -128,7 +128,8 @@
     var counts = [];
     Object.keys(DATA.counts).sort().forEach(function (k) { counts.push(DATA.counts[k] + " " + k); });
     var parts = [DATA.items.length + " items (" + (counts.join(", ") || "none") + ")",
-                 DATA.rowCount + " rows", DATA.errored + " errored"];
+                 DATA.rowCount + " rows" + (DATA.rowsShown === undefined ? "" : " (" + DATA.rowsShown + " shown in this page)"),
+                 DATA.errored + " errored"];
     if (DATA.cost !== null) parts.push("cost $" + DATA.cost.toFixed(4));
     if (DATA.commit) parts.push("commit " + DATA.branch + " " + DATA.commit);
     if (DATA.started) parts.push("started " + DATA.started);
@@ -555,6 +556,7 @@
             verdict.appendChild(el("span", "badge v-" + item.verdict, item.verdict));
             if (item.message) verdict.appendChild(el("div", "muted", item.message));
             if (item.errored) verdict.appendChild(el("div", "t-fail", item.errored + " errored row(s)"));
+            if (item.shown !== undefined) verdict.appendChild(el("div", "muted", "showing " + item.shown + " of " + item.rows + " rows"));
             if (item.status === "new") verdict.appendChild(el("div", "muted", "new vs baseline"));
             tr.appendChild(verdict);
           }
@@ -866,13 +868,28 @@
       if (state.open[i]) frag.appendChild(detailRow(r));
     });
     body.replaceChildren(frag);
-    document.getElementById("row-status").textContent = total + " of " + ROWS.n + " rows";
+    document.getElementById("row-status").textContent = total + " of " + ROWS.n + " rows" +
+      (DATA.rowsShown === undefined ? "" : " in this page (" + DATA.rowCount + " in the run)");
     document.getElementById("page-info").textContent = "page " + (state.page + 1) + " of " + pages;
     document.getElementById("first").disabled = document.getElementById("prev").disabled = state.page === 0;
     document.getElementById("last").disabled = document.getElementById("next").disabled = state.page >= pages - 1;
   }
 
+  // items over their share of the row budget say what they show and where the rest is
+  function renderRowNotes() {
+    var list = document.getElementById("rows-notes");
+    DATA.items.forEach(function (item) {
+      if (item.rowsNote === undefined) return;
+      var li = el("li", "t-warn");
+      li.appendChild(el("strong", null, uniqueLabel(item) + ": "));
+      li.appendChild(document.createTextNode(item.rowsNote));
+      list.appendChild(li);
+    });
+    list.hidden = !list.childNodes.length;
+  }
+
   function renderRowControls() {
+    renderRowNotes();
     var items = document.getElementById("item-filter");
     DATA.items.forEach(function (item, i) {
       var o = el("option", null, item.nodeid);
@@ -923,6 +940,9 @@
         state.target = state.rows[at];
         state.open[state.target] = true;
         renderRows();
+      } else if (DATA.items[index].rowsNote !== undefined) {
+        document.getElementById("row-status").textContent = "row " + params.row +
+          " is not among the rows this page shows: " + DATA.items[index].rowsNote;
       }
     }
     var target = document.querySelector("#rows-body tr.target") || document.getElementById("rows-section");

@@ -12,12 +12,13 @@ description of the run for reviewers, not a verdict: it never changes the gate's
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
 from pytest_llmgate.config.thresholds import HIGHER_IS_BETTER, direction_of
 from pytest_llmgate.results.model import ItemResult, RowResult, RunResult
+from pytest_llmgate.results.storedrows import columns_of
 from pytest_llmgate.stats import mcnemar_p, mean_interval, sign_flip_p
 
 __all__ = [
@@ -85,12 +86,23 @@ class VariantGroup:
         return f"{self.suite}: {self.subject} on {self.dataset}"
 
 
-def _row_means(rows: Iterable[RowResult], metric: str) -> dict[str, float]:
+def _row_means(rows: Sequence[RowResult], metric: str) -> dict[str, float]:
+    """Per golden row id, the mean of `metric` over its repeats that have it and no error.
+    Streamed rows come from their columns (built once per item), not from the rows file: one
+    read of a million rows per item, not one per pair of variants and metric."""
     sums: dict[str, list[float]] = {}
-    for row in rows:
-        value = row.metrics.get(metric)
-        if value is not None and math.isfinite(value) and not row.errors:
-            sums.setdefault(row.id, []).append(value)
+    columns = columns_of(rows)
+    if columns is not None:
+        ids, errors = columns.unit_ids, columns.errors
+        for index, (unit, value) in enumerate(zip(columns.unit, columns.values(metric),
+                                                  strict=True)):
+            if value is not None and math.isfinite(value) and index not in errors:
+                sums.setdefault(ids[unit], []).append(value)
+    else:
+        for row in rows:
+            value = row.metrics.get(metric)
+            if value is not None and math.isfinite(value) and not row.errors:
+                sums.setdefault(row.id, []).append(value)
     return {k: math.fsum(v) / len(v) for k, v in sums.items()}
 
 

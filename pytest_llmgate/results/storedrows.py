@@ -17,7 +17,7 @@ import gzip
 import json
 import math
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, overload
@@ -32,6 +32,7 @@ __all__ = [
     "RowsFileError",
     "StoredRows",
     "attach_rows",
+    "built_columns",
     "check_rows_file",
     "columns_of",
     "pair_aligned",
@@ -237,6 +238,16 @@ def columns_of(rows: Sequence[RowResult]) -> RowColumns | None:
     return columns if isinstance(columns, RowColumns) else None
 
 
+def built_columns(rows: Sequence[RowResult]) -> RowColumns | None:
+    """The columns behind `rows` when they are in memory already: never reads the rows file to
+    build them (None for rows held in memory, and for stored rows nothing has needed yet)."""
+    if isinstance(rows, StoredRows):
+        return rows._columns
+    if isinstance(rows, ColumnRows):
+        return rows.columns
+    return None
+
+
 class StoredRows(Sequence[RowResult]):
     """One item's rows in a companion file, read on iteration; their columns in memory.
 
@@ -274,6 +285,11 @@ class StoredRows(Sequence[RowResult]):
     def stored(self) -> dict[str, int]:
         """The item's pointer into the companion file, as the results JSON records it."""
         return {"offset": self.offset, "rows": self.size}
+
+    def rows_at(self, positions: Container[int]) -> Iterator[RowResult]:
+        """The rows at `positions` (0-based, in row order), parsing only those: the HTML report
+        embeds a few thousand rows of a million."""
+        return read_item_at(self.path, self.offset, self.nodeid, self.size, keep=positions)
 
     def __len__(self) -> int:
         return self.size
@@ -325,11 +341,16 @@ def _open_at(path: Path, offset: int) -> Any:
     return raw, (gzip.GzipFile(fileobj=raw) if head == b"\x1f\x8b" else raw)
 
 
-def read_item_at(path: Path, offset: int, nodeid: str, count: int) -> Iterator[RowResult]:
-    """The `count` rows of item `nodeid` starting at byte `offset` of a companion file.
+def read_item_at(
+    path: Path, offset: int, nodeid: str, count: int, *, keep: Container[int] | None = None
+) -> Iterator[RowResult]:
+    """The `count` rows of item `nodeid` starting at byte `offset` of a companion file (only
+    those at the positions in `keep`, when given: the others are counted, not parsed).
 
     Fewer rows than recorded (a file cut short, rows of another item) is
     `RowsFileError` naming the file: a report never shows a shorter item as complete."""
+    # how RowWriter starts every line of this item: a line that starts so is one of its rows
+    mine = b'{"item":' + json.dumps(nodeid, ensure_ascii=False).encode("utf-8") + b","
     try:
         raw, stream = _open_at(path, offset)
     except OSError as exc:
@@ -348,6 +369,9 @@ def read_item_at(path: Path, offset: int, nodeid: str, count: int) -> Iterator[R
                     ) from None
                 if not line.endswith(b"\n"):
                     break
+                if keep is not None and seen not in keep and line.startswith(mine):
+                    seen += 1
+                    continue
                 try:
                     obj = json.loads(line)
                 except ValueError as exc:
@@ -363,7 +387,8 @@ def read_item_at(path: Path, offset: int, nodeid: str, count: int) -> Iterator[R
                         f"{path}: row {seen + 1} of {nodeid}: malformed row: {exc!r}"
                     ) from None
                 seen += 1
-                yield row
+                if keep is None or seen - 1 in keep:
+                    yield row
     finally:
         if stream is not raw:
             stream.close()

@@ -466,3 +466,40 @@ def test_ab_gate_rule(browser: DevTools, gate_project: Any,
     assert check["source"].startswith("support.yaml:")
     _screenshot(browser, request, "html-report-ab-gate.png")
     assert browser.problems() == []
+
+
+def test_a_page_over_its_row_budget_says_what_it_shows(browser: DevTools, gate_project: Any,
+                                                       request: pytest.FixtureRequest) -> None:
+    """Two 4-row items under a 4-row budget: each shows 2 rows and says which and where the
+    rest is; the counts are the run's; a deep link to a row left out says so."""
+    from pytest_llmgate.reporting.pack import read_embedded
+
+    _gate(gate_project, "--llm-gate-html", "report.html", "--llm-gate-html-rows", "4",
+          suite=TWO_VARIANTS, expect=pytest.ExitCode.TESTS_FAILED)
+    page = gate_project.path / "report.html"
+    data = read_embedded(page.read_text("utf-8"))
+    _open(browser, page)
+    assert "8 rows (4 shown in this page)" in browser.js(
+        "document.getElementById('summary').textContent")
+    notes = browser.js("Array.from(document.querySelectorAll('#rows-notes li'))"
+                       ".map(li => li.textContent)")
+    assert [n.split(": ", 1)[0] for n in notes] == ["bot[quote-qa]", "bot[short-qa]"]
+    assert all(": showing 2 of 4 rows (the page's row budget is 4 rows, 2 for this item)" in n
+               and n.endswith("every row is in the results JSON.") for n in notes), notes
+    assert browser.js("document.getElementById('rows-notes').hidden") is False
+    assert browser.js("document.getElementById('row-status').textContent") == (
+        "4 of 4 rows in this page (8 in the run)")
+    assert browser.js("Array.from(document.querySelectorAll('#suites td div.muted'))"
+                      ".map(d => d.textContent).filter(t => t.startsWith('showing'))") == [
+        "showing 2 of 4 rows", "showing 2 of 4 rows"]
+    shown = {r[1] for r in data["rows"] if r[0] == 1}
+    missing = next(r["id"] for r in _rows() if r["id"] not in shown)
+    nodeid = data["items"][1]["nodeid"]
+    from urllib.parse import quote
+
+    _open(browser, page, f"#item={quote(nodeid, safe='')}&row={quote(missing, safe='')}")
+    status = browser.js("document.getElementById('row-status').textContent")
+    assert status.startswith(f"row {missing} is not among the rows this page shows: showing 2 of")
+    assert browser.js("window.__pwned") is None and browser.js("document.title") != "pwned"
+    _screenshot(browser, request, "html-report-row-budget.png")
+    assert browser.problems() == []

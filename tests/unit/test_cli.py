@@ -55,7 +55,8 @@ HELP = {
           --unused           drop entries the last run did not use
         """,
     ("report",): """
-        usage: llmgate report [-h] [--baseline PATH] [--html PATH] [--md PATH] [--junit PATH] [--csv PATH]
+        usage: llmgate report [-h] [--baseline PATH] [--html PATH] [--html-rows N] [--md PATH]
+                              [--junit PATH] [--csv PATH]
                               RESULTS
 
         Write HTML, Markdown, JUnit and/or CSV reports from a results JSON (the files a gate run writes
@@ -68,6 +69,8 @@ HELP = {
           -h, --help       show this help message and exit
           --baseline PATH  show deltas against this results JSON
           --html PATH      write the self-contained HTML report
+          --html-rows N    rows the HTML embeds at most (default 20000; all: every row); an item over its
+                           share shows its errored, failing and worst rows and a sample by row id
           --md PATH        write the pull request Markdown
           --junit PATH     write JUnit XML
           --csv PATH       write per-row scores as CSV

@@ -7,6 +7,7 @@ Percentiles use linear interpolation between closest ranks (NumPy's default "lin
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Sequence
 
 from pytest_llmgate.config.aggregates import AGGREGATE_PATTERN, is_aggregate
@@ -429,7 +430,8 @@ def interval(
     if name in ("count", "sum") or not groups:
         return None
     if name == "mean":
-        return mean_interval([_mean(g) for g in groups if g], level, bounds)
+        # an array of the row means (8 bytes each): `groups` may be a million stored rows'
+        return mean_interval(array("d", (_mean(g) for g in groups if g)), level, bounds)
     return clip_interval(bootstrap_interval(groups, name, level, seed=seed), bounds)
 
 

@@ -17,7 +17,7 @@ import gzip
 import json
 import math
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, overload
@@ -27,6 +27,7 @@ from pytest_llmgate.results.rowstream import FORMAT, RowWriter, companion_path
 
 __all__ = [
     "ColumnRows",
+    "MetricGroups",
     "RowColumns",
     "RowsFile",
     "RowsFileError",
@@ -70,6 +71,7 @@ class RowColumns:
         self.errors: dict[int, tuple[str, ...]] = {}
         self.metrics: dict[str, array[float]] = {}
         self.rows = 0
+        self._grouping: tuple[int, array[int], array[int]] | None = None
 
     def add(self, row: RowResult) -> None:
         index = self.rows
@@ -121,12 +123,36 @@ class RowColumns:
     def row_groups(self, name: str) -> list[list[float | None]]:
         """`gate.row_groups` from the columns: per golden row (first-seen order), one entry per
         repeat."""
-        if len(self.unit_ids) == self.rows:  # no repeats: row i is golden row i
-            return [[v] for v in self.values(name)]
-        groups: list[list[float | None]] = [[] for _ in self.unit_ids]
-        for unit, value in zip(self.unit, self.values(name), strict=True):
-            groups[unit].append(value)
-        return groups
+        return list(self.groups(name))
+
+    def groups(self, name: str, *, present: bool = False) -> MetricGroups:
+        """The metric's values per golden row as a sequence that builds each golden row's list
+        when it is read (a million rows are never all lists at once); `present` leaves out the
+        repeats without a value (`gate.present_groups`)."""
+        return MetricGroups(self, name, present=present)
+
+    def grouping(self) -> tuple[array[int], array[int]] | None:
+        """Row indices ordered by golden row (first-seen order, repeats in row order) and where
+        each golden row's indices start (one more entry than golden rows); None without repeats
+        (row i is golden row i). 4 bytes a row, built once and kept while no row is added."""
+        if len(self.unit_ids) == self.rows:
+            return None
+        cached = self._grouping
+        if cached is not None and cached[0] == self.rows:
+            return cached[1], cached[2]
+        units = len(self.unit_ids)
+        starts = array("q", bytes(8 * (units + 1)))
+        for unit in self.unit:
+            starts[unit + 1] += 1
+        for unit in range(units):
+            starts[unit + 1] += starts[unit]
+        fill = array("q", starts)
+        order = array("i", bytes(4 * self.rows))
+        for index, unit in enumerate(self.unit):
+            order[fill[unit]] = index
+            fill[unit] += 1
+        self._grouping = (self.rows, order, starts)
+        return order, starts
 
     def total(self, name: str) -> float:
         """`sum(r.metrics.get(name, 0.0) for r in rows)`, over the same values in order."""
@@ -159,6 +185,65 @@ class RowColumns:
             out.add(self.light_row(index))
         out.seal()
         return out
+
+
+class MetricGroups(Sequence[list[float | None]]):
+    """One metric's values per golden row, read from the columns as they are asked for.
+
+    What `gate.row_groups` (or, `present`, `gate.present_groups`) would return, in the same
+    order and with the same values, without holding a list per golden row: the aggregates,
+    intervals and pass rates of a million-row item iterate it (memory stays at the columns)."""
+
+    def __init__(self, columns: RowColumns, name: str, *, present: bool = False) -> None:
+        self.columns = columns
+        self.name = name
+        self.present = present
+        self._column = columns.metrics.get(name, array("d"))
+
+    def __len__(self) -> int:
+        return len(self.columns.unit_ids)
+
+    def _group(self, indices: Iterable[int]) -> list[float | None]:
+        column, size = self._column, len(self._column)
+        if self.present:
+            return [column[i] for i in indices if i < size and column[i] == column[i]]
+        return [column[i] if i < size and column[i] == column[i] else None for i in indices]
+
+    def __iter__(self) -> Iterator[list[float | None]]:
+        grouping = self.columns.grouping()
+        if grouping is not None:
+            order, starts = grouping
+            for unit in range(len(self)):
+                yield self._group(order[starts[unit] : starts[unit + 1]])
+            return
+        for value in self._column:  # no repeats: row i is golden row i
+            if value == value:
+                yield [value]
+            else:
+                yield [] if self.present else [None]
+        for _ in range(self.columns.rows - len(self._column)):
+            yield [] if self.present else [None]
+
+    @overload
+    def __getitem__(self, index: int) -> list[float | None]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[list[float | None]]: ...
+
+    def __getitem__(
+        self, index: int | slice
+    ) -> list[float | None] | Sequence[list[float | None]]:
+        if isinstance(index, slice):
+            return list(self)[index]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        grouping = self.columns.grouping()
+        if grouping is None:
+            return self._group((index,))
+        order, starts = grouping
+        return self._group(order[starts[index] : starts[index + 1]])
 
 
 class ColumnRows(Sequence[RowResult]):

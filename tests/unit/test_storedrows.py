@@ -17,6 +17,7 @@ from pytest_llmgate.results.io import load_results, write_results
 from pytest_llmgate.results.model import ItemResult, RowResult, RunResult
 from pytest_llmgate.results.rowstream import RowWriter
 from pytest_llmgate.results.storedrows import RowColumns, RowsFile, StoredRows
+from pytest_llmgate.verdict.compare import Pairs, paired_deltas
 from pytest_llmgate.verdict.decision import decide_item, usage_of
 from pytest_llmgate.verdict.gate import (
     aggregates_for,
@@ -113,6 +114,11 @@ def test_stored_rows_decide_exactly_as_rows_in_memory(
         assert list(present_groups(lazy, metric)) == present_groups(rows, metric)
         view = lazy.columns.groups(metric)
         assert [view[i] for i in range(-len(view), 0)] == row_groups(rows, metric)
+        # paired rows from two stored items' columns (the same golden rows): in the same order
+        pairs = paired_deltas(lazy, streamed["c::aligned"], metric)
+        assert isinstance(pairs, Pairs)
+        assert list(pairs) == paired_deltas(rows, aligned_rows, metric)
+        assert list(paired_deltas(lazy, base_lazy, metric)) == paired_deltas(rows, base_rows, metric)
     # repr: bit for bit, the sign of a zero too (the results JSON writes what repr writes)
     assert repr(aggregates_for(lazy)) == repr(aggregates_for(rows))
     assert usage_of(lazy) == usage_of(rows)

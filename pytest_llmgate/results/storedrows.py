@@ -14,6 +14,7 @@ values, in the same order, that they would compute from the rows themselves.
 from __future__ import annotations
 
 import gzip
+import heapq
 import json
 import math
 from array import array
@@ -37,7 +38,9 @@ __all__ = [
     "columns_of",
     "pair_aligned",
     "read_item_at",
+    "read_rows_at",
     "store_run",
+    "worst_stored",
 ]
 
 _ABSENT = math.nan  # metric values are never NaN (a NaN score is an error row)
@@ -356,6 +359,11 @@ class StoredRows(Sequence[RowResult]):
             self._columns = columns
         return self._columns
 
+    @property
+    def has_columns(self) -> bool:
+        """Whether the columns are in memory already (else `columns` reads the whole item)."""
+        return self._columns is not None
+
     def stored(self) -> dict[str, int]:
         """The item's pointer into the companion file, as the results JSON records it."""
         return {"offset": self.offset, "rows": self.size}
@@ -415,6 +423,32 @@ def read_item_at(path: Path, offset: int, nodeid: str, count: int) -> Iterator[R
 
     Fewer rows than recorded (a file cut short, rows of another item) is
     `RowsFileError` naming the file: a report never shows a shorter item as complete."""
+    for _, row in _scan(path, offset, nodeid, count, None):
+        assert row is not None
+        yield row
+
+
+def read_rows_at(
+    path: Path, offset: int, nodeid: str, count: int, wanted: Iterable[int]
+) -> dict[int, RowResult]:
+    """The rows at positions `wanted` of item `nodeid` (as `read_item_at` numbers them from 0),
+    reading the item's lines up to the last one wanted and parsing only those."""
+    positions = frozenset(wanted)
+    if not positions:
+        return {}
+    found: dict[int, RowResult] = {}
+    for position, row in _scan(path, offset, nodeid, min(count, max(positions) + 1), positions):
+        if row is not None:
+            found[position] = row
+    return found
+
+
+def _scan(
+    path: Path, offset: int, nodeid: str, count: int, wanted: frozenset[int] | None
+) -> Iterator[tuple[int, RowResult | None]]:
+    """(position, row) for `count` rows of the item; None for a row not `wanted` (its line is
+    checked to belong to the item, not parsed)."""
+    prefix = b'{"item":' + json.dumps(nodeid, ensure_ascii=False).encode("utf-8") + b","
     try:
         raw, stream = _open_at(path, offset)
     except OSError as exc:
@@ -433,6 +467,10 @@ def read_item_at(path: Path, offset: int, nodeid: str, count: int) -> Iterator[R
                     ) from None
                 if not line.endswith(b"\n"):
                     break
+                if wanted is not None and seen not in wanted and line.startswith(prefix):
+                    seen += 1
+                    yield seen - 1, None
+                    continue
                 try:
                     obj = json.loads(line)
                 except ValueError as exc:
@@ -441,6 +479,10 @@ def read_item_at(path: Path, offset: int, nodeid: str, count: int) -> Iterator[R
                     ) from None
                 if not isinstance(obj, dict) or obj.pop("item", None) != nodeid:
                     break
+                if wanted is not None and seen not in wanted:
+                    seen += 1
+                    yield seen - 1, None
+                    continue
                 try:
                     row = RowResult.from_dict(obj)
                 except (KeyError, TypeError, ValueError) as exc:
@@ -448,7 +490,7 @@ def read_item_at(path: Path, offset: int, nodeid: str, count: int) -> Iterator[R
                         f"{path}: row {seen + 1} of {nodeid}: malformed row: {exc!r}"
                     ) from None
                 seen += 1
-                yield row
+                yield seen - 1, row
     finally:
         if stream is not raw:
             stream.close()
@@ -456,6 +498,26 @@ def read_item_at(path: Path, offset: int, nodeid: str, count: int) -> Iterator[R
         raise RowsFileError(
             f"{path}: {nodeid}: {count} rows recorded, {seen} found: the rows file is incomplete"
         )
+
+
+def worst_stored(
+    rows: StoredRows, limit: int, metric: str | None, low_is_bad: bool
+) -> tuple[list[RowResult], list[RowResult]]:
+    """`reporting.worst_of` for stored rows: the rows chosen from the columns (errored rows in
+    row order; the `limit` worst on `metric`, ties in row order), then only those read back."""
+    columns = rows.columns
+    errored = sorted(columns.errors)[:limit]
+    scored: list[int] = []
+    if metric is not None:
+        column = columns.metrics.get(metric, array("d"))
+        errors = columns.errors
+        candidates = (
+            i for i, value in enumerate(column) if value == value and i not in errors
+        )
+        pick = heapq.nsmallest if low_is_bad else heapq.nlargest
+        scored = pick(limit, candidates, key=column.__getitem__)
+    found = read_rows_at(rows.path, rows.offset, rows.nodeid, rows.size, [*errored, *scored])
+    return [found[i] for i in errored], [found[i] for i in scored]
 
 
 def check_rows_file(path: Path, rows: int) -> str | None:

@@ -138,12 +138,16 @@ def test_stored_rows_decide_exactly_as_rows_in_memory(
 @given(spec=row_specs, limit=st.integers(1, 6), low_is_bad=st.booleans(),
        metric=st.sampled_from([None, "f1", "bleu"]))
 def test_worst_of_is_a_stable_sort_cut_short(
+    tmp_path_factory: pytest.TempPathFactory,
     spec: list[tuple[int, dict[str, float], bool]], limit: int, low_is_bad: bool,
     metric: str | None,
 ) -> None:
     rows = as_rows(spec)
     errored, worst = worst_of(rows, limit, metric, low_is_bad)
     assert errored == [r for r in rows if r.errors][:limit]
+    # stored rows: chosen from their columns, then only those read from the file
+    lazy = stored(tmp_path_factory.mktemp("worst"), {"a::item": rows, "b::next": rows})["a::item"]
+    assert worst_of(lazy, limit, metric, low_is_bad) == (errored, worst)
     if metric is None:
         assert worst == []
         return

@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, overload
 
+from pytest_llmgate.results.goldenids import GoldenIds
 from pytest_llmgate.results.model import ResultsFormatError, RowResult, RunResult, stored_file
 from pytest_llmgate.results.rowstream import FORMAT, RowWriter, companion_path
 
@@ -63,12 +64,11 @@ class RowsFile:
 class RowColumns:
     """The per-row values decisions need, as compact columns, in row order.
 
-    Adding a million rows keeps ~8 bytes per (row, metric) plus the golden row ids, instead of a
-    `RowResult` with its dicts per row."""
+    Adding a million rows keeps ~8 bytes per (row, metric) plus the golden row ids (packed,
+    `goldenids.GoldenIds`), instead of a `RowResult` with its dicts per row."""
 
     def __init__(self) -> None:
-        self._units: dict[str, int] | None = {}
-        self.unit_ids: list[str] = []
+        self.unit_ids = GoldenIds()
         self.unit = array("i")  # 4 bytes a row: golden row index
         self.repeat = array("i")
         self.errors: dict[int, tuple[str, ...]] = {}
@@ -78,14 +78,7 @@ class RowColumns:
 
     def add(self, row: RowResult) -> None:
         index = self.rows
-        units = self._units
-        if units is None:  # sealed, and now more rows: index the golden rows again
-            units = self._units = {uid: i for i, uid in enumerate(self.unit_ids)}
-        unit = units.get(row.id)
-        if unit is None:
-            unit = units[row.id] = len(self.unit_ids)
-            self.unit_ids.append(row.id)
-        self.unit.append(unit)
+        self.unit.append(self.unit_ids.unit_of(row.id))
         self.repeat.append(row.repeat)
         if row.errors:
             self.errors[index] = tuple(row.errors)
@@ -100,7 +93,7 @@ class RowColumns:
 
     def seal(self) -> None:
         """The item's rows are all in: drop the id index only `add` needs (a million ids)."""
-        self._units = None
+        self.unit_ids.seal()
 
     def __len__(self) -> int:
         return self.rows

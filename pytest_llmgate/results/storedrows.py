@@ -282,19 +282,23 @@ def pair_aligned(
     cur_columns, base_columns = columns_of(current), columns_of(baseline)
     if cur_columns is None and base_columns is None:
         return None
-    cur_keys = (cur_columns.row_keys() if cur_columns is not None
-                else ((r.id, r.repeat) for r in current))
-    base_keys = (base_columns.row_keys() if base_columns is not None
-                 else ((r.id, r.repeat) for r in baseline))
     if len(current) != len(baseline):
         return None
-    seen: set[tuple[str, int]] = set()
-    for a, b in zip(cur_keys, base_keys, strict=True):
-        if a != b or a in seen:
+    if cur_columns is not None and base_columns is not None:
+        if not _same_keys(cur_columns, base_columns):
             return None
-        seen.add(a)
-    del seen
-    same: list[int] = []
+    else:
+        cur_keys = (cur_columns.row_keys() if cur_columns is not None
+                    else ((r.id, r.repeat) for r in current))
+        base_keys = (base_columns.row_keys() if base_columns is not None
+                     else ((r.id, r.repeat) for r in baseline))
+        seen: set[tuple[str, int]] = set()
+        for a, b in zip(cur_keys, base_keys, strict=True):
+            if a != b or a in seen:
+                return None
+            seen.add(a)
+        del seen
+    same = array("i")
     for index, (ours, theirs) in enumerate(zip(current, baseline, strict=True)):
         if dict(ours.data) == dict(theirs.data):
             same.append(index)
@@ -302,8 +306,27 @@ def pair_aligned(
     return _keep(current, cur_columns, same), _keep(baseline, base_columns, same), changed
 
 
+def _same_keys(current: RowColumns, baseline: RowColumns) -> bool:
+    """Both items have the same rows (id, repeat) in the same order, no key twice: compared
+    column to column (the same golden rows in the same first-seen order give the same golden
+    row indices), never a set of a million (id, repeat) tuples."""
+    if not (current.unit_ids == baseline.unit_ids and current.unit == baseline.unit
+            and current.repeat == baseline.repeat):
+        return False
+    grouping = current.grouping()
+    if grouping is None:  # every row its own golden row: no key can come twice
+        return True
+    order, starts = grouping
+    repeat = current.repeat
+    for unit in range(len(current.unit_ids)):
+        repeats = [repeat[i] for i in order[starts[unit] : starts[unit + 1]]]
+        if len(set(repeats)) != len(repeats):
+            return False
+    return True
+
+
 def _keep(
-    rows: Sequence[RowResult], columns: RowColumns | None, indices: list[int]
+    rows: Sequence[RowResult], columns: RowColumns | None, indices: Sequence[int]
 ) -> Sequence[RowResult]:
     if columns is None:
         return tuple(rows[i] for i in indices) if len(indices) != len(rows) else tuple(rows)

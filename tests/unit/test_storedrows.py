@@ -16,7 +16,7 @@ from pytest_llmgate.reporting._common import worst_of
 from pytest_llmgate.results.io import load_results, write_results
 from pytest_llmgate.results.model import ItemResult, RowResult, RunResult
 from pytest_llmgate.results.rowstream import RowWriter
-from pytest_llmgate.results.storedrows import RowColumns, RowsFile, StoredRows
+from pytest_llmgate.results.storedrows import RowColumns, RowsFile, StoredRows, pair_aligned
 from pytest_llmgate.verdict.compare import Pairs, paired_deltas
 from pytest_llmgate.verdict.decision import decide_item, usage_of
 from pytest_llmgate.verdict.gate import (
@@ -154,6 +154,21 @@ def test_worst_of_is_a_stable_sort_cut_short(
     scored = [r for r in rows if not r.errors and metric in r.metrics]
     scored.sort(key=lambda r: r.metrics[metric], reverse=not low_is_bad)
     assert worst == scored[:limit]
+
+
+def test_a_baseline_with_a_row_twice_is_joined_by_key(tmp_path: Path) -> None:
+    """Two stored items line up only when their (id, repeat) keys match row for row and no key
+    comes twice (a doubled row would pair with the wrong one)."""
+    good = as_rows([(0, {"f1": 0.5}, False), (1, {"f1": 0.7}, False), (0, {"f1": 0.1}, False)])
+    doubled = [*good[:2], replace(good[2], repeat=0)]
+    shifted = [good[1], good[0], good[2]]
+    items = stored(tmp_path, {"a": good, "b": good, "c": doubled, "d": doubled, "e": shifted})
+    aligned = pair_aligned(items["a"], items["b"])
+    assert aligned is not None and aligned[2] == 0 and len(aligned[0]) == 3
+    assert pair_aligned(items["c"], items["d"]) is None
+    assert pair_aligned(items["a"], items["e"]) is None
+    assert pair_aligned(items["a"], doubled) is None  # one side in memory: compared key by key
+    assert pair_aligned(items["a"], good) is not None
 
 
 def test_results_round_trip_through_the_companion(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ Percentiles use linear interpolation between closest ranks (NumPy's default "lin
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Sequence
 
 from pytest_llmgate.config.aggregates import AGGREGATE_PATTERN, is_aggregate
@@ -429,7 +430,8 @@ def interval(
     if name in ("count", "sum") or not groups:
         return None
     if name == "mean":
-        return mean_interval([_mean(g) for g in groups if g], level, bounds)
+        # an array of the row means (8 bytes each): `groups` may be a million stored rows'
+        return mean_interval(array("d", (_mean(g) for g in groups if g)), level, bounds)
     return clip_interval(bootstrap_interval(groups, name, level, seed=seed), bounds)
 
 
@@ -444,7 +446,8 @@ def sign_flip_p(
     import itertools
     import random
 
-    values = [d if worse_is_negative else -d for d in deltas if d == d]
+    # an array (8 bytes a row): a streamed item pairs a million rows
+    values = array("d", (d if worse_is_negative else -d for d in deltas if d == d))
     n = len(values)
     if n == 0:
         return 1.0
@@ -487,7 +490,7 @@ def paired_mde(
     changed rows, so at least ceil(log2(1/alpha)) rows must change: for a 0/1 metric that is a
     floor of k/n on the mean. None below two rows, or when the test can never reach `alpha`.
     """
-    values = [d for d in deltas if d == d]
+    values = array("d", (d for d in deltas if d == d))
     n = len(values)
     if n < 2:
         return None

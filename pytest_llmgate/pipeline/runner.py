@@ -371,7 +371,7 @@ async def run_rows(
     (adaptive re-runs add repeats to a few rows only). `on_row` sees each result as it finishes;
     with `keep=False` results are only handed to `on_row`, in job order, and an empty list is
     returned: the streamed path
-    (`rowstream.RowWriter` + `MetricAccumulator`) holds no rows in memory.
+    (`rowstream.RowWriter` + `storedrows.RowColumns`) holds no rows in memory.
     """
     if jobs is None:
         jobs = _AllJobs(len(rows), max(1, options.repeats))

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from pytest_llmgate.results.model import Check, ItemResult, RowResult, RunResult
+from pytest_llmgate.results.storedrows import StoredRows, worst_stored
 from pytest_llmgate.verdict.compare import BETTER, SAME, WORSE, MetricDiff, RunDiff
 
 __all__ = [
@@ -165,6 +166,8 @@ def worst_of(
     `limit` scored rows (no errors, `metric` present) worst on `metric`, worst first, ties in
     row order (what a stable sort of every row would put first). Rows may be a million
     streamed from the companion file."""
+    if isinstance(rows, StoredRows) and rows.has_columns:  # read only the rows chosen
+        return worst_stored(rows, limit, metric, low_is_bad)
     errored: list[RowResult] = []
 
     def scored() -> Iterator[RowResult]:

@@ -10,16 +10,13 @@ A million scored rows as `RowResult` dicts do not fit a CI runner (the 100k-row 
 * `iter_rows` / `read_item_rows` read the file lazily (a report reads only the item it shows).
 * `JsonlRows` is a JSONL dataset read on demand (12 bytes held per row: where its line is), so
   the dataset side of a million-row item does not sit in memory either.
-* `MetricAccumulator` takes each row's metrics and gives exactly the aggregates and intervals
-  `gate.aggregates_for` gives for the same rows, from one float per (golden row, metric) instead
-  of whole rows: it calls the same `stats` functions on the same values in the same order.
+* What the verdict needs of each row stays in memory as columns (`storedrows.RowColumns`).
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-import math
 import os
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,13 +26,11 @@ from typing import IO, Any
 from pytest_llmgate.config.datasets import Row
 from pytest_llmgate.errors import GateError
 from pytest_llmgate.results.model import RowResult, jsonable
-from pytest_llmgate.stats import mean_interval, metric_range, summarize
 
 __all__ = [
     "FORMAT",
     "IncompleteRowsError",
     "JsonlRows",
-    "MetricAccumulator",
     "RowWriter",
     "companion_path",
     "iter_rows",
@@ -47,7 +42,6 @@ VERSION = 1
 # gzip level 1: a third of level 6's CPU per row (6.5 vs 18 us measured) for a file ~40% larger
 LEVEL = 1
 _BATCH_BYTES = 1 << 16
-_ABSENT = math.nan  # metric values are never NaN (a NaN score is an error row), so it marks "none"
 
 
 class IncompleteRowsError(GateError, ValueError):
@@ -233,101 +227,6 @@ def iter_rows(path: Path, nodeid: str | None = None) -> Iterator[tuple[str, RowR
 def read_item_rows(path: Path, nodeid: str) -> tuple[RowResult, ...]:
     """Every row of one item (what a drill-down report needs), reading the file once."""
     return tuple(row for _, row in iter_rows(path, nodeid))
-
-
-class _Metric:
-    """One metric's values: one float per golden row (its first sample) plus the rare extras."""
-
-    __slots__ = ("extra", "first")
-
-    def __init__(self) -> None:
-        self.first = array("d")
-        self.extra: dict[int, list[float]] = {}
-
-    def add(self, unit: int, value: float) -> None:
-        first = self.first
-        if unit >= len(first):
-            first.extend([_ABSENT] * (unit + 1 - len(first)))
-        if math.isnan(first[unit]):
-            first[unit] = value
-        else:
-            self.extra.setdefault(unit, []).append(value)
-
-    def groups(self) -> Iterator[list[float]]:
-        extra = self.extra
-        for unit, value in enumerate(self.first):
-            if math.isnan(value):
-                continue
-            more = extra.get(unit)
-            yield [value, *more] if more else [value]
-
-
-class MetricAccumulator:
-    """Streaming equivalent of `gate.aggregates_for` for one item.
-
-    `add(row)` (or `add_metrics(row_id, metrics)`) per row, in the order the rows come; then
-    `aggregates()` returns the same dict `aggregates_for(rows)` returns for those rows, bit for
-    bit: golden rows are the units (repeats averaged within a row, in row order), `sum`/`count`
-    add every sample, the mean interval comes from `stats.mean_interval`.
-    """
-
-    def __init__(self) -> None:
-        self._units: dict[str, int] = {}
-        self._metrics: dict[str, _Metric] = {}
-        self.rows = 0
-        self.errored = 0  # rows with errors (the error budget)
-
-    def add(self, row: RowResult) -> None:
-        if row.errors:
-            self.errored += 1
-        self.add_metrics(row.id, row.metrics)
-
-    def groups(self, name: str) -> list[list[float]]:
-        """`gate.present_groups(rows, name)` without the rows: values per golden row that has
-        one (row-bound pass rates, k-of-n and bootstrap intervals read these)."""
-        metric = self._metrics.get(name)
-        return list(metric.groups()) if metric is not None else []
-
-    def add_metrics(self, row_id: str, metrics: Mapping[str, float]) -> None:
-        unit = self._units.get(row_id)
-        if unit is None:
-            unit = self._units[row_id] = len(self._units)
-        self.rows += 1
-        for name, value in metrics.items():
-            if value is None:
-                continue
-            metric = self._metrics.get(name)
-            if metric is None:
-                metric = self._metrics[name] = _Metric()
-            metric.add(unit, float(value))
-
-    def metric_names(self) -> list[str]:
-        return list(self._metrics)
-
-    def unit_means(self, name: str) -> list[float]:
-        """One value per golden row (repeats averaged), in first-seen row order."""
-        metric = self._metrics.get(name)
-        if metric is None:
-            return []
-        return [g[0] if len(g) == 1 else sum(g) / len(g) for g in metric.groups()]
-
-    def aggregates(self) -> dict[str, dict[str, float]]:
-        out: dict[str, dict[str, float]] = {}
-        for name, metric in self._metrics.items():
-            means = self.unit_means(name)
-            summary = summarize(means)
-            groups = list(metric.groups()) if metric.extra else None
-            if groups is None:  # one sample per golden row: the flat values are the means
-                summary["sum"] = sum(means)
-                summary["count"] = float(len(means))
-            else:  # builtin sum over the same sequence: same result on every Python version
-                summary["sum"] = sum(v for g in groups for v in g)
-                summary["count"] = float(sum(len(g) for g in groups))
-            ci = mean_interval(means, bounds=metric_range(name))
-            if ci is not None:
-                summary["ci_low"], summary["ci_high"] = ci
-            out[name] = summary
-        return out
 
 
 class JsonlRows(Sequence[Row]):

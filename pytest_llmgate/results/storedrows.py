@@ -14,19 +14,22 @@ values, in the same order, that they would compute from the rows themselves.
 from __future__ import annotations
 
 import gzip
+import heapq
 import json
 import math
 from array import array
-from collections.abc import Container, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, overload
 
+from pytest_llmgate.results.goldenids import GoldenIds
 from pytest_llmgate.results.model import ResultsFormatError, RowResult, RunResult, stored_file
 from pytest_llmgate.results.rowstream import FORMAT, RowWriter, companion_path
 
 __all__ = [
     "ColumnRows",
+    "MetricGroups",
     "RowColumns",
     "RowsFile",
     "RowsFileError",
@@ -37,7 +40,9 @@ __all__ = [
     "columns_of",
     "pair_aligned",
     "read_item_at",
+    "read_rows_at",
     "store_run",
+    "worst_stored",
 ]
 
 _ABSENT = math.nan  # metric values are never NaN (a NaN score is an error row)
@@ -60,28 +65,21 @@ class RowsFile:
 class RowColumns:
     """The per-row values decisions need, as compact columns, in row order.
 
-    Adding a million rows keeps ~8 bytes per (row, metric) plus the golden row ids, instead of a
-    `RowResult` with its dicts per row."""
+    Adding a million rows keeps ~8 bytes per (row, metric) plus the golden row ids (packed,
+    `goldenids.GoldenIds`), instead of a `RowResult` with its dicts per row."""
 
     def __init__(self) -> None:
-        self._units: dict[str, int] | None = {}
-        self.unit_ids: list[str] = []
+        self.unit_ids = GoldenIds()
         self.unit = array("i")  # 4 bytes a row: golden row index
         self.repeat = array("i")
         self.errors: dict[int, tuple[str, ...]] = {}
         self.metrics: dict[str, array[float]] = {}
         self.rows = 0
+        self._grouping: tuple[int, array[int], array[int]] | None = None
 
     def add(self, row: RowResult) -> None:
         index = self.rows
-        units = self._units
-        if units is None:  # sealed, and now more rows: index the golden rows again
-            units = self._units = {uid: i for i, uid in enumerate(self.unit_ids)}
-        unit = units.get(row.id)
-        if unit is None:
-            unit = units[row.id] = len(self.unit_ids)
-            self.unit_ids.append(row.id)
-        self.unit.append(unit)
+        self.unit.append(self.unit_ids.unit_of(row.id))
         self.repeat.append(row.repeat)
         if row.errors:
             self.errors[index] = tuple(row.errors)
@@ -96,7 +94,7 @@ class RowColumns:
 
     def seal(self) -> None:
         """The item's rows are all in: drop the id index only `add` needs (a million ids)."""
-        self._units = None
+        self.unit_ids.seal()
 
     def __len__(self) -> int:
         return self.rows
@@ -122,12 +120,36 @@ class RowColumns:
     def row_groups(self, name: str) -> list[list[float | None]]:
         """`gate.row_groups` from the columns: per golden row (first-seen order), one entry per
         repeat."""
-        if len(self.unit_ids) == self.rows:  # no repeats: row i is golden row i
-            return [[v] for v in self.values(name)]
-        groups: list[list[float | None]] = [[] for _ in self.unit_ids]
-        for unit, value in zip(self.unit, self.values(name), strict=True):
-            groups[unit].append(value)
-        return groups
+        return list(self.groups(name))
+
+    def groups(self, name: str, *, present: bool = False) -> MetricGroups:
+        """The metric's values per golden row as a sequence that builds each golden row's list
+        when it is read (a million rows are never all lists at once); `present` leaves out the
+        repeats without a value (`gate.present_groups`)."""
+        return MetricGroups(self, name, present=present)
+
+    def grouping(self) -> tuple[array[int], array[int]] | None:
+        """Row indices ordered by golden row (first-seen order, repeats in row order) and where
+        each golden row's indices start (one more entry than golden rows); None without repeats
+        (row i is golden row i). 4 bytes a row, built once and kept while no row is added."""
+        if len(self.unit_ids) == self.rows:
+            return None
+        cached = self._grouping
+        if cached is not None and cached[0] == self.rows:
+            return cached[1], cached[2]
+        units = len(self.unit_ids)
+        starts = array("q", bytes(8 * (units + 1)))
+        for unit in self.unit:
+            starts[unit + 1] += 1
+        for unit in range(units):
+            starts[unit + 1] += starts[unit]
+        fill = array("q", starts)
+        order = array("i", bytes(4 * self.rows))
+        for index, unit in enumerate(self.unit):
+            order[fill[unit]] = index
+            fill[unit] += 1
+        self._grouping = (self.rows, order, starts)
+        return order, starts
 
     def total(self, name: str) -> float:
         """`sum(r.metrics.get(name, 0.0) for r in rows)`, over the same values in order."""
@@ -160,6 +182,65 @@ class RowColumns:
             out.add(self.light_row(index))
         out.seal()
         return out
+
+
+class MetricGroups(Sequence[list[float | None]]):
+    """One metric's values per golden row, read from the columns as they are asked for.
+
+    What `gate.row_groups` (or, `present`, `gate.present_groups`) would return, in the same
+    order and with the same values, without holding a list per golden row: the aggregates,
+    intervals and pass rates of a million-row item iterate it (memory stays at the columns)."""
+
+    def __init__(self, columns: RowColumns, name: str, *, present: bool = False) -> None:
+        self.columns = columns
+        self.name = name
+        self.present = present
+        self._column = columns.metrics.get(name, array("d"))
+
+    def __len__(self) -> int:
+        return len(self.columns.unit_ids)
+
+    def _group(self, indices: Iterable[int]) -> list[float | None]:
+        column, size = self._column, len(self._column)
+        if self.present:
+            return [column[i] for i in indices if i < size and column[i] == column[i]]
+        return [column[i] if i < size and column[i] == column[i] else None for i in indices]
+
+    def __iter__(self) -> Iterator[list[float | None]]:
+        grouping = self.columns.grouping()
+        if grouping is not None:
+            order, starts = grouping
+            for unit in range(len(self)):
+                yield self._group(order[starts[unit] : starts[unit + 1]])
+            return
+        for value in self._column:  # no repeats: row i is golden row i
+            if value == value:
+                yield [value]
+            else:
+                yield [] if self.present else [None]
+        for _ in range(self.columns.rows - len(self._column)):
+            yield [] if self.present else [None]
+
+    @overload
+    def __getitem__(self, index: int) -> list[float | None]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[list[float | None]]: ...
+
+    def __getitem__(
+        self, index: int | slice
+    ) -> list[float | None] | Sequence[list[float | None]]:
+        if isinstance(index, slice):
+            return list(self)[index]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        grouping = self.columns.grouping()
+        if grouping is None:
+            return self._group((index,))
+        order, starts = grouping
+        return self._group(order[starts[index] : starts[index + 1]])
 
 
 class ColumnRows(Sequence[RowResult]):
@@ -202,19 +283,23 @@ def pair_aligned(
     cur_columns, base_columns = columns_of(current), columns_of(baseline)
     if cur_columns is None and base_columns is None:
         return None
-    cur_keys = (cur_columns.row_keys() if cur_columns is not None
-                else ((r.id, r.repeat) for r in current))
-    base_keys = (base_columns.row_keys() if base_columns is not None
-                 else ((r.id, r.repeat) for r in baseline))
     if len(current) != len(baseline):
         return None
-    seen: set[tuple[str, int]] = set()
-    for a, b in zip(cur_keys, base_keys, strict=True):
-        if a != b or a in seen:
+    if cur_columns is not None and base_columns is not None:
+        if not _same_keys(cur_columns, base_columns):
             return None
-        seen.add(a)
-    del seen
-    same: list[int] = []
+    else:
+        cur_keys = (cur_columns.row_keys() if cur_columns is not None
+                    else ((r.id, r.repeat) for r in current))
+        base_keys = (base_columns.row_keys() if base_columns is not None
+                     else ((r.id, r.repeat) for r in baseline))
+        seen: set[tuple[str, int]] = set()
+        for a, b in zip(cur_keys, base_keys, strict=True):
+            if a != b or a in seen:
+                return None
+            seen.add(a)
+        del seen
+    same = array("i")
     for index, (ours, theirs) in enumerate(zip(current, baseline, strict=True)):
         if dict(ours.data) == dict(theirs.data):
             same.append(index)
@@ -222,8 +307,27 @@ def pair_aligned(
     return _keep(current, cur_columns, same), _keep(baseline, base_columns, same), changed
 
 
+def _same_keys(current: RowColumns, baseline: RowColumns) -> bool:
+    """Both items have the same rows (id, repeat) in the same order, no key twice: compared
+    column to column (the same golden rows in the same first-seen order give the same golden
+    row indices), never a set of a million (id, repeat) tuples."""
+    if not (current.unit_ids == baseline.unit_ids and current.unit == baseline.unit
+            and current.repeat == baseline.repeat):
+        return False
+    grouping = current.grouping()
+    if grouping is None:  # every row its own golden row: no key can come twice
+        return True
+    order, starts = grouping
+    repeat = current.repeat
+    for unit in range(len(current.unit_ids)):
+        repeats = [repeat[i] for i in order[starts[unit] : starts[unit + 1]]]
+        if len(set(repeats)) != len(repeats):
+            return False
+    return True
+
+
 def _keep(
-    rows: Sequence[RowResult], columns: RowColumns | None, indices: list[int]
+    rows: Sequence[RowResult], columns: RowColumns | None, indices: Sequence[int]
 ) -> Sequence[RowResult]:
     if columns is None:
         return tuple(rows[i] for i in indices) if len(indices) != len(rows) else tuple(rows)
@@ -282,14 +386,20 @@ class StoredRows(Sequence[RowResult]):
             self._columns = columns
         return self._columns
 
+    @property
+    def has_columns(self) -> bool:
+        """Whether the columns are in memory already (else `columns` reads the whole item)."""
+        return self._columns is not None
+
     def stored(self) -> dict[str, int]:
         """The item's pointer into the companion file, as the results JSON records it."""
         return {"offset": self.offset, "rows": self.size}
 
-    def rows_at(self, positions: Container[int]) -> Iterator[RowResult]:
-        """The rows at `positions` (0-based, in row order), parsing only those: the HTML report
+    def rows_at(self, positions: Iterable[int]) -> Iterator[RowResult]:
+        """The rows at `positions` (0-based), in row order, parsing only those: the HTML report
         embeds a few thousand rows of a million."""
-        return read_item_at(self.path, self.offset, self.nodeid, self.size, keep=positions)
+        found = read_rows_at(self.path, self.offset, self.nodeid, self.size, positions)
+        return iter([found[i] for i in sorted(found)])
 
     def __len__(self) -> int:
         return self.size
@@ -341,67 +451,34 @@ def _open_at(path: Path, offset: int) -> Any:
     return raw, (gzip.GzipFile(fileobj=raw) if head == b"\x1f\x8b" else raw)
 
 
-def read_item_at(
-    path: Path, offset: int, nodeid: str, count: int, *, keep: Container[int] | None = None
-) -> Iterator[RowResult]:
-    """The `count` rows of item `nodeid` starting at byte `offset` of a companion file (only
-    those at the positions in `keep`, when given: the others are counted, not parsed).
+def read_item_at(path: Path, offset: int, nodeid: str, count: int) -> Iterator[RowResult]:
+    """The `count` rows of item `nodeid` starting at byte `offset` of a companion file.
 
     Fewer rows than recorded (a file cut short, rows of another item) is
     `RowsFileError` naming the file: a report never shows a shorter item as complete."""
-    # how RowWriter starts every line of this item: a line that starts so is one of its rows
-    mine = b'{"item":' + json.dumps(nodeid, ensure_ascii=False).encode("utf-8") + b","
-    try:
-        raw, stream = _open_at(path, offset)
-    except OSError as exc:
-        raise RowsFileError(
-            f"{path}: rows file of {nodeid} cannot be read: {exc.strerror or exc}"
-        ) from None
-    seen = 0
-    try:
-        with raw:
-            while seen < count:
-                try:
-                    line = stream.readline()
-                except (EOFError, gzip.BadGzipFile, OSError) as exc:
-                    raise RowsFileError(
-                        f"{path}: the rows file is cut short ({exc})"
-                    ) from None
-                if not line.endswith(b"\n"):
-                    break
-                if keep is not None and seen not in keep and line.startswith(mine):
-                    seen += 1
-                    continue
-                try:
-                    obj = json.loads(line)
-                except ValueError as exc:
-                    raise RowsFileError(
-                        f"{path}: row {seen + 1} of {nodeid}: not valid JSON: {exc}"
-                    ) from None
-                if not isinstance(obj, dict) or obj.pop("item", None) != nodeid:
-                    break
-                try:
-                    row = RowResult.from_dict(obj)
-                except (KeyError, TypeError, ValueError) as exc:
-                    raise RowsFileError(
-                        f"{path}: row {seen + 1} of {nodeid}: malformed row: {exc!r}"
-                    ) from None
-                seen += 1
-                if keep is None or seen - 1 in keep:
-                    yield row
-    finally:
-        if stream is not raw:
-            stream.close()
-    if seen < count:
-        raise RowsFileError(
-            f"{path}: {nodeid}: {count} rows recorded, {seen} found: the rows file is incomplete"
-        )
+    for _, row in _scan(path, offset, nodeid, count, None):
+        if row is not None:
+            yield row
 
 
-def item_lines(path: Path, offset: int, nodeid: str, count: int) -> Iterator[bytes]:
-    """The `count` lines of item `nodeid` from byte `offset`, as stored (what `read_item_at`
-    parses), for copying rows between files; anything short or foreign is `RowsFileError`."""
-    prefix = b'{"item":' + json.dumps(nodeid, ensure_ascii=False).encode("utf-8")
+def read_rows_at(
+    path: Path, offset: int, nodeid: str, count: int, wanted: Iterable[int]
+) -> dict[int, RowResult]:
+    """The rows at positions `wanted` of item `nodeid` (as `read_item_at` numbers them from 0),
+    reading the item's lines up to the last one wanted and parsing only those."""
+    positions = frozenset(wanted)
+    if not positions:
+        return {}
+    found: dict[int, RowResult] = {}
+    for position, row in _scan(path, offset, nodeid, min(count, max(positions) + 1), positions):
+        if row is not None:
+            found[position] = row
+    return found
+
+
+def _item_lines(path: Path, offset: int, nodeid: str, count: int) -> Iterator[bytes]:
+    """Up to `count` whole lines from byte `offset` (the caller checks they are the item's);
+    fewer than `count` is `RowsFileError` naming the file."""
     try:
         raw, stream = _open_at(path, offset)
     except OSError as exc:
@@ -416,7 +493,7 @@ def item_lines(path: Path, offset: int, nodeid: str, count: int) -> Iterator[byt
                     line = stream.readline()
                 except (EOFError, gzip.BadGzipFile, OSError) as exc:
                     raise RowsFileError(f"{path}: the rows file is cut short ({exc})") from None
-                if not line.endswith(b"\n") or not line.startswith(prefix):
+                if not line.endswith(b"\n"):
                     break
                 seen += 1
                 yield line
@@ -424,9 +501,78 @@ def item_lines(path: Path, offset: int, nodeid: str, count: int) -> Iterator[byt
         if stream is not raw:
             stream.close()
     if seen < count:
-        raise RowsFileError(
-            f"{path}: {nodeid}: {count} rows recorded, {seen} found: the rows file is incomplete"
+        raise _foreign(path, nodeid, count, seen)
+
+
+def _line_prefix(nodeid: str) -> bytes:
+    """How `RowWriter` starts every line of item `nodeid`."""
+    return b'{"item":' + json.dumps(nodeid, ensure_ascii=False).encode("utf-8") + b","
+
+
+def _foreign(path: Path, nodeid: str, count: int, seen: int) -> RowsFileError:
+    return RowsFileError(
+        f"{path}: {nodeid}: {count} rows recorded, {seen} found: the rows file is incomplete"
+    )
+
+
+def _scan(
+    path: Path, offset: int, nodeid: str, count: int, wanted: Container[int] | None
+) -> Iterator[tuple[int, RowResult | None]]:
+    """(position, row) for `count` rows of the item; None for a row not `wanted` (its line is
+    checked to belong to the item, not parsed)."""
+    prefix = _line_prefix(nodeid)
+    for seen, line in enumerate(_item_lines(path, offset, nodeid, count)):
+        if wanted is not None and seen not in wanted and line.startswith(prefix):
+            yield seen, None
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            raise RowsFileError(
+                f"{path}: row {seen + 1} of {nodeid}: not valid JSON: {exc}"
+            ) from None
+        if not isinstance(obj, dict) or obj.pop("item", None) != nodeid:
+            raise _foreign(path, nodeid, count, seen)
+        if wanted is not None and seen not in wanted:
+            yield seen, None
+            continue
+        try:
+            row = RowResult.from_dict(obj)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RowsFileError(
+                f"{path}: row {seen + 1} of {nodeid}: malformed row: {exc!r}"
+            ) from None
+        yield seen, row
+
+
+def item_lines(path: Path, offset: int, nodeid: str, count: int) -> Iterator[bytes]:
+    """The `count` lines of item `nodeid` from byte `offset`, as stored (what `read_item_at`
+    parses), for copying rows between files; anything short or foreign is `RowsFileError`."""
+    prefix = _line_prefix(nodeid)
+    for seen, line in enumerate(_item_lines(path, offset, nodeid, count)):
+        if not line.startswith(prefix):
+            raise _foreign(path, nodeid, count, seen)
+        yield line
+
+
+def worst_stored(
+    rows: StoredRows, limit: int, metric: str | None, low_is_bad: bool
+) -> tuple[list[RowResult], list[RowResult]]:
+    """`reporting.worst_of` for stored rows: the rows chosen from the columns (errored rows in
+    row order; the `limit` worst on `metric`, ties in row order), then only those read back."""
+    columns = rows.columns
+    errored = sorted(columns.errors)[:limit]
+    scored: list[int] = []
+    if metric is not None:
+        column = columns.metrics.get(metric, array("d"))
+        errors = columns.errors
+        candidates = (
+            i for i, value in enumerate(column) if value == value and i not in errors
         )
+        pick = heapq.nsmallest if low_is_bad else heapq.nlargest
+        scored = pick(limit, candidates, key=column.__getitem__)
+    found = read_rows_at(rows.path, rows.offset, rows.nodeid, rows.size, [*errored, *scored])
+    return [found[i] for i in errored], [found[i] for i in scored]
 
 
 def check_rows_file(path: Path, rows: int) -> str | None:

@@ -18,10 +18,11 @@ Semantics, so every consumer agrees:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from pytest_llmgate.config.thresholds import (
     HIGHER_IS_BETTER,
@@ -42,7 +43,7 @@ from pytest_llmgate.results.model import (
     RowResult,
     RunResult,
 )
-from pytest_llmgate.results.storedrows import pair_aligned
+from pytest_llmgate.results.storedrows import RowColumns, columns_of, pair_aligned
 from pytest_llmgate.stats import AGGREGATE_PATTERN, aggregate, mcnemar_p, paired_mde, sign_flip_p
 
 __all__ = [
@@ -175,9 +176,10 @@ def _pair_rows(
 
 
 def _value(rows: Sequence[RowResult], metric: str, agg: str) -> float | None:
-    if metric == "error_rate":
-        return sum(1 for r in rows if r.errors) / len(rows) if rows else None
-    from pytest_llmgate.verdict.gate import present_groups, unit_values
+    from pytest_llmgate.verdict.gate import errored_rows, present_groups, unit_values
+
+    if metric == "error_rate":  # stored rows: from their columns
+        return errored_rows(rows) / len(rows) if rows else None
 
     if not _is_plain_aggregate(agg):
         agg = "mean"
@@ -293,7 +295,8 @@ def _mde(
     if alpha is None:
         return min(floors) if floors else None
     binary = bool(pairs) and all(v in (0.0, 1.0) for pair in pairs for v in pair)
-    detectable = paired_mde([c - b for b, c in pairs], alpha, MDE_POWER, binary=binary)
+    deltas = array("d", (c - b for b, c in pairs))
+    detectable = paired_mde(deltas, alpha, MDE_POWER, binary=binary)
     if detectable is None:
         return None
     effect = rule.min_effect
@@ -421,10 +424,74 @@ def _checks(
     return checks
 
 
+class Pairs(Sequence[tuple[float, float]]):
+    """(baseline, current) pairs held as two `array('d')` (16 bytes a pair, not a tuple and two
+    floats): a million paired rows of a streamed item."""
+
+    def __init__(self, baseline: array[float], current: array[float]) -> None:
+        self.baseline = baseline
+        self.current = current
+
+    def __len__(self) -> int:
+        return len(self.current)
+
+    def __iter__(self) -> Iterator[tuple[float, float]]:
+        return zip(self.baseline, self.current, strict=True)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[float, float]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[tuple[float, float]]: ...
+
+    def __getitem__(
+        self, index: int | slice
+    ) -> tuple[float, float] | Sequence[tuple[float, float]]:
+        if isinstance(index, slice):
+            return list(self)[index]
+        return self.baseline[index], self.current[index]
+
+
+def _column_means(columns: RowColumns, metric: str) -> tuple[array[int], array[float]]:
+    """`paired_deltas`' per-row means from a stored item's columns: (golden row, mean of its
+    values) in the order of each golden row's first row with a value, as the dict keys them."""
+    units, means = array("i"), array("d")
+    column = columns.metrics.get(metric)
+    if column is None:
+        return units, means
+    seen = bytearray(len(columns.unit_ids))
+    unit = columns.unit
+    for index, value in enumerate(column):
+        if value == value and not seen[unit[index]]:
+            seen[unit[index]] = 1
+            units.append(unit[index])
+    groups = columns.groups(metric, present=True)
+    for golden in units:
+        group = groups[golden]
+        means.append(math.fsum(group) / len(group))  # type: ignore[arg-type]
+    return units, means
+
+
 def paired_deltas(
     current: Sequence[RowResult], baseline: Sequence[RowResult], metric: str
-) -> list[tuple[float, float]]:
-    """(baseline, current) per golden row present in both, repeats averaged within a row."""
+) -> Sequence[tuple[float, float]]:
+    """(baseline, current) per golden row present in both, repeats averaged within a row.
+
+    Two stored items with the same golden rows (the usual streamed baseline) pair from their
+    columns into two arrays, never a dict or a tuple per row."""
+    cur_columns, base_columns = columns_of(current), columns_of(baseline)
+    if (cur_columns is not None and base_columns is not None
+            and cur_columns.unit_ids == base_columns.unit_ids):
+        base_by_unit = array("d", [math.nan]) * len(base_columns.unit_ids)
+        for golden, value in zip(*_column_means(base_columns, metric), strict=True):
+            base_by_unit[golden] = value
+        base_side, cur_side = array("d"), array("d")
+        for golden, value in zip(*_column_means(cur_columns, metric), strict=True):
+            before = base_by_unit[golden]
+            if before == before:
+                base_side.append(before)
+                cur_side.append(value)
+        return Pairs(base_side, cur_side)
 
     def means(rows: Sequence[RowResult]) -> dict[str, float]:
         sums: dict[str, list[float]] = {}
@@ -449,7 +516,7 @@ def paired_p_value(
         worsened = sum(1 for b, c in pairs if (b > c) == higher_is_better and b != c)
         improved = sum(1 for b, c in pairs if b != c) - worsened
         return mcnemar_p(worsened, improved)
-    deltas = [c - b for b, c in pairs]
+    deltas = array("d", (c - b for b, c in pairs))
     return sign_flip_p(deltas, worse_is_negative=higher_is_better, seed=seed)
 
 

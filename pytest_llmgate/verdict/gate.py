@@ -6,13 +6,14 @@ A check whose metric has no value (every row errored, or the metric was never pr
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pytest_llmgate.config.thresholds import Policy, Rule
 from pytest_llmgate.results.model import ERROR, FAILED, PASSED, Check, RowResult, bound_text
-from pytest_llmgate.results.storedrows import columns_of
+from pytest_llmgate.results.storedrows import MetricGroups, columns_of
 from pytest_llmgate.stats import (
     aggregate,
     interval,
@@ -47,7 +48,8 @@ def aggregates_for(rows: Sequence[RowResult]) -> dict[str, dict[str, float]]:
         groups = present_groups(rows, name)
         means = unit_values(groups, "mean")
         summary = summarize(means)
-        summary["sum"] = sum(unit_values(groups, "sum"))
+        # builtin sum over the samples in group order, one at a time (never a list of them)
+        summary["sum"] = sum(v for g in groups for v in g)
         summary["count"] = float(sum(len(g) for g in groups))
         ci = mean_interval(means, bounds=metric_range(name))
         if ci is not None:
@@ -92,18 +94,34 @@ def row_groups(rows: Sequence[RowResult], metric: str) -> list[list[float | None
     return list(groups.values())
 
 
-def present_groups(rows: Sequence[RowResult], metric: str) -> list[list[float]]:
-    """`row_groups` without the errored repeats' missing values."""
+def _groups(rows: Sequence[RowResult], metric: str) -> Sequence[Sequence[float | None]]:
+    """`row_groups`; for stored rows a sequence that builds each golden row's values as it is
+    read (`storedrows.MetricGroups`), so a million rows never sit in memory as lists."""
+    columns = columns_of(rows)
+    if columns is not None:
+        return columns.groups(metric)
+    return row_groups(rows, metric)
+
+
+def present_groups(rows: Sequence[RowResult], metric: str) -> Sequence[Sequence[float]]:
+    """`row_groups` without the errored repeats' missing values (stored rows: built as read)."""
+    columns = columns_of(rows)
+    if columns is not None:
+        return columns.groups(metric, present=True)  # type: ignore[return-value]
     return [[v for v in g if v is not None] for g in row_groups(rows, metric)]
 
 
-def unit_values(groups: Sequence[Sequence[float]], name: str) -> list[float]:
+def unit_values(groups: Sequence[Sequence[float]], name: str) -> Sequence[float]:
     """The values an aggregate is taken over: one per golden row (its repeats averaged), so a
     row re-sampled more often (repeats, adaptive reruns) never weighs more; `sum` and `count`
-    add up every sample (a cost is paid per call)."""
+    add up every sample (a cost is paid per call). Stored rows' groups give an `array('d')`
+    (8 bytes a value) of the same floats."""
+    stored = isinstance(groups, MetricGroups)
     if name in ("sum", "count"):
-        return [v for g in groups for v in g]
-    return [sum(g) / len(g) for g in groups if g]
+        samples = (v for g in groups for v in g)
+        return array("d", samples) if stored else list(samples)
+    means = (sum(g) / len(g) for g in groups if g)
+    return array("d", means) if stored else list(means)
 
 
 def turn_groups(rows: Sequence[RowResult], metric: str) -> list[list[float | None]]:
@@ -142,12 +160,16 @@ def _rule_value(
 ) -> tuple[float | None, tuple[float, float] | None]:
     """The rule's aggregate and its confidence interval (None when it cannot be estimated)."""
     per_turn = rule.per == "turn"
-    groups = turn_groups(rows, rule.metric) if per_turn else row_groups(rows, rule.metric)
+    groups = turn_groups(rows, rule.metric) if per_turn else _groups(rows, rule.metric)
     if rule.aggregate == "pass_rate":
         if not groups:
             return None, None
-        passed = [_row_passes(g, rule) for g in groups]
-        return sum(passed) / len(passed), wilson_interval(sum(passed), len(passed), rule.confidence)
+        passed = total = 0
+        for group in groups:  # counted as they come: stored rows' groups are built as read
+            passed += _row_passes(group, rule)
+            total += 1
+        return passed / total, wilson_interval(passed, total, rule.confidence)
+    present: Sequence[Sequence[float]]
     if per_turn:
         present = [[v for v in g if v is not None] for g in groups]
     else:

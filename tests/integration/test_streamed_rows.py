@@ -85,6 +85,7 @@ def _timeless_text(text: str) -> list[str]:
             line = re.sub(r"latency\\_ms, |(, )?latency\\_ms", "", line).replace(": ; ", ": ")
         if "latency" not in line and not re.search(r"\bin [\d.]+s\b", line):
             # table columns are as wide as their widest cell, a timing's too: widths are timing
+            # (the rule under a table's header included)
             kept.append(re.sub(r"-{2,}", "--", re.sub(r" {2,}", "  ", line)))
     return kept
 

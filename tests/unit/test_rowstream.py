@@ -1,5 +1,6 @@
 """Streamed rows: the JSONL(.gz) companion round-trips rows, an unfinished file never reads as a
-finished one, and the streaming accumulators give exactly the in-memory aggregates and verdicts."""
+finished one, and the columns kept while rows stream give exactly the in-memory aggregates and
+verdicts."""
 
 from __future__ import annotations
 
@@ -20,12 +21,12 @@ from pytest_llmgate.pipeline.runner import RunOptions, run_rows_sync
 from pytest_llmgate.results.model import RowResult
 from pytest_llmgate.results.rowstream import (
     IncompleteRowsError,
-    MetricAccumulator,
     RowWriter,
     companion_path,
     iter_rows,
     read_item_rows,
 )
+from pytest_llmgate.results.storedrows import ColumnRows, RowColumns
 from pytest_llmgate.subjects.base import SubjectSpec
 from pytest_llmgate.subjects.python import RecordedSubject
 from pytest_llmgate.verdict.gate import aggregates_for, judge, present_groups
@@ -51,18 +52,25 @@ def as_rows(spec: list[tuple[int, dict[str, float]]]) -> list[RowResult]:
             for i, m in spec]
 
 
+def columns_of_rows(rows: list[RowResult]) -> ColumnRows:
+    """The rows as a streamed item keeps them: columns filled row by row."""
+    columns = RowColumns()
+    for row in rows:
+        columns.add(row)
+    columns.seal()
+    return ColumnRows(columns)
+
+
 @settings(max_examples=300, deadline=None)
 @given(spec=rows_strategy)
-def test_accumulator_equals_aggregates_for(spec: list[tuple[int, dict[str, float]]]) -> None:
+def test_columns_give_the_aggregates_of_the_rows(spec: list[tuple[int, dict[str, float]]]) -> None:
     rows = as_rows(spec)
-    acc = MetricAccumulator()
-    for row in rows:
-        acc.add(row)
+    stored = columns_of_rows(rows)
     expected = aggregates_for(rows)
-    got = acc.aggregates()
-    assert got == expected  # bit for bit, intervals included
+    got = aggregates_for(stored)
+    assert repr(got) == repr(expected)  # bit for bit, intervals included
     for name in expected:
-        assert acc.groups(name) == [g for g in present_groups(rows, name) if g]
+        assert list(present_groups(stored, name)) == present_groups(rows, name)
     assert list(got) == list(expected)  # same first-seen metric order
     assert all(list(got[m]) == list(expected[m]) for m in got)
 
@@ -88,28 +96,27 @@ def test_streamed_rows_give_the_same_aggregates_and_verdict(
     scored_rows: list[RowResult], tmp_path: Path, name: str
 ) -> None:
     path = tmp_path / name
-    acc = MetricAccumulator()
+    columns = RowColumns()
     with RowWriter(path, meta={"run": "test"}) as writer:
         for row in scored_rows:
             writer.write("suite::item[a]", row)
             writer.write("suite::item[b]", row)
-            acc.add(row)
+            columns.add(row)
+    columns.seal()
+    kept = ColumnRows(columns)
     assert not writer.partial.exists()
     back = read_item_rows(path, "suite::item[a]")
     assert [r.to_dict() for r in back] == [json.loads(json.dumps(r.to_dict()))
                                            for r in scored_rows]
-    assert acc.aggregates() == aggregates_for(scored_rows) == aggregates_for(back)
-    streamed = MetricAccumulator()
-    for item, row in iter_rows(path):
-        if item == "suite::item[b]":
-            streamed.add(row)
-    assert streamed.aggregates() == aggregates_for(scored_rows)
+    assert aggregates_for(kept) == aggregates_for(scored_rows) == aggregates_for(back)
+    other = columns_of_rows([row for item, row in iter_rows(path) if item == "suite::item[b]"])
+    assert aggregates_for(other) == aggregates_for(scored_rows)
     policy = Policy(rules={
         "f1_score": (Rule(metric="f1_score", aggregate="mean", min=0.99, on="ci_low"),),
         "bleu_score": (Rule(metric="bleu_score", aggregate="pass_rate", row_min=0.5, min=0.9),),
     })
-    assert judge(back, policy) == judge(scored_rows, policy)
-    assert acc.errored == sum(1 for r in scored_rows if r.errors)
+    assert judge(back, policy) == judge(scored_rows, policy) == judge(kept, policy)
+    assert columns.errored == sum(1 for r in scored_rows if r.errors)
     assert len(scored_rows) == 2 * len({r.id for r in scored_rows})
 
 
@@ -198,14 +205,14 @@ def test_runner_streams_rows_in_job_order_without_keeping_them(tmp_path: Path) -
             for i in range(120)]
     f1 = resolve_evaluator(name="f1_score", use="f1_score")
     seen: list[RowResult] = []
-    acc = MetricAccumulator()
+    columns = RowColumns()
     path = tmp_path / "rows.jsonl.gz"
     try:
         with RowWriter(path) as writer:
             def on_row(row: RowResult) -> None:
                 seen.append(row)
                 writer.write("item", row)
-                acc.add(row)
+                columns.add(row)
 
             kept = run_rows_sync(data, subject, "v", [f1], RunOptions(concurrency=16, repeats=2),
                                  on_row=on_row, keep=False)
@@ -213,7 +220,7 @@ def test_runner_streams_rows_in_job_order_without_keeping_them(tmp_path: Path) -
         close_loop()
     assert kept == []
     assert [(r.id, r.repeat) for r in seen] == [(f"r{i}", k) for i in range(120) for k in (0, 1)]
-    assert acc.aggregates() == aggregates_for(seen)
+    assert aggregates_for(ColumnRows(columns)) == aggregates_for(seen)
     assert [r.to_dict() for _, r in iter_rows(path)] == [
         json.loads(json.dumps(r.to_dict())) for r in seen]
 

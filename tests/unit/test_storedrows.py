@@ -16,9 +16,16 @@ from pytest_llmgate.reporting._common import worst_of
 from pytest_llmgate.results.io import load_results, write_results
 from pytest_llmgate.results.model import ItemResult, RowResult, RunResult
 from pytest_llmgate.results.rowstream import RowWriter
-from pytest_llmgate.results.storedrows import RowColumns, RowsFile, StoredRows
+from pytest_llmgate.results.storedrows import RowColumns, RowsFile, StoredRows, pair_aligned
+from pytest_llmgate.verdict.compare import Pairs, paired_deltas
 from pytest_llmgate.verdict.decision import decide_item, usage_of
-from pytest_llmgate.verdict.gate import aggregates_for, metric_names, row_groups, turn_groups
+from pytest_llmgate.verdict.gate import (
+    aggregates_for,
+    metric_names,
+    present_groups,
+    row_groups,
+    turn_groups,
+)
 
 values = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False, min_value=-1e3, max_value=1e3),
@@ -103,7 +110,17 @@ def test_stored_rows_decide_exactly_as_rows_in_memory(
     for metric in METRICS:
         assert row_groups(lazy, metric) == row_groups(rows, metric)
         assert turn_groups(lazy, metric) == turn_groups(rows, metric)
-    assert aggregates_for(lazy) == aggregates_for(rows)
+        # the groups a stored item's aggregates iterate, built as read, and any one of them
+        assert list(present_groups(lazy, metric)) == present_groups(rows, metric)
+        view = lazy.columns.groups(metric)
+        assert [view[i] for i in range(-len(view), 0)] == row_groups(rows, metric)
+        # paired rows from two stored items' columns (the same golden rows): in the same order
+        pairs = paired_deltas(lazy, streamed["c::aligned"], metric)
+        assert isinstance(pairs, Pairs)
+        assert list(pairs) == paired_deltas(rows, aligned_rows, metric)
+        assert list(paired_deltas(lazy, base_lazy, metric)) == paired_deltas(rows, base_rows, metric)
+    # repr: bit for bit, the sign of a zero too (the results JSON writes what repr writes)
+    assert repr(aggregates_for(lazy)) == repr(aggregates_for(rows))
     assert usage_of(lazy) == usage_of(rows)
     common = dict(nodeid="a::item", dataset_sha256="d", family=2)
     sides = [(None, None), (base_lazy, base_rows), (streamed["c::aligned"], aligned_rows)]
@@ -111,28 +128,47 @@ def test_stored_rows_decide_exactly_as_rows_in_memory(
         items = [None if r is None else ItemResult(
             nodeid="a::item", suite="s", subject="x", variant="v", dataset="d", verdict="passed",
             dataset_sha256="d", rows=r) for r in (base_stored, base_memory)]
-        expected = decide_item(rows, POLICY, baseline_item=items[1], **common)
-        assert decide_item(lazy, POLICY, baseline_item=items[0], **common) == expected
-        assert decide_item(rows, POLICY, baseline_item=items[0], **common) == expected
-        assert decide_item(lazy, POLICY, baseline_item=items[1], **common) == expected
+        expected = repr(decide_item(rows, POLICY, baseline_item=items[1], **common))
+        assert repr(decide_item(lazy, POLICY, baseline_item=items[0], **common)) == expected
+        assert repr(decide_item(rows, POLICY, baseline_item=items[0], **common)) == expected
+        assert repr(decide_item(lazy, POLICY, baseline_item=items[1], **common)) == expected
 
 
 @settings(max_examples=200, deadline=None)
 @given(spec=row_specs, limit=st.integers(1, 6), low_is_bad=st.booleans(),
        metric=st.sampled_from([None, "f1", "bleu"]))
 def test_worst_of_is_a_stable_sort_cut_short(
+    tmp_path_factory: pytest.TempPathFactory,
     spec: list[tuple[int, dict[str, float], bool]], limit: int, low_is_bad: bool,
     metric: str | None,
 ) -> None:
     rows = as_rows(spec)
     errored, worst = worst_of(rows, limit, metric, low_is_bad)
     assert errored == [r for r in rows if r.errors][:limit]
+    # stored rows: chosen from their columns, then only those read from the file
+    lazy = stored(tmp_path_factory.mktemp("worst"), {"a::item": rows, "b::next": rows})["a::item"]
+    assert worst_of(lazy, limit, metric, low_is_bad) == (errored, worst)
     if metric is None:
         assert worst == []
         return
     scored = [r for r in rows if not r.errors and metric in r.metrics]
     scored.sort(key=lambda r: r.metrics[metric], reverse=not low_is_bad)
     assert worst == scored[:limit]
+
+
+def test_a_baseline_with_a_row_twice_is_joined_by_key(tmp_path: Path) -> None:
+    """Two stored items line up only when their (id, repeat) keys match row for row and no key
+    comes twice (a doubled row would pair with the wrong one)."""
+    good = as_rows([(0, {"f1": 0.5}, False), (1, {"f1": 0.7}, False), (0, {"f1": 0.1}, False)])
+    doubled = [*good[:2], replace(good[2], repeat=0)]
+    shifted = [good[1], good[0], good[2]]
+    items = stored(tmp_path, {"a": good, "b": good, "c": doubled, "d": doubled, "e": shifted})
+    aligned = pair_aligned(items["a"], items["b"])
+    assert aligned is not None and aligned[2] == 0 and len(aligned[0]) == 3
+    assert pair_aligned(items["c"], items["d"]) is None
+    assert pair_aligned(items["a"], items["e"]) is None
+    assert pair_aligned(items["a"], doubled) is None  # one side in memory: compared key by key
+    assert pair_aligned(items["a"], good) is not None
 
 
 def test_results_round_trip_through_the_companion(tmp_path: Path) -> None:

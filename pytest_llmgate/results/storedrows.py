@@ -395,11 +395,12 @@ class StoredRows(Sequence[RowResult]):
         """The item's pointer into the companion file, as the results JSON records it."""
         return {"offset": self.offset, "rows": self.size}
 
-    def rows_at(self, positions: Iterable[int]) -> Iterator[RowResult]:
+    def rows_at(self, positions: Container[int]) -> Iterator[RowResult]:
         """The rows at `positions` (0-based), in row order, parsing only those: the HTML report
-        embeds a few thousand rows of a million."""
-        found = read_rows_at(self.path, self.offset, self.nodeid, self.size, positions)
-        return iter([found[i] for i in sorted(found)])
+        embeds a few thousand rows of a million. The whole item is read: one cut short is an
+        error however early the rows asked for come."""
+        scanned = _scan(self.path, self.offset, self.nodeid, self.size, positions)
+        return (row for _, row in scanned if row is not None)
 
     def __len__(self) -> int:
         return self.size

@@ -29,6 +29,7 @@ from pytest_llmgate.results.rowstream import FORMAT, RowWriter, companion_path
 
 __all__ = [
     "ColumnRows",
+    "JoinedRows",
     "MetricGroups",
     "RowColumns",
     "RowsFile",
@@ -444,6 +445,56 @@ class StoredRows(Sequence[RowResult]):
         return f"StoredRows({str(self.path)!r}, {self.nodeid!r}, {self.size} rows)"
 
 
+class JoinedRows(Sequence[RowResult]):
+    """The row slices of one item (its shards), one after another, without loading them: what
+    `llmgate merge` decides and writes when the slices' rows are stored. `columns` (one pass
+    over the slices) serves the verdict; `store_run` copies stored slices' lines as they are."""
+
+    def __init__(self, nodeid: str, parts: Sequence[Sequence[RowResult]]) -> None:
+        self.nodeid = nodeid
+        self.parts = tuple(parts)
+        self._columns: RowColumns | None = None
+
+    @property
+    def where(self) -> RowsFile | None:
+        """The first stored slice's file (`results.model.stored_file`: the run has rows to
+        store), None when every slice is in memory."""
+        return next((p.where for p in self.parts if isinstance(p, StoredRows)), None)
+
+    @property
+    def columns(self) -> RowColumns:
+        if self._columns is None:
+            columns = RowColumns()
+            for row in self:
+                columns.add(row)
+            columns.seal()
+            self._columns = columns
+        return self._columns
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self.parts)
+
+    def __iter__(self) -> Iterator[RowResult]:
+        for part in self.parts:
+            yield from part
+
+    @overload
+    def __getitem__(self, index: int) -> RowResult: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[RowResult]: ...
+
+    def __getitem__(self, index: int | slice) -> RowResult | Sequence[RowResult]:
+        if isinstance(index, slice):
+            return tuple(self)[index]
+        position = index + len(self) if index < 0 else index
+        for part in self.parts:
+            if 0 <= position < len(part):
+                return part[position]
+            position -= len(part)
+        raise IndexError(index)
+
+
 def _open_at(path: Path, offset: int) -> Any:
     raw = path.open("rb")
     raw.seek(offset)
@@ -669,19 +720,25 @@ def store_run(run: RunResult, results: Path) -> RunResult:
         for item in run.items
         if isinstance(item.rows, StoredRows)
     }
-    if len(sources) == 1 and source is not None and _same(source.path, target):
+    joined = any(isinstance(item.rows, JoinedRows) for item in run.items)
+    if len(sources) == 1 and source is not None and _same(source.path, target) and not joined:
         return run
     where = RowsFile(target)
     items = []
     with RowWriter(target) as writer:
         for item in run.items:
             rows = item.rows
-            if not isinstance(rows, StoredRows):
+            if not isinstance(rows, (StoredRows, JoinedRows)):
                 items.append(item)
                 continue
             offset = writer.start_item()
-            for line in item_lines(rows.path, rows.offset, item.nodeid, len(rows)):
-                writer.write_line(line)  # as written: no parse and no re-encoding
+            for part in rows.parts if isinstance(rows, JoinedRows) else (rows,):
+                if isinstance(part, StoredRows):  # as written: no parse and no re-encoding
+                    for line in item_lines(part.path, part.offset, part.nodeid, len(part)):
+                        writer.write_line(line)
+                else:
+                    for row in part:
+                        writer.write(item.nodeid, row)
             moved = StoredRows(where, item.nodeid, offset, len(rows), rows._columns)
             items.append(replace(item, rows=moved))
         writer.end_item()

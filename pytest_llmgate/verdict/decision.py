@@ -330,4 +330,5 @@ def reapply(item: ItemResult, rows: Sequence[RowResult]) -> ItemResult:
     """Re-decide an item over `rows` with the policy it recorded (merging row slices)."""
     policy = policy_from_dict(item.policy or {})
     decision = decide_item(rows, policy, nodeid=item.nodeid)
-    return replace(item, rows=tuple(rows), **decision.fields())
+    kept = rows if columns_of(rows) is not None else tuple(rows)  # stored rows stay unloaded
+    return replace(item, rows=kept, **decision.fields())

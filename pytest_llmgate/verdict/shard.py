@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmgate.errors import GateError
-from pytest_llmgate.results.model import ItemResult, RunResult
+from pytest_llmgate.results.model import ItemResult, RowResult, RunResult
+from pytest_llmgate.results.storedrows import JoinedRows, StoredRows
 
 __all__ = [
     "SPLIT_ROWS_ENV",
@@ -126,7 +127,11 @@ def merge_slices(slices: Sequence[ItemResult]) -> ItemResult:
     errored = [p for p in parts if p.verdict == "error" and not p.rows]
     if errored:  # a slice that crashed: the item has no complete rows to decide on
         return replace(parts[0], verdict="error", message=errored[0].message, part=None)
-    rows = [row for piece in parts for row in piece.rows]
+    rows: Sequence[RowResult]
+    if any(isinstance(piece.rows, StoredRows) for piece in parts):  # not loaded: joined
+        rows = JoinedRows(nodeid, [piece.rows for piece in parts])
+    else:
+        rows = [row for piece in parts for row in piece.rows]
     merged = reapply(parts[0], rows)
     return replace(merged, duration_s=sum(p.duration_s for p in parts), part=None)
 

@@ -294,7 +294,7 @@ def test_streamed_shards_merge_into_the_unsharded_run(
     project: Project, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Shards that streamed their rows (slices of the big items, whole small items) merge into
-    the unsharded in-memory run; the merged file carries its own rows file for the whole items."""
+    the unsharded in-memory run; the merged file carries its own rows file for every item."""
     from tests.integration.test_sharding import SUITE as SHARD_SUITE
     from tests.integration.test_sharding import THRESHOLDS as SHARD_THRESHOLDS
     from tests.integration.test_sharding import big_rows
@@ -318,7 +318,10 @@ def test_streamed_shards_merge_into_the_unsharded_run(
     merged = _document(root / "merged.json")
     full = json.loads((root / "full.json").read_text("utf-8"))
     assert decided(merged) == decided(full)
-    assert (root / "merged.rows.jsonl.gz").is_file()  # the whole small items' rows
+    assert (root / "merged.rows.jsonl.gz").is_file()
+    # split items too: their slices' rows are copied into the merged rows file, never loaded
+    written = json.loads((root / "merged.json").read_text("utf-8"))
+    assert all(i["rows"] == [] and i["rows_stored"]["rows"] > 0 for i in written["items"])
 
 
 DAMAGE_WORKER_FILE = """

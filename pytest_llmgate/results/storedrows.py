@@ -343,6 +343,15 @@ def columns_of(rows: Sequence[RowResult]) -> RowColumns | None:
     return columns if isinstance(columns, RowColumns) else None
 
 
+def columns_from(rows: Iterable[RowResult]) -> RowColumns:
+    """The columns of `rows`, in one pass (a stored item's first need of them)."""
+    columns = RowColumns()
+    for row in rows:
+        columns.add(row)
+    columns.seal()
+    return columns
+
+
 def built_columns(rows: Sequence[RowResult]) -> RowColumns | None:
     """The columns behind `rows` when they are in memory already: never reads the rows file to
     build them (None for rows held in memory, and for stored rows nothing has needed yet)."""
@@ -380,11 +389,7 @@ class StoredRows(Sequence[RowResult]):
     @property
     def columns(self) -> RowColumns:
         if self._columns is None:
-            columns = RowColumns()
-            for row in self:
-                columns.add(row)
-            columns.seal()
-            self._columns = columns
+            self._columns = columns_from(self)
         return self._columns
 
     @property
@@ -464,11 +469,7 @@ class JoinedRows(Sequence[RowResult]):
     @property
     def columns(self) -> RowColumns:
         if self._columns is None:
-            columns = RowColumns()
-            for row in self:
-                columns.add(row)
-            columns.seal()
-            self._columns = columns
+            self._columns = columns_from(self)
         return self._columns
 
     def __len__(self) -> int:

@@ -7,6 +7,7 @@ references embedded in text is interpolated. Unknown references are reported at 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -50,6 +51,7 @@ class Reference:
         return f"Reference({self.text!r})"
 
 
+@functools.lru_cache(maxsize=4096)  # the same few references, once per row and column
 def _parse_one(inner: str) -> Reference:
     text = "${" + inner + "}"
     parts = [p.strip() for p in inner.strip().split(".")]

@@ -4,6 +4,8 @@ that were written, item by item, from one gzip member each."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -193,3 +195,37 @@ def test_results_round_trip_through_the_companion(tmp_path: Path) -> None:
     assert [i.error_count for i in back.items] == [1, 0, 1]
     write_results(back, target)  # already there: written as is, the rows file untouched
     assert [list(i.rows) for i in load_results(target).items][1] == rows["a::two"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(spec=row_specs, cuts=st.lists(st.integers(0, 40), max_size=3), in_memory=st.integers(0, 3))
+def test_joined_slices_decide_and_store_as_the_whole_item(
+    tmp_path_factory: pytest.TempPathFactory,
+    spec: list[tuple[int, dict[str, float], bool]],
+    cuts: list[int],
+    in_memory: int,
+) -> None:
+    """An item merged from row slices (`llmgate merge`), stored or in memory in any mix, decides
+    as the whole item does and is written as one stored item with the same rows."""
+    from pytest_llmgate.results.storedrows import JoinedRows
+
+    rows = as_rows(spec)
+    bounds = sorted({0, len(rows), *(min(c, len(rows)) for c in cuts)})
+    slices = [rows[a:b] for a, b in itertools.pairwise(bounds)]
+    tmp = tmp_path_factory.mktemp("joined")
+    parts: list[Sequence[RowResult]] = []
+    for index, piece in enumerate(slices):  # each from its own shard's file; one may be inline
+        inline = index == in_memory and len(slices) > 1  # (merge joins when one slice is stored)
+        parts.append(list(piece) if inline else
+                     stored(tmp / f"s{index}", {"a::item": piece})["a::item"])
+    joined = JoinedRows("a::item", parts)
+    assert len(joined) == len(rows) and list(joined) == rows
+    assert [joined[i] for i in (0, -1)] == [rows[0], rows[-1]]
+    common = dict(nodeid="a::item", dataset_sha256="d", family=1)
+    assert repr(decide_item(joined, POLICY, **common)) == repr(decide_item(rows, POLICY, **common))
+    item = ItemResult(nodeid="a::item", suite="s", subject="x", variant="v", dataset="d",
+                      verdict="passed", rows=joined)
+    target = tmp / "merged.json"
+    write_results(RunResult(items=(item,)), target)
+    [back] = load_results(target).items
+    assert isinstance(back.rows, StoredRows) and list(back.rows) == rows

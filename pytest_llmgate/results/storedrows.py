@@ -17,6 +17,7 @@ import gzip
 import heapq
 import json
 import math
+from abc import abstractmethod
 from array import array
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -244,7 +245,29 @@ class MetricGroups(Sequence[list[float | None]]):
         return self._group(order[starts[index] : starts[index + 1]])
 
 
-class ColumnRows(Sequence[RowResult]):
+class _Rows(Sequence[RowResult]):
+    """Indexing for the row sequences below: each gives its length, iteration and `_row(i)`
+    for an index already checked (non-negative, in range); a slice is a tuple of its rows."""
+
+    @overload
+    def __getitem__(self, index: int) -> RowResult: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[RowResult]: ...
+
+    def __getitem__(self, index: int | slice) -> RowResult | Sequence[RowResult]:
+        if isinstance(index, slice):
+            return tuple(self)[index]
+        position = index + len(self) if index < 0 else index
+        if not 0 <= position < len(self):
+            raise IndexError(index)
+        return self._row(position)
+
+    @abstractmethod
+    def _row(self, index: int) -> RowResult: ...
+
+
+class ColumnRows(_Rows):
     """Rows as the verdict sees them (`RowColumns.light_row`), with their columns: what a
     baseline comparison keeps of a streamed item's paired rows."""
 
@@ -257,19 +280,7 @@ class ColumnRows(Sequence[RowResult]):
     def __iter__(self) -> Iterator[RowResult]:
         return (self.columns.light_row(i) for i in range(self.columns.rows))
 
-    @overload
-    def __getitem__(self, index: int) -> RowResult: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[RowResult]: ...
-
-    def __getitem__(self, index: int | slice) -> RowResult | Sequence[RowResult]:
-        if isinstance(index, slice):
-            return tuple(self)[index]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
+    def _row(self, index: int) -> RowResult:
         return self.columns.light_row(index)
 
 
@@ -362,7 +373,7 @@ def built_columns(rows: Sequence[RowResult]) -> RowColumns | None:
     return None
 
 
-class StoredRows(Sequence[RowResult]):
+class StoredRows(_Rows):
     """One item's rows in a companion file, read on iteration; their columns in memory.
 
     `columns` is given by the run that wrote the rows, or built by one pass over the file when
@@ -417,19 +428,7 @@ class StoredRows(Sequence[RowResult]):
     def __iter__(self) -> Iterator[RowResult]:
         return read_item_at(self.path, self.offset, self.nodeid, self.size)
 
-    @overload
-    def __getitem__(self, index: int) -> RowResult: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[RowResult]: ...
-
-    def __getitem__(self, index: int | slice) -> RowResult | Sequence[RowResult]:
-        if isinstance(index, slice):
-            return tuple(self)[index]
-        if index < 0:
-            index += self.size
-        if not 0 <= index < self.size:
-            raise IndexError(index)
+    def _row(self, index: int) -> RowResult:
         for position, row in enumerate(self):
             if position == index:
                 return row
@@ -450,7 +449,7 @@ class StoredRows(Sequence[RowResult]):
         return f"StoredRows({str(self.path)!r}, {self.nodeid!r}, {self.size} rows)"
 
 
-class JoinedRows(Sequence[RowResult]):
+class JoinedRows(_Rows):
     """The row slices of one item (its shards), one after another, without loading them: what
     `llmgate merge` decides and writes when the slices' rows are stored. `columns` (one pass
     over the slices) serves the verdict; `store_run` copies stored slices' lines as they are."""
@@ -479,21 +478,12 @@ class JoinedRows(Sequence[RowResult]):
         for part in self.parts:
             yield from part
 
-    @overload
-    def __getitem__(self, index: int) -> RowResult: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[RowResult]: ...
-
-    def __getitem__(self, index: int | slice) -> RowResult | Sequence[RowResult]:
-        if isinstance(index, slice):
-            return tuple(self)[index]
-        position = index + len(self) if index < 0 else index
+    def _row(self, index: int) -> RowResult:
         for part in self.parts:
-            if 0 <= position < len(part):
-                return part[position]
-            position -= len(part)
-        raise IndexError(index)
+            if index < len(part):
+                return part[index]
+            index -= len(part)
+        raise IndexError(index)  # pragma: no cover - the base class checked the bounds
 
 
 def _open_at(path: Path, offset: int) -> Any:

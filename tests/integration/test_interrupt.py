@@ -32,6 +32,30 @@ def _run(root: Path, env: dict[str, str], *args: str) -> subprocess.Popen[bytes]
     )
 
 
+def gate_env(llm_env: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AZURE_OPENAI", "LLMGATE_", "PYTEST_XDIST"))}
+    env.update(llm_env)
+    return env
+
+
+def interrupt_midway(
+    root: Path, env: dict[str, str], llm: LLMServer, rows: int, signum: int, *args: str
+) -> tuple[int, str]:
+    """Run the gate one row at a time (40 ms a call), send `signum` once the first item is done
+    and the second half way: (exit status, output)."""
+    llm.configure(latency_ms=40)
+    proc = _run(root, env, *args)
+    deadline = time.monotonic() + 60
+    while llm.requests < rows + rows // 2:
+        assert proc.poll() is None, proc.communicate()[0].decode()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signum)
+    out = proc.communicate(timeout=60)[0].decode()
+    return proc.returncode, out
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_interrupted_run_is_incomplete_and_rerun_reuses_the_cache(
@@ -40,19 +64,9 @@ def test_interrupted_run_is_incomplete_and_rerun_reuses_the_cache(
 ) -> None:
     root = pytester.path
     write_project(root, llm.base_url, ROWS, FOUR_VARIANTS)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AZURE_OPENAI", "LLMGATE_", "PYTEST_XDIST"))}
-    env.update(llm_env)
-    llm.configure(latency_ms=40)
-    proc = _run(root, env)
-    deadline = time.monotonic() + 60
-    while llm.requests < ROWS + ROWS // 2:  # the first item done, the second half way
-        assert proc.poll() is None, proc.communicate()[0].decode()
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    proc.send_signal(signum)
-    out = proc.communicate(timeout=60)[0].decode()
-    assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
+    env = gate_env(llm_env)
+    returncode, out = interrupt_midway(root, env, llm, ROWS, signum)
+    assert returncode == pytest.ExitCode.INTERRUPTED, out
     # the signal may land inside any task on the gate loop (a row's, or one the HTTP client
     # started): none may be left with an exception nobody retrieved
     assert "Traceback" not in out and "Task was destroyed" not in out, out

@@ -13,7 +13,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from pytest_llmgate.results.storedrows import StoredRows
 from pytest_llmgate.testing import LLMServer
 from tests.conftest import Project
 from tests.integration.test_faults import SUITE, write_project
+from tests.integration.test_interrupt import gate_env, interrupt_midway
 
 REPO = Path(__file__).resolve().parents[2]
 # timings, where rows are stored, and the commit (a test run may see it move)
@@ -255,22 +255,9 @@ def test_an_interrupted_streamed_run_is_incomplete(
     root = pytester.path
     rows = 12
     write_project(root, llm.base_url, rows, SUITE)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AZURE_OPENAI", "LLMGATE_", "PYTEST_XDIST"))}
-    env.update(llm_env)
-    llm.configure(latency_ms=40)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--llm-gate", "--llm-gate-concurrency", "1",
-         "--llm-gate-stream-rows", "1"],
-        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while llm.requests < rows + rows // 2:  # the first item done, the second half way
-        assert proc.poll() is None, proc.communicate()[0].decode()
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    proc.send_signal(signum)
-    out = proc.communicate(timeout=60)[0].decode()
-    assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
+    env = gate_env(llm_env)
+    returncode, out = interrupt_midway(root, env, llm, rows, signum, "--llm-gate-stream-rows", "1")
+    assert returncode == pytest.ExitCode.INTERRUPTED, out
     assert "Traceback" not in out, out
     assert "llm-gate: INCOMPLETE" in out, out
     results = root / ".llmgate/results.json"

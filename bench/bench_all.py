@@ -163,16 +163,19 @@ def offline_ratio(work: Path, n: int) -> None:
               f"max abs diff {worst:.1e}", flush=True)
 
 
-def growth(work: Path, sizes: list[int]) -> None:
+def growth(work: Path, sizes: list[int]) -> dict[int, float]:
+    """Per size, the unsharded process's wall time (what `shards` compares with)."""
+    walls: dict[int, float] = {}
     for n in sizes:
         root = work / f"scale{n}"
         project(root, n)
         wall, cpu, peak, results = gate(root)
-        _WHOLE_WALL[root] = wall
+        walls[n] = wall
         item = results["items"][0]["duration_s"]
         print(f"[rows] {n:>7,}: {item / n * 1000:.3f} ms/row in the item ({item:.2f} s), process "
               f"{wall:.2f} s wall / {cpu:.2f} s CPU ({cpu / n * 1000:.3f} ms/row), peak RSS "
               f"{peak / 2**20:,.0f} MiB", flush=True)
+    return walls
 
 
 def _decided(results: dict[str, Any]) -> list[Any]:
@@ -184,12 +187,10 @@ def _decided(results: dict[str, Any]) -> list[Any]:
             for item in results["items"]]
 
 
-def shards(work: Path, n: int, count: int) -> None:
-    """The run split in `count` shard processes, then merged (the path beyond one machine)."""
+def shards(work: Path, n: int, count: int, whole_wall: float) -> None:
+    """The run split in `count` shard processes, then merged (the path beyond one machine);
+    `growth` ran the unsharded run in the same folder."""
     root = work / f"scale{n}"
-    if not (root / "results.json").exists():
-        project(root, n)
-        gate(root)
     whole = json.loads((root / "results.json").read_text())
     parts: list[str] = []
     walls: list[float] = []
@@ -211,15 +212,8 @@ def shards(work: Path, n: int, count: int) -> None:
     merged = json.loads((root / "merged.json").read_text())
     same = _decided(merged) == _decided(whole)
     print(f"[shards] {count} shards as {count} parallel CI jobs: slowest shard {max(walls):.2f} s "
-          f"(the unsharded process {whole_wall(root):.2f} s), merge {merge_s:.2f} s; merged "
+          f"(the unsharded process {whole_wall:.2f} s), merge {merge_s:.2f} s; merged "
           f"verdicts and aggregates equal the unsharded run's: {same}", flush=True)
-
-
-_WHOLE_WALL: dict[Path, float] = {}
-
-
-def whole_wall(root: Path) -> float:
-    return _WHOLE_WALL.get(root, float("nan"))
 
 
 def main() -> None:
@@ -237,9 +231,9 @@ def main() -> None:
         work = Path(tmp)  # not under /tmp: azure's legacy client deletes inputs there
         if not args.skip_azure:
             offline_ratio(work, args.offline_rows)
-        growth(work, args.sizes)
+        walls = growth(work, args.sizes)
         if args.shards > 1:
-            shards(work, max(args.sizes), args.shards)
+            shards(work, max(args.sizes), args.shards, walls[max(args.sizes)])
     if not args.skip_llm:
         for script in ("bench_llm_gate.py", "bench_lean.py"):
             out = subprocess.run([sys.executable, str(REPO / "bench" / script)], env=_env(),

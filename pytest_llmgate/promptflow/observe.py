@@ -304,22 +304,31 @@ def _no_retry(resource: Any, op: str) -> Any:
 # --- the wrappers --------------------------------------------------------------------------------
 
 
+def _begin(
+    client: Any, op: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[dict[str, Any], Any, Any]:
+    """(the call's arguments, its planned call or None when it cannot be keyed, the cached
+    answer replayed or None): what both wrappers decide before anything is sent."""
+    given = _given(kwargs)
+    if args or not _replayable(op, given):
+        return given, None, None
+    call, hit = _plan(client, op, given)
+    return given, call, _replay(call, hit) if hit is not None else None
+
+
 def _wrap_sync(original: Callable[..., Any], op: str) -> Callable[..., Any]:
     @functools.wraps(original)
     def create(self: Any, *args: Any, **kwargs: Any) -> Any:
         if not _watched():
             return original(self, *args, **kwargs)
-        given = _given(kwargs)
-        if args or not _replayable(op, given):
+        given, call, replayed = _begin(self, op, args, kwargs)
+        if call is None:  # not one the cache can key: sent as is, and accounted
             started = time.perf_counter()
             response = original(self, *args, **kwargs)
             _account(response, started, str(given.get("model") or ""))
             return response
-        call, hit = _plan(self, op, given)
-        if hit is not None:
-            replayed = _replay(call, hit)
-            if replayed is not None:
-                return replayed
+        if replayed is not None:
+            return replayed
         resource = _no_retry(self, op)
         attempt = 0
         while True:
@@ -346,17 +355,14 @@ def _wrap_async(original: Callable[..., Any], op: str) -> Callable[..., Any]:
     async def create(self: Any, *args: Any, **kwargs: Any) -> Any:
         if not _watched():
             return await original(self, *args, **kwargs)
-        given = _given(kwargs)
-        if args or not _replayable(op, given):
+        given, call, replayed = _begin(self, op, args, kwargs)
+        if call is None:  # not one the cache can key: sent as is, and accounted
             started = time.perf_counter()
             response = await original(self, *args, **kwargs)
             _account(response, started, str(given.get("model") or ""))
             return response
-        call, hit = _plan(self, op, given)
-        if hit is not None:
-            replayed = _replay(call, hit)
-            if replayed is not None:
-                return replayed
+        if replayed is not None:
+            return replayed
         resource = _no_retry(self, op)
         attempt = 0
         while True:
